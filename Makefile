@@ -1,0 +1,40 @@
+# Two commands for a fresh machine with Python 3.11: `make run` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+CONFIG ?= config.json
+PRACTICE_CONFIG ?= practiceconfig.json
+
+.PHONY: run pipeline test lint format clean
+
+# The virtual environment, rebuilt when a requirements file changes.
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+# The main job on the bundled data.
+run: $(VENV)/.installed pipeline
+
+pipeline:
+	RISK_CONFIG=$(CONFIG) $(BIN)/python ingestion.py
+	RISK_CONFIG=$(CONFIG) $(BIN)/python training.py
+	RISK_CONFIG=$(CONFIG) $(BIN)/python scoring.py
+	RISK_CONFIG=$(CONFIG) $(BIN)/python deployment.py
+
+test: $(VENV)/.installed
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.installed
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf ingesteddata models practicemodels production_deployment production_deployment.releases logs
