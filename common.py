@@ -76,12 +76,12 @@ PATH_KEYS = [*REQUIRED_PATH_KEYS, "log_path"]
 
 def config_path_from_env() -> Path:
     """The config file to use: RISK_CONFIG if set, else config.json beside the scripts."""
-    return Path(os.environ.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG_PATH).resolve()
+    return Path(os.path.abspath(os.environ.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG_PATH))
 
 
 def load_config(config_path=None) -> Config:
     """Read and check a config file; raise PipelineError naming the file and key on any problem."""
-    config_path = Path(config_path).resolve() if config_path else config_path_from_env()
+    config_path = Path(os.path.abspath(config_path)) if config_path else config_path_from_env()
     try:
         raw = json.loads(config_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -106,7 +106,8 @@ def load_config(config_path=None) -> Config:
                 f"got {value!r}"
             )
     for key in PATH_KEYS:
-        values[key] = (config_path.parent / values[key]).resolve()
+        # abspath, not resolve(): prod_deployment_path is a symlink that must be followed anew each time.
+        values[key] = Path(os.path.abspath(config_path.parent / values[key]))
     return Config(config_path=config_path, **values)
 
 

@@ -38,7 +38,9 @@ def load_model(model_path):
         with open(model_path, "rb") as handle:
             model = pickle.load(handle)
     except FileNotFoundError:
-        raise PipelineError(f"model file {model_path} does not exist; run training.py first") from None
+        raise PipelineError(
+            f"model file {model_path} does not exist (training.py trains a model, deployment.py deploys it)"
+        ) from None
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError) as error:
         raise PipelineError(f"model file {model_path} cannot be loaded: {error}") from None
     if not hasattr(model, "predict_proba"):

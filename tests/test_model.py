@@ -76,7 +76,7 @@ def test_main_functions_return_their_results(config):
 
 @pytest.mark.parametrize(
     "content, message",
-    [(None, "does not exist; run training.py first"), (b"not a pickle", "cannot be loaded")],
+    [(None, r"does not exist \(training.py trains a model"), (b"not a pickle", "cannot be loaded")],
 )
 def test_unloadable_model_is_named(tmp_path, content, message):
     path = tmp_path / "trainedmodel.pkl"

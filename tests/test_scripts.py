@@ -48,7 +48,10 @@ def test_pipeline_runs_as_processes_from_another_working_folder(tmp_path, config
     "script, message",
     [
         ("training.py", "data file {root}/ingesteddata/finaldata.csv does not exist"),
-        ("scoring.py", "model file {root}/models/trainedmodel.pkl does not exist; run training.py first"),
+        (
+            "scoring.py",
+            "model file {root}/models/trainedmodel.pkl does not exist (training.py trains a model",
+        ),
         ("deployment.py", "cannot deploy, missing file(s): {root}/models/trainedmodel.pkl"),
     ],
 )

@@ -1,0 +1,78 @@
+"""Step 4: call the running API's endpoints and keep their answers.
+
+Config keys: api_base_url (where the API is; `--url` overrides it), test_data_path (the file sent to
+/prediction, named relative to the config's folder), output_model_path (writes apireturns.txt: the
+four answers as one JSON document, written atomically). Sends API_TOKEN when it is set.
+"""
+
+import argparse
+import json
+import logging
+import os
+import time
+
+import requests
+
+from common import TESTDATA_FILE, PipelineError, atomic_write_text, load_config, run_cli
+
+logger = logging.getLogger(__name__)
+
+APIRETURNS_FILE = "apireturns.txt"
+TIMEOUT_SECONDS = 120  # /diagnostics times real runs of two steps
+
+
+def call_endpoint(session: requests.Session, method: str, url: str, **kwargs) -> dict:
+    """One call; an unreachable API or an error status is a PipelineError naming the URL."""
+    try:
+        response = session.request(method, url, timeout=TIMEOUT_SECONDS, **kwargs)
+    except requests.RequestException as error:
+        raise PipelineError(
+            f"cannot reach the API at {url} ({type(error).__name__}); is it running? (make serve)"
+        ) from None
+    try:
+        body = response.json()
+    except ValueError:
+        body = {"error": response.text[:200]}
+    if response.status_code != 200:
+        raise PipelineError(f"{method} {url} answered {response.status_code}: {body.get('error', body)}")
+    return body
+
+
+def call_api(base_url: str, testdata_filepath: str, token: str | None = None) -> dict:
+    """The answers of /prediction (for `testdata_filepath`), /scoring, /summarystats and /diagnostics."""
+    base_url = base_url.rstrip("/")
+    with requests.Session() as session:
+        if token:
+            session.headers["Authorization"] = f"Bearer {token}"
+        return {
+            "prediction": call_endpoint(
+                session, "POST", f"{base_url}/prediction", json={"filepath": testdata_filepath}
+            ),
+            "scoring": call_endpoint(session, "GET", f"{base_url}/scoring"),
+            "summarystats": call_endpoint(session, "GET", f"{base_url}/summarystats"),
+            "diagnostics": call_endpoint(session, "GET", f"{base_url}/diagnostics"),
+        }
+
+
+def main(config_path=None, base_url=None) -> dict:
+    config = load_config(config_path)
+    base_url = base_url or config.api_base_url
+    testdata_filepath = os.path.relpath(config.test_data_path / TESTDATA_FILE, config.config_path.parent)
+    output_path = config.output_model_path / APIRETURNS_FILE
+    started = time.perf_counter()
+    logger.info("calling the API at %s", base_url)
+    answers = call_api(base_url, testdata_filepath, os.environ.get("API_TOKEN"))
+    atomic_write_text(output_path, json.dumps(answers, indent=2) + "\n")
+    logger.info("apicalls finished in %.2fs: %s", time.perf_counter() - started, output_path)
+    return answers
+
+
+def cli() -> None:
+    parser = argparse.ArgumentParser(description="Call the API's endpoints and save the answers.")
+    parser.add_argument("--url", help="base URL of the API (default: the config's api_base_url)")
+    args = parser.parse_args()
+    run_cli(lambda: main(base_url=args.url))
+
+
+if __name__ == "__main__":
+    cli()

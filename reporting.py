@@ -1,0 +1,283 @@
+"""Step 4: the deployed model's confusion matrix and a PDF report for people.
+
+Config keys: prod_deployment_path (the deployed model and its file record), test_data_path,
+output_folder_path (finaldata.csv, ingestionmetrics.json), output_model_path (writes
+confusionmatrix.png and report.pdf there). Both files are written atomically.
+"""
+
+import io
+import json
+import logging
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sklearn.metrics import confusion_matrix, f1_score, precision_score, recall_score
+
+import diagnostics
+from common import (
+    FINALDATA_FILE,
+    INGESTEDFILES_FILE,
+    INGESTION_METRICS_FILE,
+    MODEL_FILE,
+    TARGET,
+    TESTDATA_FILE,
+    Config,
+    PipelineError,
+    atomic_write_bytes,
+    load_config,
+    read_lines,
+    run_cli,
+)
+from deployment import current_release
+from ingestion import load_dataset
+from scoring import complete_rows, load_model, predict
+
+logger = logging.getLogger(__name__)
+
+CONFUSION_MATRIX_FILE = "confusionmatrix.png"
+REPORT_FILE = "report.pdf"
+CLASS_NAMES = ["stays (0)", "exits (1)"]
+TOP_RISK_COUNT = 20
+
+
+def plot_confusion_matrix(y_true, y_pred, title: str) -> bytes:
+    """A labelled confusion-matrix heatmap with counts, as PNG bytes."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # headless: cron and servers have no display
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    matrix = confusion_matrix(y_true, y_pred, labels=[0, 1])
+    figure, axes = plt.subplots(figsize=(5.2, 4.4), dpi=150)
+    sns.heatmap(
+        matrix,
+        annot=True,
+        fmt="d",
+        cmap="Blues",
+        cbar=False,
+        xticklabels=CLASS_NAMES,
+        yticklabels=CLASS_NAMES,
+        annot_kws={"size": 16},
+        ax=axes,
+    )
+    axes.set_xlabel("Predicted")
+    axes.set_ylabel("Actual")
+    axes.set_title(title)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def model_metrics(y_true, y_pred) -> dict[str, float]:
+    return {
+        "F1": float(f1_score(y_true, y_pred, zero_division=0.0)),
+        "precision": float(precision_score(y_true, y_pred, zero_division=0.0)),
+        "recall": float(recall_score(y_true, y_pred, zero_division=0.0)),
+    }
+
+
+def ingested_files_table(prod_deployment_path: Path, metrics_path: Path) -> list[list[str]]:
+    """Rows of (file, rows, first ingested) for the files the deployed model learned from."""
+    names = read_lines(prod_deployment_path / INGESTEDFILES_FILE)
+    try:
+        record = json.loads(metrics_path.read_text(encoding="utf-8"))
+        details = {item["name"]: item for item in record["files_read"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        details = {}
+    return [
+        [
+            name,
+            str(details.get(name, {}).get("rows", "?")),
+            details.get(name, {}).get("first_ingested_at", "?").replace("T", " ").removesuffix("+00:00"),
+        ]
+        for name in names
+    ]
+
+
+def package_status(item: dict) -> str:
+    if item["latest"].startswith("unknown"):
+        return "not checked"
+    return "up to date" if item["latest"] == item["installed"] else "update available"
+
+
+def gather_report_data(config: Config) -> dict:
+    """Everything the report shows, computed from the deployed model and the pipeline's files."""
+    release = current_release(config.prod_deployment_path)
+    if release is None:
+        raise PipelineError(f"nothing is deployed at {config.prod_deployment_path}; run deployment.py first")
+    model = load_model(release / MODEL_FILE)
+    testdata = complete_rows(load_dataset(config.test_data_path / TESTDATA_FILE))
+    y_pred, _ = predict(model, testdata)
+    finaldata = load_dataset(config.output_folder_path / FINALDATA_FILE)
+    return {
+        "generated_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "release": release.name,
+        "test_rows": len(testdata),
+        "metrics": model_metrics(testdata[TARGET], y_pred),
+        "confusion_png": plot_confusion_matrix(
+            testdata[TARGET], y_pred, f"Deployed model on the test data ({len(testdata)} clients)"
+        ),
+        "summary": diagnostics.summary_table(config),
+        "missing": diagnostics.missing_data_table(config),
+        "timings": diagnostics.execution_time(config),
+        "outdated": diagnostics.outdated_packages_list(config),
+        "ingested": ingested_files_table(release, config.output_folder_path / INGESTION_METRICS_FILE),
+        "top_risk": diagnostics.top_risk_clients(finaldata, model, TOP_RISK_COUNT),
+    }
+
+
+def build_pdf(data: dict) -> bytes:
+    """The report as PDF bytes (reportlab)."""
+    from reportlab.lib import colors
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.styles import getSampleStyleSheet
+    from reportlab.lib.units import cm
+    from reportlab.platypus import (
+        Image,
+        KeepTogether,
+        Paragraph,
+        SimpleDocTemplate,
+        Spacer,
+        Table,
+        TableStyle,
+    )
+
+    styles = getSampleStyleSheet()
+    cell = styles["BodyText"].clone("cell", fontSize=9, leading=11)
+    cell = styles["BodyText"].clone("cell", fontSize=9, leading=11)
+
+    def table(rows, widths=None, align_right_from=1):
+        grid = Table(rows, colWidths=widths, hAlign="LEFT", repeatRows=1)
+        grid.setStyle(
+            TableStyle(
+                [
+                    ("FONTNAME", (0, 0), (-1, 0), "Helvetica-Bold"),
+                    ("FONTSIZE", (0, 0), (-1, -1), 9),
+                    ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#dde6f0")),
+                    ("ROWBACKGROUNDS", (0, 1), (-1, -1), [colors.white, colors.HexColor("#f5f7fa")]),
+                    ("GRID", (0, 0), (-1, -1), 0.25, colors.HexColor("#b0b8c4")),
+                    ("ALIGN", (align_right_from, 1), (-1, -1), "RIGHT"),
+                    ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+                ]
+            )
+        )
+        return grid
+
+    def section(title):
+        return [Spacer(1, 0.35 * cm), Paragraph(title, styles["Heading2"])]
+
+    metrics = data["metrics"]
+    story = [
+        Paragraph("Client exit risk: model report", styles["Title"]),
+        Paragraph(
+            f"Generated {data['generated_at']} &middot; deployed release {data['release']}", styles["Normal"]
+        ),
+        *section("Deployed model on the test data"),
+        table(
+            [["Metric", "Value"]] + [[name, f"{value:.4f}"] for name, value in metrics.items()],
+            widths=[5 * cm, 3 * cm],
+        ),
+        Spacer(1, 0.2 * cm),
+        Paragraph(f"Scored on {data['test_rows']} test clients.", styles["Normal"]),
+        *section("Confusion matrix"),
+        Image(io.BytesIO(data["confusion_png"]), width=10.4 * cm, height=8.8 * cm),
+        KeepTogether(
+            [
+                *section(f"The {len(data['top_risk'])} clients most at risk of exiting"),
+                Paragraph(
+                    "From each client's latest row in the ingested data, highest risk first.",
+                    styles["Normal"],
+                ),
+                Spacer(1, 0.15 * cm),
+                table(
+                    [["Rank", "Corporation", "Exit probability"]]
+                    + [
+                        [str(rank), item["corporation"], f"{item['probability']:.1%}"]
+                        for rank, item in enumerate(data["top_risk"], 1)
+                    ],
+                    widths=[1.5 * cm, 4 * cm, 4 * cm],
+                    align_right_from=2,
+                ),
+            ]
+        ),
+        *section("Summary statistics of the ingested data"),
+        table(
+            [["Column", "Mean", "Median", "Std. dev."]]
+            + [
+                [column, *(f"{stats[key]:,.2f}" for key in ("mean", "median", "std"))]
+                for column, stats in data["summary"].items()
+            ],
+            widths=[5 * cm, 3 * cm, 3 * cm, 3 * cm],
+        ),
+        *section("Missing data"),
+        table(
+            [["Column", "Missing"]]
+            + [[column, f"{share:.2f} %"] for column, share in data["missing"].items()],
+            widths=[5 * cm, 3 * cm],
+        ),
+        *section("Pipeline timings"),
+        table(
+            [["Step", "Seconds"]]
+            + [
+                [step, f"{seconds:.2f}"]
+                for step, seconds in zip(["ingestion.py", "training.py"], data["timings"], strict=True)
+            ],
+            widths=[5 * cm, 3 * cm],
+        ),
+        *section("Dependencies"),
+        table(
+            [["Package", "Installed", "Latest", "Status"]]
+            + [
+                [item["package"], item["installed"], Paragraph(item["latest"], cell), package_status(item)]
+                for item in data["outdated"]
+            ],
+            widths=[3 * cm, 2.5 * cm, 7.5 * cm, 3 * cm],
+            align_right_from=4,
+        ),
+        *section("Data the deployed model learned from"),
+        table(
+            [["File", "Rows", "First ingested (UTC)"]] + data["ingested"],
+            widths=[5 * cm, 2.5 * cm, 6 * cm],
+            align_right_from=1,
+        ),
+    ]
+    buffer = io.BytesIO()
+    document = SimpleDocTemplate(
+        buffer,
+        pagesize=A4,
+        title="Client exit risk: model report",
+        leftMargin=2 * cm,
+        rightMargin=2 * cm,
+        topMargin=1.8 * cm,
+        bottomMargin=1.8 * cm,
+    )
+    document.build(story)
+    return buffer.getvalue()
+
+
+def main(config_path=None) -> dict[str, Path]:
+    config = load_config(config_path)
+    started = time.perf_counter()
+    logger.info("reporting started for %s", config.prod_deployment_path)
+    data = gather_report_data(config)
+    paths = {
+        "confusion_matrix": config.output_model_path / CONFUSION_MATRIX_FILE,
+        "report": config.output_model_path / REPORT_FILE,
+    }
+    atomic_write_bytes(paths["confusion_matrix"], data["confusion_png"])
+    atomic_write_bytes(paths["report"], build_pdf(data))
+    logger.info(
+        "reporting finished in %.2fs: %s, %s",
+        time.perf_counter() - started,
+        paths["confusion_matrix"],
+        paths["report"],
+    )
+    return paths
+
+
+if __name__ == "__main__":
+    run_cli(main)
