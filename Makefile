@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CONFIG ?= config.json
 PRACTICE_CONFIG ?= practiceconfig.json
 
-.PHONY: run pipeline test lint format clean
+.PHONY: run pipeline serve test lint format clean venv
 
 # The virtual environment, rebuilt when a requirements file changes.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -24,6 +24,14 @@ pipeline:
 	RISK_CONFIG=$(CONFIG) $(BIN)/python training.py
 	RISK_CONFIG=$(CONFIG) $(BIN)/python scoring.py
 	RISK_CONFIG=$(CONFIG) $(BIN)/python deployment.py
+	RISK_CONFIG=$(CONFIG) $(BIN)/python reporting.py
+
+# The API under gunicorn, in the foreground (Ctrl-C stops it).
+HOST ?= 127.0.0.1
+PORT ?= 8000
+WORKERS ?= 2
+serve: $(VENV)/.installed
+	RISK_CONFIG=$(CONFIG) $(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) wsgi:app
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest

@@ -94,3 +94,31 @@ def run_script(script: str, config_path: Path, *args, cwd=None, env=None) -> sub
         text=True,
         timeout=300,
     )
+
+
+def seed_outdated_cache(config, latest="9.9.9") -> None:
+    """A fresh outdated-packages cache, so nothing asks pip (and the network) during a test."""
+    import time
+
+    from diagnostics import OUTDATED_CACHE_FILE, REQUIREMENTS_PATH, installed_version, requirement_names
+
+    packages = [
+        {"package": name, "installed": installed_version(name), "latest": latest}
+        for name in requirement_names(REQUIREMENTS_PATH)
+    ]
+    config.output_model_path.mkdir(parents=True, exist_ok=True)
+    cache = {"checked_at": time.time(), "packages": packages}
+    (config.output_model_path / OUTDATED_CACHE_FILE).write_text(json.dumps(cache))
+
+
+@pytest.fixture
+def app(trained_project, config):
+    from app import create_app
+
+    seed_outdated_cache(config)
+    return create_app(config)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()

@@ -1,0 +1,148 @@
+import json
+import sys
+import time
+
+import pandas as pd
+import pytest
+from conftest import client_rows, seed_outdated_cache
+
+import diagnostics
+from common import PipelineError
+from scoring import load_model
+
+KNOWN = pd.DataFrame(
+    {
+        "corporation": ["aaaa", "bbbb", "cccc", "dddd"],
+        "lastmonth_activity": [1, 2, 3, None],
+        "lastyear_activity": [10, 20, 30, 40],
+        "number_of_employees": [5, 5, 5, 9],
+        "exited": [0, 1, 0, 1],
+    }
+)
+
+
+@pytest.fixture
+def known_finaldata(config):
+    config.output_folder_path.mkdir(parents=True, exist_ok=True)
+    KNOWN.to_csv(config.output_folder_path / "finaldata.csv", index=False)
+    return config
+
+
+def test_summary_has_mean_median_and_std_of_every_numeric_column(known_finaldata):
+    assert diagnostics.summary_table(known_finaldata) == {
+        "lastmonth_activity": {"mean": 2.0, "median": 2.0, "std": 1.0},
+        "lastyear_activity": {"mean": 25.0, "median": 25.0, "std": 12.909944},
+        "number_of_employees": {"mean": 6.0, "median": 5.0, "std": 2.0},
+        "exited": {"mean": 0.5, "median": 0.5, "std": 0.57735},
+    }
+    assert diagnostics.dataframe_summary(known_finaldata) == [
+        2.0, 2.0, 1.0, 25.0, 25.0, 12.909944, 6.0, 5.0, 2.0, 0.5, 0.5, 0.57735,
+    ]  # fmt: skip
+
+
+def test_missing_data_is_a_percentage_per_column(known_finaldata):
+    assert diagnostics.missing_data(known_finaldata) == [0.0, 25.0, 0.0, 0.0, 0.0]
+    assert diagnostics.missing_data_table(known_finaldata)["lastmonth_activity"] == 25.0
+
+
+def test_summary_without_finaldata_names_the_file(config):
+    with pytest.raises(PipelineError, match="finaldata.csv does not exist; run ingestion.py first"):
+        diagnostics.summary_table(config)
+
+
+def test_model_predictions_default_to_the_test_data(trained_project, config):
+    testdata = pd.read_csv(config.test_data_path / "testdata.csv")
+    predictions = diagnostics.model_predictions(config=config)
+    model = load_model(config.prod_deployment_path / "trainedmodel.pkl")
+    features = testdata[["lastmonth_activity", "lastyear_activity", "number_of_employees"]].astype(float)
+    assert predictions == model.predict(features).tolist()
+    probabilities = diagnostics.model_probabilities(testdata, config)
+    assert len(probabilities) == len(testdata) and all(0 <= p <= 1 for p in probabilities)
+    assert [int(p > 0.5) for p in probabilities] == predictions
+
+
+def test_model_predictions_refuse_rows_with_a_missing_feature(trained_project, config):
+    with pytest.raises(PipelineError, match="row 4 has no value for 'lastmonth_activity'"):
+        diagnostics.model_predictions(KNOWN, config)
+
+
+def test_top_risk_clients_rank_each_clients_latest_row(trained_project, config):
+    model = load_model(config.prod_deployment_path / "trainedmodel.pkl")
+    df = client_rows(5, 30)
+    later = df.head(1).assign(lastmonth_activity=0)  # the same client, later and riskier
+    ranked = diagnostics.top_risk_clients(pd.concat([df, later]), model, count=5)
+    probabilities = [item["probability"] for item in ranked]
+    assert probabilities == sorted(probabilities, reverse=True) and len(ranked) == 5
+    assert len({item["corporation"] for item in ranked}) == 5
+    first = [item for item in ranked if item["corporation"] == df["corporation"][0]]
+    expected = model.predict_proba(later[diagnostics.FEATURES].astype(float))[0, 1]
+    assert not first or first[0]["probability"] == pytest.approx(expected, abs=1e-4)
+
+
+def test_execution_time_times_real_runs_without_touching_the_project(trained_project, config):
+    root = config.config_path.parent
+    before = {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
+    timings = diagnostics.execution_time(config)
+    assert len(timings) == 2 and all(0 < seconds < 120 for seconds in timings)
+    after = {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
+    assert after == before
+
+
+def test_execution_time_reports_a_failing_step(config):
+    for path in config.input_folder_path.iterdir():
+        path.write_text("")
+    with pytest.raises(PipelineError, match="timing run of ingestion.py failed: .*no usable CSV file"):
+        diagnostics.execution_time(config)
+
+
+def fake_pip(script: str):
+    return lambda name: [sys.executable, "-c", script, name]
+
+
+@pytest.mark.parametrize(
+    "script, expected",
+    [
+        ("import json, sys; print(json.dumps({'latest': '1.2.' + str(len(sys.argv[1]))}))", "1.2.3"),
+        (
+            "import sys; print('ERROR: No matching distribution found for abc', file=sys.stderr); "
+            "sys.exit(1)",
+            "unknown (No matching distribution found for abc)",
+        ),
+        ("import time; time.sleep(30)", "unknown (pip did not answer within 1 s)"),
+    ],
+)
+def test_latest_versions_are_bounded_and_explain_unknowns(script, expected):
+    started = time.monotonic()
+    assert diagnostics.latest_versions(["abc"], 1, command=fake_pip(script)) == {"abc": expected}
+    assert time.monotonic() - started < 10
+
+
+def test_outdated_packages_are_cached(config, monkeypatch):
+    calls = []
+
+    def fake_latest(names, deadline_seconds):
+        calls.append(names)
+        return {name: "100.0" for name in names}
+
+    monkeypatch.setattr(diagnostics, "latest_versions", fake_latest)
+    first = diagnostics.outdated_packages_list(config)
+    second = diagnostics.outdated_packages_list(config)
+    assert first == second and len(calls) == 1
+    assert [item["package"] for item in first] == diagnostics.requirement_names(diagnostics.REQUIREMENTS_PATH)
+    assert first[0] == {
+        "package": "flask",
+        "installed": diagnostics.installed_version("flask"),
+        "latest": "100.0",
+    }
+
+
+def test_an_expired_cache_asks_again(config, monkeypatch):
+    seed_outdated_cache(config)
+    cache_path = config.output_model_path / diagnostics.OUTDATED_CACHE_FILE
+    cache = json.loads(cache_path.read_text())
+    cache["checked_at"] -= config.outdated_cache_seconds + 1
+    cache_path.write_text(json.dumps(cache))
+    monkeypatch.setattr(
+        diagnostics, "latest_versions", lambda names, deadline_seconds: dict.fromkeys(names, "7")
+    )
+    assert {item["latest"] for item in diagnostics.outdated_packages_list(config)} == {"7"}
