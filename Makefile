@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CONFIG ?= config.json
 PRACTICE_CONFIG ?= practiceconfig.json
 
-.PHONY: run pipeline serve test lint format clean venv
+.PHONY: run pipeline serve cron-install cron-remove bench test lint format clean venv
 
 # The virtual environment, rebuilt when a requirements file changes.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -16,10 +16,12 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 venv: $(VENV)/.installed
 
-# The main job on the bundled data.
-run: $(VENV)/.installed pipeline
+# The main job on the bundled data: the whole story (see demo/story.py).
+run: $(VENV)/.installed
+	$(BIN)/python demo/story.py
 
-pipeline:
+# The four steps and the reports with one configuration, without the full process.
+pipeline: $(VENV)/.installed
 	RISK_CONFIG=$(CONFIG) $(BIN)/python ingestion.py
 	RISK_CONFIG=$(CONFIG) $(BIN)/python training.py
 	RISK_CONFIG=$(CONFIG) $(BIN)/python scoring.py
@@ -32,6 +34,19 @@ PORT ?= 8000
 WORKERS ?= 2
 serve: $(VENV)/.installed
 	RISK_CONFIG=$(CONFIG) $(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) wsgi:app
+
+# Install or remove this checkout's cron line (cronjob.txt); other crontab lines stay as they were.
+CRON_TAG := \# dynamic-risk-assessment $(CURDIR)
+cron-install: $(VENV)/.installed
+	mkdir -p logs
+	(crontab -l 2>/dev/null | grep -vF '$(CRON_TAG)'; grep -v '^#' cronjob.txt | sed 's|@PROJECT@|$(CURDIR)|g') | crontab -
+	crontab -l | grep -F '$(CRON_TAG)'
+
+cron-remove:
+	(crontab -l 2>/dev/null | grep -vF '$(CRON_TAG)') | crontab -
+
+bench: $(VENV)/.installed
+	$(BIN)/python benchmark/benchmark.py
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest

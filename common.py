@@ -1,20 +1,20 @@
 """Shared plumbing for the pipeline scripts: the config loader, atomic writes and the CLI wrapper.
 
-Standard library only, so that `fullprocess.py` can import it on its cheap no-new-data path.
+Standard library only, and only json, os and sys at import: `fullprocess.py` imports it on its
+no-new-data path, which cron runs 144 times a day (pathlib, logging and tempfile load on first use).
 Config: `config.json` beside this file, or the file named by the environment variable RISK_CONFIG.
 """
 
+from __future__ import annotations
+
 import json
-import logging
 import os
 import sys
-import tempfile
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
-from pathlib import Path
+from types import SimpleNamespace
 
-PROJECT_DIR = Path(__file__).resolve().parent
-DEFAULT_CONFIG_PATH = PROJECT_DIR / "config.json"
+PROJECT_DIR = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_CONFIG_PATH = os.path.join(PROJECT_DIR, "config.json")
 CONFIG_ENV_VAR = "RISK_CONFIG"
 
 FEATURES = ["lastmonth_activity", "lastyear_activity", "number_of_employees"]
@@ -31,30 +31,6 @@ SCORE_FILE = "latestscore.txt"
 TESTDATA_FILE = "testdata.csv"
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-
-logger = logging.getLogger(__name__)
-
-
-class PipelineError(Exception):
-    """An expected failure (bad config, bad input, missing file) reported as one line."""
-
-
-@dataclass(frozen=True)
-class Config:
-    """Resolved configuration: every path absolute, relative ones taken from the config's folder."""
-
-    config_path: Path
-    input_folder_path: Path
-    output_folder_path: Path
-    test_data_path: Path
-    output_model_path: Path
-    prod_deployment_path: Path
-    log_path: Path
-    api_host: str = "127.0.0.1"
-    api_port: int = 8000
-    api_base_url: str = "http://127.0.0.1:8000"
-    outdated_cache_seconds: int = 3600
-
 
 REQUIRED_PATH_KEYS = [
     "input_folder_path",
@@ -74,31 +50,46 @@ OPTIONAL_KEYS = {
 PATH_KEYS = [*REQUIRED_PATH_KEYS, "log_path"]
 
 
-def config_path_from_env() -> Path:
+class PipelineError(Exception):
+    """An expected failure (bad config, bad input, missing file) reported as one line."""
+
+
+class Config(SimpleNamespace):
+    """Resolved configuration: `config_path` and every *_path key an absolute pathlib.Path
+    (relative ones taken from the config file's folder), plus api_host, api_port, api_base_url and
+    outdated_cache_seconds."""
+
+
+def config_path_from_env() -> str:
     """The config file to use: RISK_CONFIG if set, else config.json beside the scripts."""
-    return Path(os.path.abspath(os.environ.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG_PATH))
+    return os.path.abspath(os.environ.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG_PATH)
 
 
-def load_config(config_path=None) -> Config:
-    """Read and check a config file; raise PipelineError naming the file and key on any problem."""
-    config_path = Path(os.path.abspath(config_path)) if config_path else config_path_from_env()
+def read_config(config_path=None) -> dict:
+    """Read and check a config file into a dict with absolute path strings.
+
+    Raises PipelineError naming the file and key on any problem. Symbolic links are not resolved:
+    prod_deployment_path is one, and must be followed anew at each use.
+    """
+    config_path = os.path.abspath(config_path) if config_path else config_path_from_env()
     try:
-        raw = json.loads(config_path.read_text(encoding="utf-8"))
+        with open(config_path, encoding="utf-8") as handle:
+            raw = json.load(handle)
     except FileNotFoundError:
         raise PipelineError(f"config file {config_path} does not exist") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (OSError, UnicodeDecodeError, ValueError) as error:
         raise PipelineError(f"config file {config_path} is not readable JSON: {error}") from None
     if not isinstance(raw, dict):
         raise PipelineError(f"config file {config_path} must hold a JSON object")
-    values = {}
+    values = {"config_path": config_path}
     for key in REQUIRED_PATH_KEYS:
         if key not in raw:
             raise PipelineError(f"config file {config_path} has no key '{key}'")
         values[key] = raw[key]
     for key, default in OPTIONAL_KEYS.items():
         values[key] = raw.get(key, default)
-    for key, value in values.items():
-        expected = type(OPTIONAL_KEYS.get(key, ""))
+    for key in [*REQUIRED_PATH_KEYS, *OPTIONAL_KEYS]:
+        value, expected = values[key], type(OPTIONAL_KEYS.get(key, ""))
         # bool is an int subclass; a port of `true` is still a mistake.
         if not isinstance(value, expected) or isinstance(value, bool) or value == "":
             raise PipelineError(
@@ -106,22 +97,52 @@ def load_config(config_path=None) -> Config:
                 f"got {value!r}"
             )
     for key in PATH_KEYS:
-        # abspath, not resolve(): prod_deployment_path is a symlink that must be followed anew each time.
-        values[key] = Path(os.path.abspath(config_path.parent / values[key]))
-    return Config(config_path=config_path, **values)
+        values[key] = os.path.abspath(os.path.join(os.path.dirname(config_path), values[key]))
+    return values
 
 
-def write_config(config: Config, config_path) -> Path:
+def load_config(config_path=None) -> Config:
+    """read_config with the paths as pathlib.Path objects."""
+    from pathlib import Path
+
+    values = read_config(config_path)
+    for key in ["config_path", *PATH_KEYS]:
+        values[key] = Path(values[key])
+    return Config(**values)
+
+
+def write_config(config: Config, config_path) -> str:
     """Write `config` as a JSON config file (absolute paths), e.g. a scratch copy for timing runs."""
-    data = {
-        field.name: str(getattr(config, field.name))
-        if field.name in PATH_KEYS
-        else getattr(config, field.name)
-        for field in fields(config)
-        if field.name != "config_path"
-    }
+    data = {key: value if isinstance(value, (int, str)) else str(value) for key, value in vars(config).items()}
+    del data["config_path"]
     atomic_write_text(config_path, json.dumps(data, indent=2) + "\n")
-    return Path(config_path)
+    return config_path
+
+
+def list_csv_names(folder_path) -> list[str]:
+    """Names of the visible `.csv` files directly in `folder_path`, sorted."""
+    try:
+        entries = list(os.scandir(folder_path))
+    except (FileNotFoundError, NotADirectoryError):
+        raise PipelineError(f"input folder {folder_path} does not exist (config key input_folder_path)") from None
+    return sorted(
+        entry.name
+        for entry in entries
+        if entry.name.lower().endswith(".csv") and not entry.name.startswith(".") and entry.is_file()
+    )
+
+
+def find_csv_files(folder_path) -> list:
+    """Paths of the visible `.csv` files directly in `folder_path`, sorted by name."""
+    from pathlib import Path
+
+    return [Path(folder_path) / name for name in list_csv_names(folder_path)]
+
+
+def read_lines(path) -> list[str]:
+    """Non-empty, stripped lines of a text file, e.g. ingestedfiles.txt."""
+    with open(path, encoding="utf-8") as handle:
+        return [line.strip() for line in handle if line.strip()]
 
 
 def fsync_dir(dir_path) -> None:
@@ -143,9 +164,11 @@ def default_file_mode() -> int:
 @contextmanager
 def atomic_writer(path, mode="w"):
     """Open a temporary file beside `path`; on success rename it over `path`, else remove it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    import tempfile
+
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
     try:
         encoding = None if "b" in mode else "utf-8"
         newline = None if "b" in mode else ""
@@ -155,9 +178,10 @@ def atomic_writer(path, mode="w"):
             os.fchmod(handle.fileno(), default_file_mode())
             os.fsync(handle.fileno())
         os.replace(tmp_name, path)
-        fsync_dir(path.parent)
+        fsync_dir(folder)
     except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
         raise
 
 
@@ -171,22 +195,20 @@ def atomic_write_bytes(path, data: bytes) -> None:
         handle.write(data)
 
 
-def read_lines(path) -> list[str]:
-    """Non-empty, stripped lines of a text file, e.g. ingestedfiles.txt."""
-    text = Path(path).read_text(encoding="utf-8")
-    return [line.strip() for line in text.splitlines() if line.strip()]
-
-
-def setup_logging(level=logging.INFO) -> None:
+def setup_logging(level=None) -> None:
     """Configure logging once, from a script's main()."""
-    logging.basicConfig(level=level, format=LOG_FORMAT, stream=sys.stderr, force=True)
+    import logging
+
+    logging.basicConfig(level=level or logging.INFO, format=LOG_FORMAT, stream=sys.stderr, force=True)
 
 
 def run_cli(main) -> None:
     """Run a script's main(); an expected failure becomes one line on stderr and exit code 1."""
+    import logging
+
     setup_logging()
     try:
         main()
     except PipelineError as error:
-        logger.error("%s", error)
+        logging.getLogger("common").error("%s", error)
         sys.exit(1)

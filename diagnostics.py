@@ -13,7 +13,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
 
@@ -39,7 +38,7 @@ from scoring import complete_rows, load_model, predict
 
 logger = logging.getLogger(__name__)
 
-REQUIREMENTS_PATH = PROJECT_DIR / "requirements.txt"
+REQUIREMENTS_PATH = Path(PROJECT_DIR) / "requirements.txt"
 OUTDATED_CACHE_FILE = "outdatedpackages.json"
 PIP_DEADLINE_SECONDS = 20
 TIMED_SCRIPTS = ["ingestion.py", "training.py"]
@@ -153,12 +152,14 @@ def missing_data(config: Config | None = None) -> list[float]:
 
 def scratch_config(config: Config, folder: Path) -> Path:
     """A copy of `config` that reads the real inputs but writes only into `folder`."""
-    scratch = replace(
-        config,
-        output_folder_path=folder / "ingesteddata",
-        output_model_path=folder / "models",
-        prod_deployment_path=folder / "production_deployment",
-        log_path=folder / "logs" / "fullprocess.log",
+    scratch = Config(
+        **{
+            **vars(config),
+            "output_folder_path": folder / "ingesteddata",
+            "output_model_path": folder / "models",
+            "prod_deployment_path": folder / "production_deployment",
+            "log_path": folder / "logs" / "fullprocess.log",
+        }
     )
     return write_config(scratch, folder / "config.json")
 
@@ -168,7 +169,7 @@ def time_script(script: str, config_path: Path) -> float:
     env = {**os.environ, "RISK_CONFIG": str(config_path)}
     started = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, str(PROJECT_DIR / script)], env=env, capture_output=True, text=True, timeout=600
+        [sys.executable, str(Path(PROJECT_DIR) / script)], env=env, capture_output=True, text=True, timeout=600
     )
     seconds = time.perf_counter() - started
     if result.returncode != 0:

@@ -28,6 +28,7 @@ from common import (
     PipelineError,
     atomic_write_text,
     atomic_writer,
+    find_csv_files,
     load_config,
     run_cli,
 )
@@ -41,18 +42,6 @@ class DataFileError(ValueError):
 
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def find_csv_files(folder_path) -> list[Path]:
-    """Every visible `.csv` file directly in `folder_path`, sorted by name."""
-    folder_path = Path(folder_path)
-    if not folder_path.is_dir():
-        raise PipelineError(f"input folder {folder_path} does not exist (config key input_folder_path)")
-    return sorted(
-        path
-        for path in folder_path.iterdir()
-        if path.suffix.lower() == ".csv" and not path.name.startswith(".") and path.is_file()
-    )
 
 
 def first_bad(mask: pd.Series, values: pd.Series) -> str:

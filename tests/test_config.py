@@ -1,5 +1,6 @@
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -44,7 +45,7 @@ def test_risk_config_environment_variable_selects_the_file(tmp_path, monkeypatch
 
 def test_default_is_config_json_beside_the_scripts(monkeypatch):
     monkeypatch.delenv("RISK_CONFIG", raising=False)
-    assert load_config().config_path == DEFAULT_CONFIG_PATH
+    assert load_config().config_path == Path(DEFAULT_CONFIG_PATH)
 
 
 @pytest.mark.parametrize(

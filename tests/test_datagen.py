@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 from conftest import PROJECT_DIR
 
-from common import FEATURES, PipelineError
+from common import FEATURES, PipelineError, find_csv_files
 from datagen import generate_data
-from ingestion import find_csv_files, ingest_files, read_dataset
+from ingestion import ingest_files, read_dataset
 from scoring import score_model
 from training import train_model
 

@@ -5,8 +5,8 @@ import pytest
 from conftest import HEADER, write_csv
 
 import ingestion
-from common import PipelineError
-from ingestion import DataFileError, find_csv_files, ingest_files, read_dataset
+from common import PipelineError, find_csv_files
+from ingestion import DataFileError, ingest_files, read_dataset
 
 
 def test_find_csv_files_ignores_hidden_files_other_files_and_folders(tmp_path):

@@ -1,0 +1,129 @@
+"""The main job on the bundled data (`make run`): the whole story, start to end.
+
+Resets the generated outputs, serves the API with gunicorn in the background, deploys a first model
+with the practice configuration (practiceconfig.json), then runs fullprocess.py with the production
+configuration (config.json): it finds the source files new, finds drift, re-trains, re-deploys and
+reports. Stops the API and prints where each output is and the decisions taken.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_DIR))
+
+from common import load_config  # noqa: E402
+from fullprocess import RUNS_FILE  # noqa: E402
+
+PRACTICE_CONFIG = PROJECT_DIR / "practiceconfig.json"
+PRODUCTION_CONFIG = PROJECT_DIR / "config.json"
+GENERATED = [
+    "ingesteddata",
+    "models",
+    "practicemodels",
+    "production_deployment",
+    "production_deployment.releases",
+    "logs",
+]
+
+
+def reset_outputs() -> None:
+    for name in GENERATED:
+        path = PROJECT_DIR / name
+        if path.is_symlink():
+            path.unlink()
+        elif path.exists():
+            shutil.rmtree(path)
+
+
+def start_api(config_path: Path, log_path: Path) -> subprocess.Popen:
+    """gunicorn serving wsgi:app on the config's api_host:api_port, once it answers."""
+    config = load_config(config_path)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    process = subprocess.Popen(
+        [str(gunicorn), "--workers", "2", "--bind", f"{config.api_host}:{config.api_port}", "wsgi:app"],
+        cwd=PROJECT_DIR,
+        env={**os.environ, "RISK_CONFIG": str(config_path)},
+        stdout=subprocess.DEVNULL,
+        stderr=log_path.open("a"),
+    )
+    for _ in range(100):
+        if process.poll() is not None:
+            sys.exit(f"the API did not start (is port {config.api_port} in use?); see {log_path}")
+        try:
+            urllib.request.urlopen(f"{config.api_base_url}/health", timeout=1)
+            break
+        except urllib.error.HTTPError:  # 503: up, nothing deployed yet
+            break
+        except OSError:
+            time.sleep(0.2)
+    print(f"API: gunicorn serving on {config.api_base_url} (log: {log_path.relative_to(PROJECT_DIR)})")
+    return process
+
+
+def run_fullprocess(config_path: Path) -> int:
+    print(f"\n$ RISK_CONFIG={config_path.name} python fullprocess.py")
+    result = subprocess.run(
+        [sys.executable, str(PROJECT_DIR / "fullprocess.py")],
+        env={**os.environ, "RISK_CONFIG": str(config_path)},
+    )
+    return result.returncode
+
+
+def describe_runs(runs_path: Path) -> None:
+    print("\nDecisions:")
+    for line in runs_path.read_text().splitlines():
+        run = json.loads(line)
+        scores = ""
+        if "new_data_score" in run:
+            scores = f": deployed model F1 {run['new_data_score']:.4f} on the new data vs {run['deployed_score']:.4f} on the test data"
+        print(
+            f"- {Path(run['config']).name}: {run['decision']}{scores}; steps {', '.join(run['steps'])}; "
+            f"release {run.get('new_release')}; exit code {run['exit_code']}"
+        )
+
+
+def describe_outputs(config_path: Path) -> None:
+    config = load_config(config_path)
+    score = (config.prod_deployment_path / "latestscore.txt").read_text().strip()
+    print(f"\nDeployed model: F1 {float(score):.4f} on the test data")
+    print("Outputs:")
+    for path in [
+        config.output_folder_path / "finaldata.csv",
+        config.output_folder_path / "ingestedfiles.txt",
+        config.output_folder_path / "ingestionmetrics.json",
+        config.output_model_path / "trainedmodel.pkl",
+        config.output_model_path / "latestscore.txt",
+        config.output_model_path / "confusionmatrix.png",
+        config.output_model_path / "report.pdf",
+        config.output_model_path / "apireturns.txt",
+        config.prod_deployment_path,
+        config.log_path,
+    ]:
+        print(f"  {path.relative_to(PROJECT_DIR)}{'' if path.exists() else '  (missing)'}")
+
+
+def main() -> int:
+    reset_outputs()
+    api = start_api(PRODUCTION_CONFIG, PROJECT_DIR / "logs" / "gunicorn.log")
+    try:
+        codes = [run_fullprocess(PRACTICE_CONFIG), run_fullprocess(PRODUCTION_CONFIG)]
+    finally:
+        api.terminate()
+        api.wait(timeout=30)
+        print("\nAPI stopped.")
+    describe_runs(load_config(PRODUCTION_CONFIG).log_path.parent / RUNS_FILE)
+    describe_outputs(PRODUCTION_CONFIG)
+    return max(codes)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
