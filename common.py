@@ -113,7 +113,7 @@ def load_config(config_path=None) -> Config:
 
 def write_config(config: Config, config_path) -> str:
     """Write `config` as a JSON config file (absolute paths), e.g. a scratch copy for timing runs."""
-    data = {key: value if isinstance(value, (int, str)) else str(value) for key, value in vars(config).items()}
+    data = {key: value if isinstance(value, int | str) else str(value) for key, value in vars(config).items()}
     del data["config_path"]
     atomic_write_text(config_path, json.dumps(data, indent=2) + "\n")
     return config_path
@@ -124,7 +124,8 @@ def list_csv_names(folder_path) -> list[str]:
     try:
         entries = list(os.scandir(folder_path))
     except (FileNotFoundError, NotADirectoryError):
-        raise PipelineError(f"input folder {folder_path} does not exist (config key input_folder_path)") from None
+        message = f"input folder {folder_path} does not exist (config key input_folder_path)"
+        raise PipelineError(message) from None
     return sorted(
         entry.name
         for entry in entries

@@ -169,7 +169,11 @@ def time_script(script: str, config_path: Path) -> float:
     env = {**os.environ, "RISK_CONFIG": str(config_path)}
     started = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, str(Path(PROJECT_DIR) / script)], env=env, capture_output=True, text=True, timeout=600
+        [sys.executable, os.path.join(PROJECT_DIR, script)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     seconds = time.perf_counter() - started
     if result.returncode != 0:

@@ -213,7 +213,8 @@ def decide_trigger(config: dict, log: RunLog) -> tuple[str | None, str | None, l
         log(f"release {os.path.basename(release)} has no reports yet: reporting")
         return "report", release, []
     log(
-        f"no new data: the {len(input_names)} file(s) in {config['input_folder_path']} are deployed or checked"
+        f"no new data: the {len(input_names)} file(s) in {config['input_folder_path']} "
+        "are deployed or checked"
     )
     return None, release, []
 
@@ -239,7 +240,11 @@ def main(config_path=None) -> int:
         return EXIT_BUSY
     started = time.perf_counter()
     try:
-        trigger, release, new_names = decide_trigger(config, log)
+        try:
+            trigger, release, new_names = decide_trigger(config, log)
+        except PipelineError as error:
+            log(str(error), "ERROR")
+            return EXIT_FAILED
         if trigger is None:
             return EXIT_OK
         record = {
@@ -254,18 +259,17 @@ def main(config_path=None) -> int:
             code = run_pipeline(config["config_path"], config, log, record)
         except (StepFailed, PipelineError) as error:
             deployed = "deployment" in record["steps"]
-            outcome = (
-                "the new release is deployed; its reports are retried next run"
-                if deployed
-                else ("the current deployment is untouched")
-            )
+            outcome = "the current deployment is untouched"
+            if deployed:
+                outcome = "the new release is deployed; its reports are retried next run"
             log(f"{error}; {outcome}", "ERROR")
             code = EXIT_FAILED
         record.update(exit_code=code, seconds=round(time.perf_counter() - started, 3))
         record["release"] = os.path.basename(release) if release else None
         append_record(os.path.join(log_folder, RUNS_FILE), record)
         log(
-            f"run finished in {record['seconds']:.2f}s with exit code {code} ({record.get('decision', trigger)})"
+            f"run finished in {record['seconds']:.2f}s with exit code {code} "
+            f"({record.get('decision', trigger)})"
         )
         return code
     finally:

@@ -246,7 +246,8 @@ def bench_api(config_path: Path, port: int) -> list[list[str]]:
                 f"API /prediction, {label} body ({total} requests, 4 concurrent)",
                 f"{stats['rps']:.1f} req/s",
                 "",
-                f"p50 {stats['p50'] * 1000:.1f} ms, p99 {stats['p99'] * 1000:.1f} ms, errors {stats['errors']}",
+                f"p50 {stats['p50'] * 1000:.1f} ms, p99 {stats['p99'] * 1000:.1f} ms, "
+                f"errors {stats['errors']}",
             ]
         )
     return rows
@@ -279,7 +280,8 @@ def main() -> None:
             server.terminate()
             server.wait(timeout=30)
     print(
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}"
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, {platform.platform()}"
     )
     print("| what | time | peak memory | notes |")
     print("|---|---|---|---|")

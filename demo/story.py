@@ -84,7 +84,10 @@ def describe_runs(runs_path: Path) -> None:
         run = json.loads(line)
         scores = ""
         if "new_data_score" in run:
-            scores = f": deployed model F1 {run['new_data_score']:.4f} on the new data vs {run['deployed_score']:.4f} on the test data"
+            scores = (
+                f": deployed model F1 {run['new_data_score']:.4f} on the new data"
+                f" vs {run['deployed_score']:.4f} on the test data"
+            )
         print(
             f"- {Path(run['config']).name}: {run['decision']}{scores}; steps {', '.join(run['steps'])}; "
             f"release {run.get('new_release')}; exit code {run['exit_code']}"
