@@ -167,8 +167,9 @@ def build_pdf(data: dict) -> bytes:
         )
         return grid
 
-    def section(title):
-        return [Spacer(1, 0.35 * cm), Paragraph(title, styles["Heading2"])]
+    def section(title, *flowables):
+        """A heading kept on one page with what follows it."""
+        return KeepTogether([Spacer(1, 0.35 * cm), Paragraph(title, styles["Heading2"]), *flowables])
 
     metrics = data["metrics"]
     story = [
@@ -176,73 +177,89 @@ def build_pdf(data: dict) -> bytes:
         Paragraph(
             f"Generated {data['generated_at']} &middot; deployed release {data['release']}", styles["Normal"]
         ),
-        *section("Deployed model on the test data"),
-        table(
-            [["Metric", "Value"]] + [[name, f"{value:.4f}"] for name, value in metrics.items()],
-            widths=[5 * cm, 3 * cm],
+        section(
+            "Deployed model on the test data",
+            table(
+                [["Metric", "Value"]] + [[name, f"{value:.4f}"] for name, value in metrics.items()],
+                widths=[5 * cm, 3 * cm],
+            ),
+            Spacer(1, 0.2 * cm),
+            Paragraph(f"Scored on {data['test_rows']} test clients.", styles["Normal"]),
         ),
-        Spacer(1, 0.2 * cm),
-        Paragraph(f"Scored on {data['test_rows']} test clients.", styles["Normal"]),
-        *section("Confusion matrix"),
-        Image(io.BytesIO(data["confusion_png"]), width=10.4 * cm, height=8.8 * cm),
-        KeepTogether(
-            [
-                *section(f"The {len(data['top_risk'])} clients most at risk of exiting"),
-                Paragraph(
-                    "From each client's latest row in the ingested data, highest risk first.",
-                    styles["Normal"],
-                ),
-                Spacer(1, 0.15 * cm),
-                table(
-                    [["Rank", "Corporation", "Exit probability"]]
-                    + [
-                        [str(rank), item["corporation"], f"{item['probability']:.1%}"]
-                        for rank, item in enumerate(data["top_risk"], 1)
-                    ],
-                    widths=[1.5 * cm, 4 * cm, 4 * cm],
-                    align_right_from=2,
-                ),
-            ]
+        section(
+            "Confusion matrix", Image(io.BytesIO(data["confusion_png"]), width=10.4 * cm, height=8.8 * cm)
         ),
-        *section("Summary statistics of the ingested data"),
-        table(
-            [["Column", "Mean", "Median", "Std. dev."]]
-            + [
-                [column, *(f"{stats[key]:,.2f}" for key in ("mean", "median", "std"))]
-                for column, stats in data["summary"].items()
-            ],
-            widths=[5 * cm, 3 * cm, 3 * cm, 3 * cm],
+        section(
+            f"The {len(data['top_risk'])} clients most at risk of exiting",
+            Paragraph(
+                "From each client's latest row in the ingested data, highest risk first.",
+                styles["Normal"],
+            ),
+            Spacer(1, 0.15 * cm),
+            table(
+                [["Rank", "Corporation", "Exit probability"]]
+                + [
+                    [str(rank), item["corporation"], f"{item['probability']:.1%}"]
+                    for rank, item in enumerate(data["top_risk"], 1)
+                ],
+                widths=[1.5 * cm, 4 * cm, 4 * cm],
+                align_right_from=2,
+            ),
         ),
-        *section("Missing data"),
-        table(
-            [["Column", "Missing"]]
-            + [[column, f"{share:.2f} %"] for column, share in data["missing"].items()],
-            widths=[5 * cm, 3 * cm],
+        section(
+            "Summary statistics of the ingested data",
+            table(
+                [["Column", "Mean", "Median", "Std. dev."]]
+                + [
+                    [column, *(f"{stats[key]:,.2f}" for key in ("mean", "median", "std"))]
+                    for column, stats in data["summary"].items()
+                ],
+                widths=[5 * cm, 3 * cm, 3 * cm, 3 * cm],
+            ),
         ),
-        *section("Pipeline timings"),
-        table(
-            [["Step", "Seconds"]]
-            + [
-                [step, f"{seconds:.2f}"]
-                for step, seconds in zip(["ingestion.py", "training.py"], data["timings"], strict=True)
-            ],
-            widths=[5 * cm, 3 * cm],
+        section(
+            "Missing data",
+            table(
+                [["Column", "Missing"]]
+                + [[column, f"{share:.2f} %"] for column, share in data["missing"].items()],
+                widths=[5 * cm, 3 * cm],
+            ),
         ),
-        *section("Dependencies"),
-        table(
-            [["Package", "Installed", "Latest", "Status"]]
-            + [
-                [item["package"], item["installed"], Paragraph(item["latest"], cell), package_status(item)]
-                for item in data["outdated"]
-            ],
-            widths=[3 * cm, 2.5 * cm, 7.5 * cm, 3 * cm],
-            align_right_from=4,
+        section(
+            "Pipeline timings",
+            table(
+                [["Step", "Seconds"]]
+                + [
+                    [step, f"{seconds:.2f}"]
+                    for step, seconds in zip(["ingestion.py", "training.py"], data["timings"], strict=True)
+                ],
+                widths=[5 * cm, 3 * cm],
+            ),
         ),
-        *section("Data the deployed model learned from"),
-        table(
-            [["File", "Rows", "First ingested (UTC)"]] + data["ingested"],
-            widths=[5 * cm, 2.5 * cm, 6 * cm],
-            align_right_from=1,
+        section(
+            "Dependencies",
+            table(
+                [["Package", "Installed", "Latest", "Status"]]
+                + [
+                    [
+                        item["package"],
+                        item["installed"],
+                        Paragraph(item["latest"], cell),
+                        package_status(item),
+                    ]
+                    for item in data["outdated"]
+                ],
+                widths=[3 * cm, 2.5 * cm, 7.5 * cm, 3 * cm],
+                align_right_from=4,
+            ),
+        ),
+        section(
+            "Data the deployed model learned from",
+            table(
+                [["File", "Rows", "First ingested (UTC)"]] + data["ingested"],
+                widths=[5 * cm, 2.5 * cm, 6 * cm],
+                align_right_from=1,
+            ),
         ),
     ]
     buffer = io.BytesIO()

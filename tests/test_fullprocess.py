@@ -251,3 +251,26 @@ def test_runs_killed_at_random_moments_leave_one_consistent_deployment(bootstrap
         assert (config.output_model_path / "report.pdf").is_file()
     deployed = (config.prod_deployment_path / "ingestedfiles.txt").read_text().split()
     assert set(deployed) >= {"dataset1.csv", "dataset2.csv"}
+
+
+def test_a_missing_input_folder_is_one_log_line_and_exit_1(bootstrapped):
+    config = bootstrapped
+    config.input_folder_path.rename(config.input_folder_path.with_name("elsewhere"))
+    result = fullprocess(config)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "input folder" in log_text(config).splitlines()[-1] and "does not exist" in log_text(config)
+
+
+def test_a_release_deployed_without_reports_gets_them_on_the_next_run(bootstrapped):
+    import deployment
+
+    config = bootstrapped
+    (config.output_model_path / "report.pdf").unlink()
+    deployment.main(config.config_path)  # deployed by hand: no reports yet
+    result = fullprocess(config)
+    assert result.returncode == 2
+    assert f"release {release_of(config)} has no reports yet: reporting" in log_text(config)
+    assert (config.output_model_path / "report.pdf").is_file()
+    assert runs(config)[-1]["trigger"] == "report"
+    assert fullprocess(config).returncode == 0
+    assert "no new data" in log_text(config).splitlines()[-1]

@@ -6,7 +6,20 @@ import sys
 import pytest
 from conftest import PROJECT_DIR, run_script
 
-SCRIPTS = ["common", "ingestion", "training", "scoring", "deployment"]
+# wsgi.py is left out on purpose: creating the app when gunicorn imports it is its one job.
+SCRIPTS = [
+    "common",
+    "ingestion",
+    "training",
+    "scoring",
+    "deployment",
+    "diagnostics",
+    "reporting",
+    "app",
+    "apicalls",
+    "fullprocess",
+    "datagen.generate_data",
+]
 PIPELINE = ["ingestion.py", "training.py", "scoring.py", "deployment.py"]
 
 
@@ -81,3 +94,20 @@ def test_ingestion_with_only_bad_files_exits_non_zero_and_names_each(config_path
     assert "rejected dataset1.csv: the file is empty" in result.stderr
     assert "no usable CSV file among 2 in the input folder" in result.stderr
     assert not (config.output_folder_path / "finaldata.csv").exists()
+
+
+@pytest.mark.slow
+def test_diagnostics_prints_every_diagnostic(trained_project, config):
+    from conftest import seed_outdated_cache
+
+    seed_outdated_cache(config)
+    result = run_script("diagnostics.py", config.config_path)
+    assert result.returncode == 0, result.stderr
+    names = [line.split(":")[0] for line in result.stdout.splitlines()]
+    assert names == [
+        "model_predictions",
+        "dataframe_summary",
+        "missing_data",
+        "execution_time",
+        "outdated_packages",
+    ]
