@@ -106,6 +106,10 @@ def find_new_files(input_names: list[str], deployed_names: list[str], checked_na
 class StepFailed(Exception):
     """A step of the run failed; the message says which and why."""
 
+    def __init__(self, step: str, reason: str):
+        super().__init__(f"step {step} failed: {reason}")
+        self.reason = reason
+
 
 def run_step(name: str, config_path: str, log: RunLog, record: dict):
     """Run one step's main() in this process, timed and logged; return its result."""
@@ -116,12 +120,12 @@ def run_step(name: str, config_path: str, log: RunLog, record: dict):
     try:
         result = importlib.import_module(name).main(config_path)
     except PipelineError as error:
-        raise StepFailed(f"step {name} failed: {error}") from None
+        raise StepFailed(name, str(error)) from None
     except Exception as error:  # a bug, not bad input: keep the traceback in the log
         import traceback
 
         log.handle.write(traceback.format_exc())
-        raise StepFailed(f"step {name} failed unexpectedly: {type(error).__name__}: {error}") from None
+        raise StepFailed(name, f"unexpected {type(error).__name__}: {error}") from None
     seconds = time.perf_counter() - started
     record["steps"][name] = round(seconds, 3)
     log(f"step {name} finished in {seconds:.2f}s")
@@ -156,7 +160,7 @@ def run_steps(steps: list[str], config_path: str, log: RunLog, record: dict) -> 
         except StepFailed as error:
             if name != "apicalls":
                 raise
-            log(f"apicalls could not reach the API: {error}; the reports are written", "ERROR")
+            log(f"apicalls could not reach the API: {error.reason}; the reports are written", "ERROR")
             return EXIT_API_UNREACHABLE
     return EXIT_OK
 
@@ -224,6 +228,40 @@ def append_record(runs_path: str, record: dict) -> None:
         handle.write(json.dumps(record) + "\n")
 
 
+def run_once(config: dict, log: RunLog) -> int:
+    """Decide what this run does, do it, and keep its record; the caller holds the lock."""
+    started = time.perf_counter()
+    try:
+        trigger, release, new_names = decide_trigger(config, log)
+    except PipelineError as error:
+        log(str(error), "ERROR")
+        return EXIT_FAILED
+    if trigger is None:
+        return EXIT_OK
+    record = {
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "config": config["config_path"],
+        "trigger": trigger,
+        "release": release,
+        "new_files": new_names,
+        "steps": {},
+    }
+    try:
+        code = run_pipeline(config["config_path"], config, log, record)
+    except (StepFailed, PipelineError) as error:
+        outcome = "the current deployment is untouched"
+        if "deployment" in record["steps"]:
+            outcome = "the new release is deployed; its reports are retried next run"
+        log(f"{error}; {outcome}", "ERROR")
+        code = EXIT_FAILED
+    record.update(release=os.path.basename(release) if release else None, exit_code=code)
+    record["seconds"] = round(time.perf_counter() - started, 3)
+    append_record(os.path.join(os.path.dirname(config["log_path"]), RUNS_FILE), record)
+    decision = record.get("decision", trigger)
+    log(f"run finished in {record['seconds']:.2f}s with exit code {code} ({decision})")
+    return code
+
+
 def main(config_path=None) -> int:
     """One run of the full process; returns its exit code."""
     try:
@@ -233,45 +271,12 @@ def main(config_path=None) -> int:
         sys.stderr.write(f"fullprocess: {error}\n")
         return EXIT_FAILED
     log = RunLog(config["log_path"])
-    log_folder = os.path.dirname(config["log_path"])
-    lock_fd = acquire_lock(os.path.join(log_folder, LOCK_FILE))
+    lock_fd = acquire_lock(os.path.join(os.path.dirname(config["log_path"]), LOCK_FILE))
     if lock_fd is None:
         log("another run is in progress (lock held); exiting without changes", "WARNING")
         return EXIT_BUSY
-    started = time.perf_counter()
     try:
-        try:
-            trigger, release, new_names = decide_trigger(config, log)
-        except PipelineError as error:
-            log(str(error), "ERROR")
-            return EXIT_FAILED
-        if trigger is None:
-            return EXIT_OK
-        record = {
-            "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "config": config["config_path"],
-            "trigger": trigger,
-            "release": release,
-            "new_files": new_names,
-            "steps": {},
-        }
-        try:
-            code = run_pipeline(config["config_path"], config, log, record)
-        except (StepFailed, PipelineError) as error:
-            deployed = "deployment" in record["steps"]
-            outcome = "the current deployment is untouched"
-            if deployed:
-                outcome = "the new release is deployed; its reports are retried next run"
-            log(f"{error}; {outcome}", "ERROR")
-            code = EXIT_FAILED
-        record.update(exit_code=code, seconds=round(time.perf_counter() - started, 3))
-        record["release"] = os.path.basename(release) if release else None
-        append_record(os.path.join(log_folder, RUNS_FILE), record)
-        log(
-            f"run finished in {record['seconds']:.2f}s with exit code {code} "
-            f"({record.get('decision', trigger)})"
-        )
-        return code
+        return run_once(config, log)
     finally:
         os.close(lock_fd)
 
