@@ -33,7 +33,7 @@ from common import (
     run_cli,
     write_config,
 )
-from ingestion import DataFileError, check_number_column, load_dataset
+from ingestion import DataFileError, check_columns, check_number_column, load_dataset
 from scoring import complete_rows, load_model, predict
 
 logger = logging.getLogger(__name__)
@@ -50,14 +50,7 @@ def config_or_default(config: Config | None) -> Config:
 
 def check_prediction_rows(df: pd.DataFrame, name: str = "the data") -> pd.DataFrame:
     """Rows to predict: the three features (numbers >= 0, none missing); `corporation`, `exited` optional."""
-    missing = [column for column in FEATURES if column not in df.columns]
-    unexpected = [column for column in df.columns if column not in (*FEATURES, ID_COLUMN, TARGET)]
-    if missing or unexpected:
-        problems = [
-            f"missing column(s) {missing}" if missing else "",
-            f"unexpected column(s) {unexpected}" if unexpected else "",
-        ]
-        raise DataFileError(f"{name}: " + "; ".join(p for p in problems if p) + f"; expected {FEATURES}")
+    check_columns(df, name, FEATURES, optional=(ID_COLUMN, TARGET))
     if df.empty:
         raise DataFileError(f"{name}: no rows to predict")
     checked = df.copy()

@@ -69,16 +69,23 @@ def check_number_column(df: pd.DataFrame, column: str, name: str) -> pd.Series:
     return values
 
 
-def validate_dataset(df: pd.DataFrame, name: str) -> pd.DataFrame:
-    """Check columns and values; return the columns in canonical order with integer dtypes."""
-    missing = [column for column in COLUMNS if column not in df.columns]
-    unexpected = [column for column in df.columns if column not in COLUMNS]
+def check_columns(df: pd.DataFrame, name: str, required: list[str], optional=()) -> None:
+    """Raise DataFileError naming the missing and the unexpected columns, if any."""
+    missing = [column for column in required if column not in df.columns]
+    unexpected = [column for column in df.columns if column not in (*required, *optional)]
     if missing or unexpected:
         parts = [
             f"missing column(s) {missing}" if missing else "",
             f"unexpected column(s) {unexpected}" if unexpected else "",
         ]
-        raise DataFileError(f"{name}: " + "; ".join(part for part in parts if part) + f"; expected {COLUMNS}")
+        raise DataFileError(
+            f"{name}: " + "; ".join(part for part in parts if part) + f"; expected {required}"
+        )
+
+
+def validate_dataset(df: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Check columns and values; return the columns in canonical order with integer dtypes."""
+    check_columns(df, name, COLUMNS)
     if df.empty:
         raise DataFileError(f"{name}: the file has a header but no rows")
     columns = {ID_COLUMN: df[ID_COLUMN]}
