@@ -130,73 +130,72 @@ def gather_report_data(config: Config) -> dict:
     }
 
 
-def build_pdf(data: dict) -> bytes:
-    """The report as PDF bytes (reportlab)."""
+def pdf_table(rows, widths=None, align_right_from=1):
+    """A report table: bold shaded header, banded rows, numbers right-aligned from a column on."""
     from reportlab.lib import colors
-    from reportlab.lib.pagesizes import A4
+    from reportlab.platypus import Table, TableStyle
+
+    grid = Table(rows, colWidths=widths, hAlign="LEFT", repeatRows=1)
+    grid.setStyle(
+        TableStyle(
+            [
+                ("FONTNAME", (0, 0), (-1, 0), "Helvetica-Bold"),
+                ("FONTSIZE", (0, 0), (-1, -1), 9),
+                ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#dde6f0")),
+                ("ROWBACKGROUNDS", (0, 1), (-1, -1), [colors.white, colors.HexColor("#f5f7fa")]),
+                ("GRID", (0, 0), (-1, -1), 0.25, colors.HexColor("#b0b8c4")),
+                ("ALIGN", (align_right_from, 1), (-1, -1), "RIGHT"),
+                ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+            ]
+        )
+    )
+    return grid
+
+
+def pdf_section(title, *flowables):
+    """A heading kept on one page with what follows it."""
     from reportlab.lib.styles import getSampleStyleSheet
     from reportlab.lib.units import cm
-    from reportlab.platypus import (
-        Image,
-        KeepTogether,
-        Paragraph,
-        SimpleDocTemplate,
-        Spacer,
-        Table,
-        TableStyle,
-    )
+    from reportlab.platypus import KeepTogether, Paragraph, Spacer
+
+    heading = Paragraph(title, getSampleStyleSheet()["Heading2"])
+    return KeepTogether([Spacer(1, 0.35 * cm), heading, *flowables])
+
+
+def report_story(data: dict) -> list:
+    """The report's content, top to bottom, as reportlab flowables."""
+    from reportlab.lib.styles import getSampleStyleSheet
+    from reportlab.lib.units import cm
+    from reportlab.platypus import Image, Paragraph, Spacer
 
     styles = getSampleStyleSheet()
     cell = styles["BodyText"].clone("cell", fontSize=9, leading=11)
-    cell = styles["BodyText"].clone("cell", fontSize=9, leading=11)
-
-    def table(rows, widths=None, align_right_from=1):
-        grid = Table(rows, colWidths=widths, hAlign="LEFT", repeatRows=1)
-        grid.setStyle(
-            TableStyle(
-                [
-                    ("FONTNAME", (0, 0), (-1, 0), "Helvetica-Bold"),
-                    ("FONTSIZE", (0, 0), (-1, -1), 9),
-                    ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#dde6f0")),
-                    ("ROWBACKGROUNDS", (0, 1), (-1, -1), [colors.white, colors.HexColor("#f5f7fa")]),
-                    ("GRID", (0, 0), (-1, -1), 0.25, colors.HexColor("#b0b8c4")),
-                    ("ALIGN", (align_right_from, 1), (-1, -1), "RIGHT"),
-                    ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
-                ]
-            )
-        )
-        return grid
-
-    def section(title, *flowables):
-        """A heading kept on one page with what follows it."""
-        return KeepTogether([Spacer(1, 0.35 * cm), Paragraph(title, styles["Heading2"]), *flowables])
-
     metrics = data["metrics"]
     story = [
         Paragraph("Client exit risk: model report", styles["Title"]),
         Paragraph(
             f"Generated {data['generated_at']} &middot; deployed release {data['release']}", styles["Normal"]
         ),
-        section(
+        pdf_section(
             "Deployed model on the test data",
-            table(
+            pdf_table(
                 [["Metric", "Value"]] + [[name, f"{value:.4f}"] for name, value in metrics.items()],
                 widths=[5 * cm, 3 * cm],
             ),
             Spacer(1, 0.2 * cm),
             Paragraph(f"Scored on {data['test_rows']} test clients.", styles["Normal"]),
         ),
-        section(
+        pdf_section(
             "Confusion matrix", Image(io.BytesIO(data["confusion_png"]), width=10.4 * cm, height=8.8 * cm)
         ),
-        section(
+        pdf_section(
             f"The {len(data['top_risk'])} clients most at risk of exiting",
             Paragraph(
                 "From each client's latest row in the ingested data, highest risk first.",
                 styles["Normal"],
             ),
             Spacer(1, 0.15 * cm),
-            table(
+            pdf_table(
                 [["Rank", "Corporation", "Exit probability"]]
                 + [
                     [str(rank), item["corporation"], f"{item['probability']:.1%}"]
@@ -206,9 +205,9 @@ def build_pdf(data: dict) -> bytes:
                 align_right_from=2,
             ),
         ),
-        section(
+        pdf_section(
             "Summary statistics of the ingested data",
-            table(
+            pdf_table(
                 [["Column", "Mean", "Median", "Std. dev."]]
                 + [
                     [column, *(f"{stats[key]:,.2f}" for key in ("mean", "median", "std"))]
@@ -217,17 +216,17 @@ def build_pdf(data: dict) -> bytes:
                 widths=[5 * cm, 3 * cm, 3 * cm, 3 * cm],
             ),
         ),
-        section(
+        pdf_section(
             "Missing data",
-            table(
+            pdf_table(
                 [["Column", "Missing"]]
                 + [[column, f"{share:.2f} %"] for column, share in data["missing"].items()],
                 widths=[5 * cm, 3 * cm],
             ),
         ),
-        section(
+        pdf_section(
             "Pipeline timings",
-            table(
+            pdf_table(
                 [["Step", "Seconds"]]
                 + [
                     [step, f"{seconds:.2f}"]
@@ -236,9 +235,9 @@ def build_pdf(data: dict) -> bytes:
                 widths=[5 * cm, 3 * cm],
             ),
         ),
-        section(
+        pdf_section(
             "Dependencies",
-            table(
+            pdf_table(
                 [["Package", "Installed", "Latest", "Status"]]
                 + [
                     [
@@ -253,15 +252,25 @@ def build_pdf(data: dict) -> bytes:
                 align_right_from=4,
             ),
         ),
-        section(
+        pdf_section(
             "Data the deployed model learned from",
-            table(
+            pdf_table(
                 [["File", "Rows", "First ingested (UTC)"]] + data["ingested"],
                 widths=[5 * cm, 2.5 * cm, 6 * cm],
                 align_right_from=1,
             ),
         ),
     ]
+    return story
+
+
+def build_pdf(data: dict) -> bytes:
+    """The report as PDF bytes (reportlab)."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.units import cm
+    from reportlab.platypus import SimpleDocTemplate
+
+    story = report_story(data)
     buffer = io.BytesIO()
     document = SimpleDocTemplate(
         buffer,
