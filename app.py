@@ -157,9 +157,8 @@ def create_app(config: Config | None = None) -> Flask:
 
     @app.get("/summarystats")
     def summarystats():
-        return jsonify(
-            summary=diagnostics.summary_table(config), values=diagnostics.dataframe_summary(config)
-        )
+        summary = diagnostics.summary_table(config)
+        return jsonify(summary=summary, values=diagnostics.summary_values(summary))
 
     @app.get("/diagnostics")
     def diagnostics_route():

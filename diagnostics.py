@@ -116,9 +116,8 @@ def read_finaldata(data_path: Path) -> pd.DataFrame:
     return pd.read_csv(data_path)
 
 
-def summary_table(config: Config | None = None) -> dict[str, dict[str, float]]:
-    """column -> {mean, median, std} for every numeric column of finaldata.csv."""
-    df = read_finaldata(config_or_default(config).output_folder_path / FINALDATA_FILE)
+def summarize(df: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """column -> {mean, median, std} for every numeric column of `df`."""
     numeric = df.select_dtypes("number")
     stats = {"mean": numeric.mean(), "median": numeric.median(), "std": numeric.std()}
     return {
@@ -127,15 +126,29 @@ def summary_table(config: Config | None = None) -> dict[str, dict[str, float]]:
     }
 
 
+def summary_values(summary: dict[str, dict[str, float]]) -> list[float]:
+    """A labelled summary as one list: [mean, median, std] of each column, in column order."""
+    return [value for stats in summary.values() for value in stats.values()]
+
+
+def missing_percentages(df: pd.DataFrame) -> dict[str, float]:
+    """column -> percentage of missing values, for every column of `df`."""
+    return {column: round(float(share) * 100, 4) for column, share in df.isna().mean().items()}
+
+
+def summary_table(config: Config | None = None) -> dict[str, dict[str, float]]:
+    """column -> {mean, median, std} for every numeric column of finaldata.csv."""
+    return summarize(read_finaldata(config_or_default(config).output_folder_path / FINALDATA_FILE))
+
+
 def dataframe_summary(config: Config | None = None) -> list[float]:
     """[mean, median, std] of each numeric column of finaldata.csv, in column order, as one list."""
-    return [value for stats in summary_table(config).values() for value in stats.values()]
+    return summary_values(summary_table(config))
 
 
 def missing_data_table(config: Config | None = None) -> dict[str, float]:
     """column -> percentage of missing values, for every column of finaldata.csv."""
-    df = read_finaldata(config_or_default(config).output_folder_path / FINALDATA_FILE)
-    return {column: round(float(share) * 100, 4) for column, share in df.isna().mean().items()}
+    return missing_percentages(read_finaldata(config_or_default(config).output_folder_path / FINALDATA_FILE))
 
 
 def missing_data(config: Config | None = None) -> list[float]:

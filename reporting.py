@@ -121,8 +121,8 @@ def gather_report_data(config: Config) -> dict:
         "confusion_png": plot_confusion_matrix(
             testdata[TARGET], y_pred, f"Deployed model on the test data ({len(testdata)} clients)"
         ),
-        "summary": diagnostics.summary_table(config),
-        "missing": diagnostics.missing_data_table(config),
+        "summary": diagnostics.summarize(finaldata),
+        "missing": diagnostics.missing_percentages(finaldata),
         "timings": diagnostics.execution_time(config),
         "outdated": diagnostics.outdated_packages_list(config),
         "ingested": ingested_files_table(release, config.output_folder_path / INGESTION_METRICS_FILE),

@@ -4,6 +4,7 @@ import pytest
 from conftest import seed_outdated_cache
 from pypdf import PdfReader
 
+import diagnostics
 import reporting
 from common import PipelineError
 
@@ -52,6 +53,8 @@ def test_report_lists_the_20_riskiest_clients_highest_first(trained_project, con
     probabilities = [item["probability"] for item in data["top_risk"]]
     assert len(probabilities) == 20 and probabilities == sorted(probabilities, reverse=True)
     assert set(data["metrics"]) == {"F1", "precision", "recall"}
+    assert data["summary"] == diagnostics.summary_table(config)
+    assert data["missing"] == diagnostics.missing_data_table(config)
 
 
 def test_reporting_without_a_deployment_names_the_folder(config):
