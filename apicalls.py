@@ -13,11 +13,11 @@ import time
 
 import requests
 
-from common import TESTDATA_FILE, PipelineError, atomic_write_text, load_config, run_cli
+from risk.artifacts import APIRETURNS_FILE, TESTDATA_FILE
+from risk.config import PipelineError, atomic_write_text, load_config, run_cli
 
 logger = logging.getLogger(__name__)
 
-APIRETURNS_FILE = "apireturns.txt"
 TIMEOUT_SECONDS = 120  # /diagnostics times real runs of two steps
 
 

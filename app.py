@@ -7,7 +7,6 @@ When API_TOKEN is set, every endpoint but /health needs `Authorization: Bearer <
 """
 
 import hmac
-import io
 import logging
 import os
 import threading
@@ -18,10 +17,11 @@ from flask import Flask, abort, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 import diagnostics
-from common import MODEL_FILE, TESTDATA_FILE, Config, PipelineError, load_config, run_cli
-from deployment import current_release
-from ingestion import DataFileError, load_dataset
-from scoring import load_model, score_model
+from risk import artifacts
+from risk.artifacts import MODEL_FILE
+from risk.config import Config, PipelineError, load_config, run_cli
+from risk.contract import PREDICTION, DataError, read_csv_bytes, records_frame
+from risk.model import load_model, score_model
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class DeployedModel:
 
     def get(self):
         """(model, release name); raises PipelineError when nothing loadable is deployed."""
-        release = current_release(self.prod_deployment_path)
+        release = artifacts.live_release(self.prod_deployment_path)
         if release is None:
             raise PipelineError(f"no model is deployed at {self.prod_deployment_path}")
         model_path = release / MODEL_FILE
@@ -74,28 +74,27 @@ def rows_from_request(config: Config) -> tuple[pd.DataFrame, str]:
     """The rows to predict: a file upload, JSON records, or a data file named by `filepath`."""
     if "file" in request.files:
         upload = request.files["file"]
+        name = os.path.basename(upload.filename or "") or "upload"
         try:
-            return pd.read_csv(
-                io.BytesIO(upload.read()), dtype={"corporation": str}
-            ), upload.filename or "upload"
-        except (ValueError, UnicodeDecodeError) as error:
-            abort(400, f"uploaded file cannot be read as CSV: {str(error).strip().splitlines()[0]}")
+            return read_csv_bytes(upload.read(), name, PREDICTION), name
+        except DataError as error:
+            abort(400, str(error))
     body = request.get_json(silent=True)
     if body is None:
         abort(400, 'send a JSON body {"filepath": ...} or {"records": [...]}, or upload a CSV as \'file\'')
     if not isinstance(body, dict):
         abort(400, "the JSON body must be an object")
     if "records" in body:
-        records = body["records"]
-        if not isinstance(records, list) or not all(isinstance(record, dict) for record in records):
-            abort(400, "'records' must be a list of objects, one per row")
-        return pd.DataFrame.from_records(records), "records"
+        try:
+            return records_frame(body["records"], PREDICTION), "records"
+        except DataError as error:
+            abort(400, str(error))
     if "filepath" not in body:
         abort(400, "the JSON body needs 'filepath' or 'records'")
     path = resolve_data_path(body["filepath"], config)
     try:
-        return load_dataset(path), body["filepath"]
-    except PipelineError as error:
+        return read_csv_bytes(path.read_bytes(), body["filepath"], PREDICTION), body["filepath"]
+    except DataError as error:
         abort(400, str(error))
 
 
@@ -139,11 +138,7 @@ def create_app(config: Config | None = None) -> Flask:
 
     @app.post("/prediction")
     def prediction():
-        df, source = rows_from_request(config)
-        try:
-            rows = diagnostics.check_prediction_rows(df, source)
-        except DataFileError as error:
-            abort(400, str(error))
+        rows, source = rows_from_request(config)
         model, release = deployed.get()
         return jsonify(
             source=source, rows=len(rows), release=release, **diagnostics.predict_rows(rows, model)
@@ -152,7 +147,7 @@ def create_app(config: Config | None = None) -> Flask:
     @app.get("/scoring")
     def scoring():
         model, release = deployed.get()
-        f1 = score_model(model, load_dataset(config.test_data_path / TESTDATA_FILE))
+        f1 = score_model(model, diagnostics.read_data(artifacts.testdata_path(config)))
         return jsonify(f1=round(f1, 6), release=release)
 
     @app.get("/summarystats")

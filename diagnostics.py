@@ -2,10 +2,12 @@
 
 Config keys: prod_deployment_path (the deployed model), test_data_path (default data to predict),
 output_folder_path (finaldata.csv), output_model_path (cache of the outdated-packages answer),
-outdated_cache_seconds. `python diagnostics.py` prints every diagnostic.
-Functions called without paths take them from the config (RISK_CONFIG or config.json).
+outdated_cache_seconds, history_path (the durations of the last real runs of the steps).
+`python diagnostics.py` prints every diagnostic; `--refresh` times fresh runs of the steps.
+Functions called without a config take it from RISK_CONFIG or config.json.
 """
 
+import argparse
 import json
 import logging
 import os
@@ -18,14 +20,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from common import (
-    FEATURES,
-    FINALDATA_FILE,
-    ID_COLUMN,
-    MODEL_FILE,
+from risk import artifacts, history
+from risk.config import (
     PROJECT_DIR,
-    TARGET,
-    TESTDATA_FILE,
     Config,
     PipelineError,
     atomic_write_text,
@@ -33,36 +30,29 @@ from common import (
     run_cli,
     write_config,
 )
-from ingestion import DataFileError, check_columns, check_number_column, load_dataset
-from scoring import complete_rows, load_model, predict
+from risk.contract import ID_COLUMN, PREDICTION, TRAINING, DataError, check_frame, read_csv
+from risk.model import load_model, predict
 
 logger = logging.getLogger(__name__)
 
 REQUIREMENTS_PATH = Path(PROJECT_DIR) / "requirements.txt"
-OUTDATED_CACHE_FILE = "outdatedpackages.json"
 PIP_DEADLINE_SECONDS = 20
-TIMED_SCRIPTS = ["ingestion.py", "training.py"]
+TIMED_STEPS = ["ingestion", "training"]
 
 
 def config_or_default(config: Config | None) -> Config:
     return config if config is not None else load_config()
 
 
-def check_prediction_rows(df: pd.DataFrame, name: str = "the data") -> pd.DataFrame:
-    """Rows to predict: the three features (numbers >= 0, none missing); `corporation`, `exited` optional."""
-    check_columns(df, name, FEATURES, optional=(ID_COLUMN, TARGET))
-    if df.empty:
-        raise DataFileError(f"{name}: no rows to predict")
-    checked = df.copy()
-    for column in FEATURES:
-        checked[column] = check_number_column(df, column, name)
-        absent = checked[column].isna()
-        if absent.any():
-            line = int(absent.to_numpy().argmax()) + 1
-            raise DataFileError(
-                f"{name}: row {line} has no value for '{column}'; the model needs all three features"
-            )
-    return checked
+def read_data(path: Path, mode=TRAINING) -> pd.DataFrame:
+    """A data file through the contract; a missing or bad file is one PipelineError line."""
+    if not path.is_file():
+        hint = "; run ingestion.py first" if path.name == artifacts.FINALDATA_FILE else ""
+        raise PipelineError(f"data file {path} does not exist{hint}")
+    try:
+        return read_csv(path, str(path), mode)
+    except DataError as error:
+        raise PipelineError(str(error)) from None
 
 
 def predict_rows(df: pd.DataFrame, model) -> dict:
@@ -86,34 +76,14 @@ def model_probabilities(df: pd.DataFrame | None = None, config: Config | None = 
 
 def deployed_predictions(df: pd.DataFrame | None = None, config: Config | None = None) -> dict:
     config = config_or_default(config)
-    if df is None:
-        df = load_dataset(config.test_data_path / TESTDATA_FILE)
     try:
-        rows = check_prediction_rows(df)
-    except DataFileError as error:
+        if df is None:
+            rows = read_data(artifacts.testdata_path(config), PREDICTION)
+        else:
+            rows = check_frame(df, "the data", PREDICTION)
+    except DataError as error:
         raise PipelineError(str(error)) from None
-    return predict_rows(rows, load_model(config.prod_deployment_path / MODEL_FILE))
-
-
-def top_risk_clients(df: pd.DataFrame, model, count: int = 20) -> list[dict]:
-    """The `count` clients most likely to exit, highest first, from each client's latest row.
-
-    Rows come in ingestion order (files by name, so later months last); rows missing a feature
-    cannot be scored and are left out.
-    """
-    latest = complete_rows(df).drop_duplicates(subset=ID_COLUMN, keep="last")
-    _, probabilities = predict(model, latest)
-    ranked = latest.assign(probability=probabilities).nlargest(count, "probability")
-    return [
-        {ID_COLUMN: row[ID_COLUMN], "probability": round(float(row["probability"]), 4)}
-        for _, row in ranked.iterrows()
-    ]
-
-
-def read_finaldata(data_path: Path) -> pd.DataFrame:
-    if not data_path.is_file():
-        raise PipelineError(f"data file {data_path} does not exist; run ingestion.py first")
-    return pd.read_csv(data_path)
+    return predict_rows(rows, load_model(config.prod_deployment_path / artifacts.MODEL_FILE))
 
 
 def summarize(df: pd.DataFrame) -> dict[str, dict[str, float]]:
@@ -138,7 +108,7 @@ def missing_percentages(df: pd.DataFrame) -> dict[str, float]:
 
 def summary_table(config: Config | None = None) -> dict[str, dict[str, float]]:
     """column -> {mean, median, std} for every numeric column of finaldata.csv."""
-    return summarize(read_finaldata(config_or_default(config).output_folder_path / FINALDATA_FILE))
+    return summarize(read_data(artifacts.finaldata_path(config_or_default(config))))
 
 
 def dataframe_summary(config: Config | None = None) -> list[float]:
@@ -148,7 +118,7 @@ def dataframe_summary(config: Config | None = None) -> list[float]:
 
 def missing_data_table(config: Config | None = None) -> dict[str, float]:
     """column -> percentage of missing values, for every column of finaldata.csv."""
-    return missing_percentages(read_finaldata(config_or_default(config).output_folder_path / FINALDATA_FILE))
+    return missing_percentages(read_data(artifacts.finaldata_path(config_or_default(config))))
 
 
 def missing_data(config: Config | None = None) -> list[float]:
@@ -157,7 +127,7 @@ def missing_data(config: Config | None = None) -> list[float]:
 
 
 def scratch_config(config: Config, folder: Path) -> Path:
-    """A copy of `config` that reads the real inputs but writes only into `folder`."""
+    """A copy of `config` that reads the real inputs but writes only into `folder`, the history too."""
     scratch = Config(
         **{
             **vars(config),
@@ -165,6 +135,7 @@ def scratch_config(config: Config, folder: Path) -> Path:
             "output_model_path": folder / "models",
             "prod_deployment_path": folder / "production_deployment",
             "log_path": folder / "logs" / "fullprocess.log",
+            "history_path": folder / "logs" / "history.db",
         }
     )
     return write_config(scratch, folder / "config.json")
@@ -188,12 +159,51 @@ def time_script(script: str, config_path: Path) -> float:
     return round(seconds, 4)
 
 
-def execution_time(config: Config | None = None) -> list[float]:
-    """[ingestion seconds, training seconds], real runs against a scratch copy of the config."""
+def execution_time(config: Config | None = None, refresh: bool = False) -> list[float]:
+    """[ingestion seconds, training seconds]: the last real runs, as recorded when they ran (None
+    for a step with no recorded run yet).
+
+    refresh=True times fresh runs of both scripts as processes against a scratch copy of the config
+    (real inputs; every output, the history database included, in a temporary folder).
+    """
+    return [row["seconds"] for row in execution_details(config, refresh)]
+
+
+def execution_details(config: Config | None = None, refresh: bool = False) -> list[dict]:
+    """Per timed step: {step, seconds, ran_at, source} (source: "last run" or "fresh run")."""
     config = config_or_default(config)
-    with tempfile.TemporaryDirectory(prefix="risk-timing-") as folder:
-        config_path = scratch_config(config, Path(folder))
-        return [time_script(script, config_path) for script in TIMED_SCRIPTS]
+    if refresh:
+        with tempfile.TemporaryDirectory(prefix="risk-timing-") as folder:
+            config_path = scratch_config(config, Path(folder))
+            now = history.utc_now()
+            return [
+                {
+                    "step": step,
+                    "seconds": time_script(f"{step}.py", config_path),
+                    "ran_at": now,
+                    "source": "fresh run",
+                }
+                for step in TIMED_STEPS
+            ]
+    conn = history.connect_readonly(config.history_path)
+    recorded = history.last_step_runs(conn, str(config.config_path), TIMED_STEPS) if conn else {}
+    if conn:
+        conn.close()
+    details = []
+    for step in TIMED_STEPS:
+        row = recorded.get(step)
+        if row is None:
+            details.append({"step": step, "seconds": None, "ran_at": None, "source": "no run recorded yet"})
+        else:
+            details.append(
+                {
+                    "step": step,
+                    "seconds": round(row["seconds"], 4),
+                    "ran_at": row["started_at"],
+                    "source": "last run",
+                }
+            )
+    return details
 
 
 def requirement_names(requirements_path: Path) -> list[str]:
@@ -260,7 +270,7 @@ def outdated_packages_list(
 ) -> list[dict[str, str]]:
     """package, installed and latest version of each requirement; cached for outdated_cache_seconds."""
     config = config_or_default(config)
-    cache_path = config.output_model_path / OUTDATED_CACHE_FILE
+    cache_path = config.output_model_path / artifacts.OUTDATED_CACHE_FILE
     try:
         cached = json.loads(cache_path.read_text(encoding="utf-8"))
         if time.time() - cached["checked_at"] < config.outdated_cache_seconds:
@@ -278,16 +288,16 @@ def outdated_packages_list(
     return packages
 
 
-def main(config_path=None) -> dict:
+def main(config_path=None, refresh: bool = False) -> dict:
     config = load_config(config_path)
     started = time.perf_counter()
     logger.info("diagnostics started for %s", config.prod_deployment_path)
-    timings = execution_time(config)
+    timings = execution_details(config, refresh)
     report = {
         "model_predictions": model_predictions(config=config),
         "dataframe_summary": summary_table(config),
         "missing_data": missing_data_table(config),
-        "execution_time": dict(zip(["ingestion_seconds", "training_seconds"], timings, strict=True)),
+        "execution_time": {f"{row['step']}_seconds": row["seconds"] for row in timings},
         "outdated_packages": outdated_packages_list(config),
     }
     for name, value in report.items():
@@ -296,5 +306,12 @@ def main(config_path=None) -> dict:
     return report
 
 
+def cli() -> None:
+    parser = argparse.ArgumentParser(description="Print every diagnostic of the deployed model and the data.")
+    parser.add_argument("--refresh", action="store_true", help="time fresh runs of ingestion and training")
+    args = parser.parse_args()
+    run_cli(lambda: main(refresh=args.refresh))
+
+
 if __name__ == "__main__":
-    run_cli(main)
+    cli()

@@ -1,33 +1,29 @@
 """Step 5: the full process that cron runs every 10 minutes; exits with one of the codes below.
 
-New data in input_folder_path (files not in the deployed ingestedfiles.txt nor already checked)?
-Ingest it and check drift: the deployed model's F1 on the new finaldata.csv below its recorded
-latestscore.txt means drift -> train, score, deploy, report, apicalls. Nothing deployed -> bootstrap.
-Config keys: input_folder_path, prod_deployment_path, log_path, and those of every step. Beside
-log_path: fullprocess_state.json (what was checked), fullprocess_runs.jsonl (each working run's
-record), fullprocess.lock. The no-new-data path imports no pandas, scikit-learn or matplotlib.
+New files in input_folder_path (unknown to the history database, or changed)? Ingest, then judge
+the new rows only: has the live model's F1 dropped below what it was validated at, by more than
+drift_margin with drift_confidence (bootstrap)? Have the features or the exit rate moved? Either
+starts a challenger search over recent windows of data; the gate deploys a challenger only if it
+beats the live model on the newest rows by the margin. Too few new rows: the files wait.
+Nothing deployed: bootstrap. Config keys: those of every step, history_path, drift_margin,
+drift_confidence, min_new_rows, min_new_positives. The idle run (nothing new) imports no pandas
+or scikit-learn and writes one heartbeat.
 """
 
 from __future__ import annotations
 
-import fcntl
-import json
 import os
 import sys
 import time
 
-from common import INGESTEDFILES_FILE, PipelineError, list_csv_names, read_config, read_lines
+from risk import artifacts, history
+from risk.config import PipelineError, actor, read_config
 
-EXIT_OK = 0  # nothing new, no drift, or redeployed and reported
-EXIT_FAILED = 1  # bad config or a failing step; production left as it was
-EXIT_API_UNREACHABLE = 2  # redeployed and reports written, but apicalls.py could not reach the API
+EXIT_OK = 0  # nothing new; no drift; too few new rows (they wait); or deployed and reported
+EXIT_FAILED = 1  # bad config or a failing step; production left as it was (the log says which)
+EXIT_API_UNREACHABLE = 2  # deployed and reports written, but apicalls.py could not reach the API
+EXIT_NO_BETTER_MODEL = 3  # drift, but no challenger beat the live model: it stays
 EXIT_BUSY = 75  # another run holds the lock; this one changed nothing
-
-STATE_FILE = "fullprocess_state.json"
-RUNS_FILE = "fullprocess_runs.jsonl"
-LOCK_FILE = "fullprocess.lock"
-RETRAIN_STEPS = ["training", "scoring", "deployment"]
-REPORT_STEPS = ["reporting", "apicalls"]
 
 
 class RunLog:
@@ -50,7 +46,7 @@ class RunLog:
         """Send the steps' own log lines (the logging module) to the same places."""
         import logging
 
-        from common import LOG_FORMAT
+        from risk.config import LOG_FORMAT
 
         handlers = [logging.FileHandler(self.log_path, encoding="utf-8")]
         if self.echo:
@@ -66,59 +62,78 @@ def same_file(stream, path: str) -> bool:
     return (opened.st_dev, opened.st_ino) == (named.st_dev, named.st_ino)
 
 
-def acquire_lock(lock_path: str) -> int | None:
-    """A file descriptor holding the run lock, or None when another run holds it."""
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    return fd
-
-
-def deployed_release(prod_deployment_path: str) -> tuple[str | None, list[str] | None]:
-    """(release folder, files it was trained on), or (None, None) with no complete deployment."""
-    if not os.path.isdir(prod_deployment_path):
-        return None, None
-    release = os.path.realpath(prod_deployment_path)
-    try:
-        return release, read_lines(os.path.join(release, INGESTEDFILES_FILE))
-    except FileNotFoundError:
-        return None, None
-
-
-def read_state(state_path: str) -> dict:
-    try:
-        with open(state_path, encoding="utf-8") as handle:
-            state = json.load(handle)
-        return state if isinstance(state, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def find_new_files(input_names: list[str], deployed_names: list[str], checked_names: list[str]) -> list[str]:
-    """Input files neither deployed nor already checked against the deployed model."""
-    known = set(deployed_names) | set(checked_names)
-    return [name for name in input_names if name not in known]
-
-
 class StepFailed(Exception):
     """A step of the run failed; the message says which and why."""
 
     def __init__(self, step: str, reason: str):
         super().__init__(f"step {step} failed: {reason}")
-        self.reason = reason
+        self.step, self.reason = step, reason
 
 
-def run_step(name: str, config_path: str, log: RunLog, record: dict):
+# --- the cheap checks (standard library only) ------------------------------------------------
+
+
+def scan_inputs(conn, config: dict) -> list[str]:
+    """Input files that are new: unknown to the history, changed since (size or time), or never judged.
+
+    Files waiting for more rows are not new: they are judged again with the next new file.
+    """
+    folder = history.folder_key(config["input_folder_path"], config["history_path"])
+    known = history.file_states(conn, folder)
+    new = []
+    for name in artifacts.list_csv_names(config["input_folder_path"]):
+        stat = os.stat(os.path.join(config["input_folder_path"], name))
+        versions = [
+            v for v in known.get(name, []) if (v["size"], v["mtime_ns"]) == (stat.st_size, stat.st_mtime_ns)
+        ]
+        if not versions or (versions[-1]["status"] == "accepted" and versions[-1]["decision"] is None):
+            new.append(name)
+    return new
+
+
+def needs_reconcile(conn, live: str | None) -> bool:
+    last = history.last_deployment(conn)
+    pending = history.pending_deployments(conn)
+    return bool(pending) or (live is not None and (last is None or last["to_release"] != live))
+
+
+def reported_release(conn, config_path: str) -> str | None:
+    row = history.select_one(
+        conn,
+        "SELECT release_after FROM runs WHERE config_path = ? AND steps LIKE '%\"reporting\"%'"
+        " AND release_after IS NOT NULL ORDER BY id DESC LIMIT 1",
+        (config_path,),
+    )
+    return row["release_after"] if row else None
+
+
+def decide_trigger(conn, config: dict, log: RunLog) -> tuple[str | None, str | None, list[str]]:
+    """(trigger, live release, new files); trigger None means there is nothing to do."""
+    live = artifacts.live_release_name(config["prod_deployment_path"])
+    if live is None:
+        log(f"nothing is deployed at {config['prod_deployment_path']}: bootstrapping")
+        return "bootstrap", None, artifacts.list_csv_names(config["input_folder_path"])
+    new_names = scan_inputs(conn, config)
+    if new_names:
+        log(f"new data: {', '.join(new_names)} (not yet judged)")
+        return "new data", live, new_names
+    if reported_release(conn, config["config_path"]) != live:
+        log(f"release {live} has no reports yet: reporting")
+        return "report", live, []
+    return None, live, []
+
+
+# --- the steps -------------------------------------------------------------------------------
+
+
+def run_step(name: str, config_path: str, log: RunLog, steps: dict, **kwargs):
     """Run one step's main() in this process, timed and logged; return its result."""
     import importlib
 
     started = time.perf_counter()
     log(f"step {name} started")
     try:
-        result = importlib.import_module(name).main(config_path)
+        result = importlib.import_module(name).main(config_path, **kwargs)
     except PipelineError as error:
         raise StepFailed(name, str(error)) from None
     except Exception as error:  # a bug, not bad input: keep the traceback in the log
@@ -127,139 +142,163 @@ def run_step(name: str, config_path: str, log: RunLog, record: dict):
         log.handle.write(traceback.format_exc())
         raise StepFailed(name, f"unexpected {type(error).__name__}: {error}") from None
     seconds = time.perf_counter() - started
-    record["steps"][name] = round(seconds, 3)
+    steps[name] = round(seconds, 3)
     log(f"step {name} finished in {seconds:.2f}s")
     return result
 
 
-def check_drift(config: dict, release: str, log: RunLog, record: dict) -> bool:
-    """Compare the deployed model's F1 on the new finaldata.csv with its recorded test F1."""
-    from common import FINALDATA_FILE, MODEL_FILE, SCORE_FILE
-    from ingestion import load_dataset
-    from scoring import load_model, read_score, score_model
+def timed(name: str, log: RunLog, steps: dict, action):
+    """A part of the run that is not a script (the drift check, the challenger search), timed."""
+    started = time.perf_counter()
+    try:
+        result = action()
+    except PipelineError as error:
+        raise StepFailed(name, str(error)) from None
+    steps[name] = round(time.perf_counter() - started, 3)
+    return result
 
-    deployed_score = read_score(os.path.join(release, SCORE_FILE))
-    finaldata = load_dataset(os.path.join(config["output_folder_path"], FINALDATA_FILE))
-    new_score = score_model(load_model(os.path.join(release, MODEL_FILE)), finaldata)
-    record.update(deployed_score=deployed_score, new_data_score=new_score, rows_checked=len(finaldata))
-    drift = new_score < deployed_score
-    comparison = "<" if drift else ">="
-    log(
-        f"drift check: deployed model F1 {new_score:.4f} on the newly ingested data ({len(finaldata)} rows) "
-        f"{comparison} {deployed_score:.4f} recorded on the test data -> "
-        + ("drift: re-training" if drift else "no drift: keeping the deployed model")
+
+def publish(config: dict, log: RunLog, run: dict, reason: str) -> int:
+    """Score, deploy and report the model in output_model_path; the exit code."""
+    path = config["config_path"]
+    run_step("scoring", path, log, run["steps"])
+    release = run_step("deployment", path, log, run["steps"], reason=reason, run_id=run["id"])
+    run["release_after"] = release.name
+    return report(config, log, run)
+
+
+def report(config: dict, log: RunLog, run: dict, apicalls: bool = True) -> int:
+    run_step("reporting", config["config_path"], log, run["steps"])
+    run["release_after"] = run.get("release_after") or artifacts.live_release_name(
+        config["prod_deployment_path"]
     )
-    return drift
-
-
-def run_steps(steps: list[str], config_path: str, log: RunLog, record: dict) -> int:
-    """Run steps in order, stopping at the first failure; apicalls failing gives EXIT_API_UNREACHABLE."""
-    for name in steps:
-        try:
-            run_step(name, config_path, log, record)
-        except StepFailed as error:
-            if name != "apicalls":
-                raise
-            log(f"apicalls could not reach the API: {error.reason}; the reports are written", "ERROR")
-            return EXIT_API_UNREACHABLE
+    if not apicalls:
+        return EXIT_OK
+    try:
+        run_step("apicalls", config["config_path"], log, run["steps"])
+    except StepFailed as error:
+        log(f"apicalls could not reach the API: {error.reason}; the reports are written", "ERROR")
+        return EXIT_API_UNREACHABLE
     return EXIT_OK
 
 
-def run_pipeline(config_path: str, config: dict, log: RunLog, record: dict) -> int:
-    """Everything after the cheap checks: ingest, decide, re-train and report as needed."""
-    state_path = os.path.join(os.path.dirname(config["log_path"]), STATE_FILE)
-    state = read_state(state_path)
+def bootstrap(conn, config: dict, log: RunLog, run: dict) -> int:
+    from risk import decisions
+    from risk.config import load_config
+
+    run_step("ingestion", config["config_path"], log, run["steps"])
+    settings = load_config(config["config_path"])
+    choice = timed(
+        "training", log, run["steps"], lambda: decisions.challenge(conn, settings, run["id"], champion=None)
+    )
+    for line in choice.lines:
+        log(line)
+    if not choice.deploy:
+        raise StepFailed("training", choice.lines[-1])
+    run["decision"] = "bootstrap"
+    return publish(config, log, run, "bootstrap")
+
+
+def judge_new_data(conn, config: dict, log: RunLog, run: dict) -> int:
+    from risk import decisions
+    from risk.config import load_config
+
+    run_step("ingestion", config["config_path"], log, run["steps"])
+    settings = load_config(config["config_path"])
+    check = timed("drift check", log, run["steps"], lambda: decisions.check(conn, settings, run["id"]))
+    for line in check.lines:
+        log(line)
+    run["decision"] = check.decision
+    if not check.challenge:
+        return EXIT_OK
+    choice = timed(
+        "training", log, run["steps"], lambda: decisions.challenge(conn, settings, run["id"], check.champion)
+    )
+    for line in choice.lines:
+        log(line)
+    if choice.deploy:
+        run["decision"] = "drift: re-trained and re-deployed"
+        return publish(config, log, run, "drift")
+    decisions.keep_champion(conn, settings, run["id"], choice)
+    run["decision"] = "drift, no better model: the live model stays"
+    log(f"{run['decision']}; its reference is now its F1 on the newest rows")
+    report(config, log, run, apicalls=False)
+    return EXIT_NO_BETTER_MODEL
+
+
+def work(conn, config: dict, log: RunLog, trigger: str, live: str | None, new_names: list[str]) -> int:
+    """A run that does work: recorded from start to end in the history, whatever happens."""
+    run = {"steps": {}, "decision": trigger, "release_after": None}
+    run["id"] = history.start_run(conn, config["config_path"], actor(), trigger, live)
+    with conn:
+        history.update(conn, "runs", "id", run["id"], {"new_files": new_names})
+    started = time.perf_counter()
     log.attach_step_logging()
-    steps = REPORT_STEPS
-    if record["trigger"] != "report":
-        metrics = run_step("ingestion", config_path, log, record)
-        state["checked_files"] = [item["name"] for item in metrics["files_read"] + metrics["files_rejected"]]
-        if record["trigger"] == "new data" and not check_drift(config, record["release"], log, record):
-            record["decision"] = "no drift"
-            write_state(state_path, {**state, "release": os.path.basename(record["release"])})
-            return EXIT_OK
-        record["decision"] = "drift" if record["trigger"] == "new data" else "bootstrap"
-        steps = RETRAIN_STEPS + REPORT_STEPS
     try:
-        return run_steps(steps, config_path, log, record)
-    finally:
-        # Whatever happened, remember what production now serves and whether it has its reports.
-        release, _ = deployed_release(config["prod_deployment_path"])
-        if release and ("deployment" in record["steps"] or "reporting" in record["steps"]):
-            record["new_release"] = state["release"] = os.path.basename(release)
-            if "reporting" in record["steps"]:
-                state["reported_release"] = state["release"]
-            write_state(state_path, state)
+        if trigger == "bootstrap":
+            code = bootstrap(conn, config, log, run)
+        elif trigger == "new data":
+            code = judge_new_data(conn, config, log, run)
+        else:
+            code = report(config, log, run)
+    except StepFailed as error:
+        outcome = "the current deployment is untouched"
+        if "deployment" in run["steps"]:
+            outcome = "the new release is deployed; its reports are retried next run"
+        log(f"{error}; {outcome}", "ERROR")
+        run["decision"], code = f"failed: {error}", EXIT_FAILED
+    except Exception as error:  # a bug: one line, the traceback in the log, a record, exit 1
+        import traceback
 
-
-def write_state(state_path: str, state: dict) -> None:
-    from common import atomic_write_text
-
-    atomic_write_text(state_path, json.dumps(state, indent=2) + "\n")
-
-
-def decide_trigger(config: dict, log: RunLog) -> tuple[str | None, str | None, list[str]]:
-    """(trigger, deployed release, new files); trigger None means there is nothing to do."""
-    release, deployed_names = deployed_release(config["prod_deployment_path"])
-    if release is None:
-        log(f"nothing is deployed at {config['prod_deployment_path']}: bootstrapping")
-        return "bootstrap", None, []
-    state = read_state(os.path.join(os.path.dirname(config["log_path"]), STATE_FILE))
-    same_release = state.get("release") == os.path.basename(release)
-    input_names = list_csv_names(config["input_folder_path"])
-    new_names = find_new_files(
-        input_names, deployed_names, state.get("checked_files", []) if same_release else []
+        log.handle.write(traceback.format_exc())
+        log(f"unexpected {type(error).__name__}: {error}; the run stopped", "ERROR")
+        run["decision"], code = f"failed: unexpected {type(error).__name__}: {error}", EXIT_FAILED
+    seconds = time.perf_counter() - started
+    history.finish_run(
+        conn,
+        run["id"],
+        {
+            "decision": run["decision"],
+            "steps": run["steps"],
+            "release_after": run["release_after"],
+            "exit_code": code,
+            "seconds": round(seconds, 3),
+        },
     )
-    if new_names:
-        log(f"new data: {', '.join(new_names)} not in the deployed ingestedfiles.txt nor checked before")
-        return "new data", release, new_names
-    if state.get("reported_release") not in (None, os.path.basename(release)):
-        log(f"release {os.path.basename(release)} has no reports yet: reporting")
-        return "report", release, []
-    log(
-        f"no new data: the {len(input_names)} file(s) in {config['input_folder_path']} "
-        "are deployed or checked"
-    )
-    return None, release, []
-
-
-def append_record(runs_path: str, record: dict) -> None:
-    with open(runs_path, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record) + "\n")
+    log(f"run finished in {seconds:.2f}s with exit code {code} ({run['decision']})")
+    return code
 
 
 def run_once(config: dict, log: RunLog) -> int:
     """Decide what this run does, do it, and keep its record; the caller holds the lock."""
-    started = time.perf_counter()
     try:
-        trigger, release, new_names = decide_trigger(config, log)
-    except PipelineError as error:
+        conn = history.connect(config["history_path"])
+    except history.HistoryError as error:
         log(str(error), "ERROR")
         return EXIT_FAILED
-    if trigger is None:
-        return EXIT_OK
-    record = {
-        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "config": config["config_path"],
-        "trigger": trigger,
-        "release": release,
-        "new_files": new_names,
-        "steps": {},
-    }
     try:
-        code = run_pipeline(config["config_path"], config, log, record)
-    except (StepFailed, PipelineError) as error:
-        outcome = "the current deployment is untouched"
-        if "deployment" in record["steps"]:
-            outcome = "the new release is deployed; its reports are retried next run"
-        log(f"{error}; {outcome}", "ERROR")
-        code = EXIT_FAILED
-    record.update(release=os.path.basename(release) if release else None, exit_code=code)
-    record["seconds"] = round(time.perf_counter() - started, 3)
-    append_record(os.path.join(os.path.dirname(config["log_path"]), RUNS_FILE), record)
-    decision = record.get("decision", trigger)
-    log(f"run finished in {record['seconds']:.2f}s with exit code {code} ({decision})")
-    return code
+        for run_id in history.interrupt_stale_runs(conn):
+            log(f"run {run_id} was stopped before it finished; marked interrupted", "WARNING")
+        live = artifacts.live_release_name(config["prod_deployment_path"])
+        if needs_reconcile(conn, live):
+            from risk import registry
+            from risk.config import load_config
+
+            for line in registry.reconcile(conn, load_config(config["config_path"]), actor()):
+                log(line, "WARNING")
+        trigger, live, new_names = decide_trigger(conn, config, log)
+        if trigger is None:
+            count = len(artifacts.list_csv_names(config["input_folder_path"]))
+            history.beat(conn, config["config_path"], "no new data")
+            log(f"no new data: the {count} file(s) in {config['input_folder_path']} are judged")
+            return EXIT_OK
+        return work(conn, config, log, trigger, live, new_names)
+    except PipelineError as error:
+        log(str(error), "ERROR")
+        history.beat(conn, config["config_path"], f"failed: {error}")
+        return EXIT_FAILED
+    finally:
+        conn.close()
 
 
 def main(config_path=None) -> int:
@@ -271,7 +310,7 @@ def main(config_path=None) -> int:
         sys.stderr.write(f"fullprocess: {error}\n")
         return EXIT_FAILED
     log = RunLog(config["log_path"])
-    lock_fd = acquire_lock(os.path.join(os.path.dirname(config["log_path"]), LOCK_FILE))
+    lock_fd = artifacts.acquire_lock(artifacts.lock_path(config))
     if lock_fd is None:
         log("another run is in progress (lock held); exiting without changes", "WARNING")
         return EXIT_BUSY

@@ -15,28 +15,20 @@ from pathlib import Path
 from sklearn.metrics import confusion_matrix, f1_score, precision_score, recall_score
 
 import diagnostics
-from common import (
-    FINALDATA_FILE,
+from risk import artifacts, ranking, registry
+from risk.artifacts import (
+    CONFUSION_MATRIX_FILE,
     INGESTEDFILES_FILE,
     INGESTION_METRICS_FILE,
     MODEL_FILE,
-    TARGET,
-    TESTDATA_FILE,
-    Config,
-    PipelineError,
-    atomic_write_bytes,
-    load_config,
-    read_lines,
-    run_cli,
+    REPORT_FILE,
 )
-from deployment import current_release
-from ingestion import load_dataset
-from scoring import complete_rows, load_model, predict
+from risk.config import Config, PipelineError, atomic_write_bytes, load_config, run_cli
+from risk.contract import TARGET
+from risk.model import complete_rows, load_model, predict
 
 logger = logging.getLogger(__name__)
 
-CONFUSION_MATRIX_FILE = "confusionmatrix.png"
-REPORT_FILE = "report.pdf"
 CLASS_NAMES = ["stays (0)", "exits (1)"]
 TOP_RISK_COUNT = 20
 
@@ -82,7 +74,7 @@ def model_metrics(y_true, y_pred) -> dict[str, float]:
 
 def ingested_files_table(prod_deployment_path: Path, metrics_path: Path) -> list[list[str]]:
     """Rows of (file, rows, first ingested) for the files the deployed model learned from."""
-    names = read_lines(prod_deployment_path / INGESTEDFILES_FILE)
+    names = artifacts.read_lines(prod_deployment_path / INGESTEDFILES_FILE)
     try:
         record = json.loads(metrics_path.read_text(encoding="utf-8"))
         details = {item["name"]: item for item in record["files_read"]}
@@ -106,13 +98,16 @@ def package_status(item: dict) -> str:
 
 def gather_report_data(config: Config) -> dict:
     """Everything the report shows, computed from the deployed model and the pipeline's files."""
-    release = current_release(config.prod_deployment_path)
+    release = artifacts.live_release(config.prod_deployment_path)
     if release is None:
         raise PipelineError(f"nothing is deployed at {config.prod_deployment_path}; run deployment.py first")
     model = load_model(release / MODEL_FILE)
-    testdata = complete_rows(load_dataset(config.test_data_path / TESTDATA_FILE))
+    testdata = complete_rows(diagnostics.read_data(artifacts.testdata_path(config)))
     y_pred, _ = predict(model, testdata)
-    finaldata = load_dataset(config.output_folder_path / FINALDATA_FILE)
+    finaldata = diagnostics.read_data(artifacts.finaldata_path(config))
+    ranked, _ = ranking.risk_table(
+        finaldata, model, ranking.training_means(registry.read_card(release), finaldata)
+    )
     return {
         "generated_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "release": release.name,
@@ -123,10 +118,10 @@ def gather_report_data(config: Config) -> dict:
         ),
         "summary": diagnostics.summarize(finaldata),
         "missing": diagnostics.missing_percentages(finaldata),
-        "timings": diagnostics.execution_time(config),
+        "timings": diagnostics.execution_details(config),
         "outdated": diagnostics.outdated_packages_list(config),
         "ingested": ingested_files_table(release, config.output_folder_path / INGESTION_METRICS_FILE),
-        "top_risk": diagnostics.top_risk_clients(finaldata, model, TOP_RISK_COUNT),
+        "top_risk": ranked.head(TOP_RISK_COUNT).to_dict("records"),
     }
 
 
@@ -227,12 +222,16 @@ def report_story(data: dict) -> list:
         pdf_section(
             "Pipeline timings",
             pdf_table(
-                [["Step", "Seconds"]]
+                [["Step", "Seconds", "Last run (UTC)"]]
                 + [
-                    [step, f"{seconds:.2f}"]
-                    for step, seconds in zip(["ingestion.py", "training.py"], data["timings"], strict=True)
+                    [
+                        row["step"],
+                        "-" if row["seconds"] is None else f"{row['seconds']:.2f}",
+                        (row["ran_at"] or row["source"])[:19].replace("T", " "),
+                    ]
+                    for row in data["timings"]
                 ],
-                widths=[5 * cm, 3 * cm],
+                widths=[5 * cm, 3 * cm, 5 * cm],
             ),
         ),
         pdf_section(

@@ -1,64 +1,86 @@
 """Step 2a: train the logistic regression that predicts `exited` from the three features.
 
-Config keys: output_folder_path (reads finaldata.csv), output_model_path (writes trainedmodel.pkl).
-Rows with a missing feature value cannot be used by the model and are left out of training
-(their count is logged); `corporation` is an identifier, not a feature.
+Config keys: output_folder_path (reads finaldata.csv and ingestionmetrics.json), output_model_path
+(writes trainedmodel.pkl and modelcard.json), history_path (records the model), drift_confidence.
+Rows with a missing feature value cannot be used by the model and are left out (their count is
+logged). The model card holds its 5-fold cross-validated F1 with an interval, the reference the full
+process compares new data with; `corporation` is an identifier, not a feature.
 """
 
+import json
 import logging
-import pickle
 import time
 
-import pandas as pd
-from sklearn.linear_model import LogisticRegression
+import numpy as np
 
-from common import FINALDATA_FILE, MODEL_FILE, TARGET, PipelineError, atomic_write_bytes, load_config, run_cli
-from ingestion import load_dataset
-from scoring import complete_rows, feature_matrix
+from risk import artifacts, challenger, history, registry
+from risk.config import PipelineError, load_config, run_cli
+from risk.contract import TRAINING, DataError, read_csv
+from risk.model import make_card, train_model, write_model
 
 logger = logging.getLogger(__name__)
 
-# Fixed by the project (see the issue): liblinear's L2-regularised logistic regression.
-MODEL_PARAMS = dict(
-    C=1.0,
-    solver="liblinear",
-    random_state=0,
-    tol=1e-4,
-    max_iter=100,
-    fit_intercept=True,
-    intercept_scaling=1,
-    class_weight=None,
-)
 
-
-def train_model(df: pd.DataFrame) -> LogisticRegression:
-    """Fit the model on the complete rows of `df`."""
-    usable = complete_rows(df)
-    if len(usable) < len(df):
-        logger.warning("training leaves out %d row(s) with a missing feature value", len(df) - len(usable))
-    classes = sorted(int(label) for label in usable[TARGET].unique())
-    if classes != [0, 1]:
-        raise PipelineError(
-            f"training needs rows with both exited=0 and exited=1; the data has only {classes}"
+def training_files(config) -> list[dict]:
+    """The files finaldata.csv was made of (from ingestionmetrics.json), as the history names them."""
+    try:
+        metrics = json.loads(
+            (config.output_folder_path / artifacts.INGESTION_METRICS_FILE).read_text(encoding="utf-8")
         )
-    return LogisticRegression(**MODEL_PARAMS).fit(feature_matrix(usable), usable[TARGET])
+        names = [(item["name"], item["sha256"]) for item in metrics["files_read"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    folder = history.folder_key(config.input_folder_path, config.history_path)
+    return [{"folder": folder, "name": name, "sha256": sha256} for name, sha256 in names]
 
 
-def save_model(model, model_path) -> None:
-    atomic_write_bytes(model_path, pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
+def load_training_data(data_path):
+    """finaldata.csv through the data contract; a missing or bad file stops the step with one line."""
+    if not data_path.is_file():
+        raise PipelineError(f"data file {data_path} does not exist; run ingestion.py first")
+    try:
+        return read_csv(data_path, str(data_path), TRAINING)
+    except DataError as error:
+        raise PipelineError(str(error)) from None
 
 
-def main(config_path=None) -> LogisticRegression:
+def main(config_path=None):
     config = load_config(config_path)
-    data_path = config.output_folder_path / FINALDATA_FILE
-    model_path = config.output_model_path / MODEL_FILE
-    started = time.perf_counter()
+    data_path = artifacts.finaldata_path(config)
+    started_at, started = history.utc_now(), time.perf_counter()
     logger.info("training started on %s", data_path)
-    df = load_dataset(data_path)
+    df = load_training_data(data_path)
     model = train_model(df)
-    save_model(model, model_path)
+    validation = challenger.cross_validate(
+        df, config.drift_confidence, np.random.default_rng(challenger.SEED)
+    )
+    method = f"{challenger.FOLDS}-fold cross-validation on the training rows (in time)"
+    card = make_card(
+        model,
+        df,
+        training_files(config),
+        "all ingested rows",
+        challenger.validation_record(validation, method),
+    )
+    write_model(model, card, config.output_model_path)
+    seconds = time.perf_counter() - started
+    with history.opened(config.history_path) as conn:
+        with conn:
+            registry.record_card(conn, card)
+        history.record_step(
+            conn, str(config.config_path), "training", started_at, seconds, True, {"rows": card["rows"]}
+        )
+    if card["rows_left_out"]:
+        logger.warning("training left out %d row(s) with a missing feature value", card["rows_left_out"])
     logger.info(
-        "training finished in %.2fs on %d rows: %s", time.perf_counter() - started, len(df), model_path
+        "training finished in %.2fs on %d rows: model %s, cross-validated F1 %.4f [%.4f, %.4f]: %s",
+        seconds,
+        card["rows"],
+        card["id"],
+        card["validation_f1"],
+        card["validation_low"],
+        card["validation_high"],
+        config.output_model_path / artifacts.MODEL_FILE,
     )
     return model
 

@@ -1,7 +1,7 @@
 """gunicorn entry point: `gunicorn wsgi:app` serves the API built from RISK_CONFIG or config.json."""
 
 from app import create_app
-from common import setup_logging
+from risk.config import setup_logging
 
 setup_logging()
 app = create_app()

@@ -19,7 +19,7 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
-from common import load_config  # noqa: E402
+from risk.config import load_config  # noqa: E402
 from fullprocess import RUNS_FILE  # noqa: E402
 
 PRACTICE_CONFIG = PROJECT_DIR / "practiceconfig.json"

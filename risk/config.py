@@ -1,8 +1,8 @@
-"""Shared plumbing for the pipeline scripts: the config loader, atomic writes and the CLI wrapper.
+"""The config loader, the expected-failure exception, atomic writes and the scripts' CLI wrapper.
 
-Standard library only, and only json, os and sys at import: `fullprocess.py` imports it on its
-no-new-data path, which cron runs 144 times a day (pathlib, logging and tempfile load on first use).
-Config: `config.json` beside this file, or the file named by the environment variable RISK_CONFIG.
+Standard library only, and only json, os and sys at import: the idle cron run imports it.
+Config: `config.json` beside the scripts, or the file named by the environment variable RISK_CONFIG;
+relative paths are resolved against the config file's folder, never the current directory.
 """
 
 from __future__ import annotations
@@ -13,23 +13,9 @@ import sys
 from contextlib import contextmanager
 from types import SimpleNamespace
 
-PROJECT_DIR = os.path.dirname(os.path.abspath(__file__))
+PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_CONFIG_PATH = os.path.join(PROJECT_DIR, "config.json")
 CONFIG_ENV_VAR = "RISK_CONFIG"
-
-FEATURES = ["lastmonth_activity", "lastyear_activity", "number_of_employees"]
-TARGET = "exited"
-ID_COLUMN = "corporation"
-COLUMNS = [ID_COLUMN, *FEATURES, TARGET]
-
-FINALDATA_FILE = "finaldata.csv"
-INGESTEDFILES_FILE = "ingestedfiles.txt"
-INGESTION_METRICS_FILE = "ingestionmetrics.json"
-INGESTION_HISTORY_FILE = "ingestionhistory.jsonl"
-MODEL_FILE = "trainedmodel.pkl"
-SCORE_FILE = "latestscore.txt"
-TESTDATA_FILE = "testdata.csv"
-
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 REQUIRED_PATH_KEYS = [
@@ -39,15 +25,30 @@ REQUIRED_PATH_KEYS = [
     "output_model_path",
     "prod_deployment_path",
 ]
-# Optional keys and their defaults; a relative `log_path` is resolved like the folders.
+
+
+def _positive_int(value) -> bool:
+    return isinstance(value, int) and value >= 1
+
+
+def _fraction(low: float, high: float):
+    return lambda value: isinstance(value, int | float) and low < value < high
+
+
+# Optional keys: default and the check a value must pass, with the words that explain the check.
 OPTIONAL_KEYS = {
-    "log_path": "logs/fullprocess.log",
-    "api_host": "127.0.0.1",
-    "api_port": 8000,
-    "api_base_url": "http://127.0.0.1:8000",
-    "outdated_cache_seconds": 3600,
+    "log_path": ("logs/fullprocess.log", lambda v: isinstance(v, str) and v != "", "a non-empty path"),
+    "history_path": ("logs/history.db", lambda v: isinstance(v, str) and v != "", "a non-empty path"),
+    "api_host": ("127.0.0.1", lambda v: isinstance(v, str) and v != "", "a non-empty string"),
+    "api_port": (8000, lambda v: isinstance(v, int) and 1 <= v <= 65535, "an integer from 1 to 65535"),
+    "api_base_url": ("http://127.0.0.1:8000", lambda v: isinstance(v, str) and v != "", "a non-empty URL"),
+    "outdated_cache_seconds": (3600, lambda v: isinstance(v, int) and v >= 0, "an integer >= 0"),
+    "drift_margin": (0.05, _fraction(0.0, 1.0), "a number between 0 and 1"),
+    "drift_confidence": (0.99, _fraction(0.5, 1.0), "a number between 0.5 and 1"),
+    "min_new_rows": (200, _positive_int, "an integer >= 1"),
+    "min_new_positives": (50, _positive_int, "an integer >= 1"),
 }
-PATH_KEYS = [*REQUIRED_PATH_KEYS, "log_path"]
+PATH_KEYS = [*REQUIRED_PATH_KEYS, "log_path", "history_path"]
 
 
 class PipelineError(Exception):
@@ -55,14 +56,19 @@ class PipelineError(Exception):
 
 
 class Config(SimpleNamespace):
-    """Resolved configuration: `config_path` and every *_path key an absolute pathlib.Path
-    (relative ones taken from the config file's folder), plus api_host, api_port, api_base_url and
-    outdated_cache_seconds."""
+    """Resolved configuration: `config_path` and every *_path key an absolute pathlib.Path, plus
+    the other keys of OPTIONAL_KEYS with their values."""
 
 
 def config_path_from_env() -> str:
     """The config file to use: RISK_CONFIG if set, else config.json beside the scripts."""
     return os.path.abspath(os.environ.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG_PATH)
+
+
+def check_value(config_path: str, key: str, value, check, expected: str) -> None:
+    # bool is an int subclass; a port or a margin of `true` is still a mistake.
+    if isinstance(value, bool) or not check(value):
+        raise PipelineError(f"config file {config_path}: key '{key}' must be {expected}, got {value!r}")
 
 
 def read_config(config_path=None) -> dict:
@@ -85,17 +91,11 @@ def read_config(config_path=None) -> dict:
     for key in REQUIRED_PATH_KEYS:
         if key not in raw:
             raise PipelineError(f"config file {config_path} has no key '{key}'")
+        check_value(config_path, key, raw[key], lambda v: isinstance(v, str) and v != "", "a non-empty path")
         values[key] = raw[key]
-    for key, default in OPTIONAL_KEYS.items():
+    for key, (default, check, expected) in OPTIONAL_KEYS.items():
         values[key] = raw.get(key, default)
-    for key in [*REQUIRED_PATH_KEYS, *OPTIONAL_KEYS]:
-        value, expected = values[key], type(OPTIONAL_KEYS.get(key, ""))
-        # bool is an int subclass; a port of `true` is still a mistake.
-        if not isinstance(value, expected) or isinstance(value, bool) or value == "":
-            raise PipelineError(
-                f"config file {config_path}: key '{key}' must be a non-empty {expected.__name__}, "
-                f"got {value!r}"
-            )
+        check_value(config_path, key, values[key], check, expected)
     for key in PATH_KEYS:
         values[key] = os.path.abspath(os.path.join(os.path.dirname(config_path), values[key]))
     return values
@@ -113,37 +113,13 @@ def load_config(config_path=None) -> Config:
 
 def write_config(config: Config, config_path) -> str:
     """Write `config` as a JSON config file (absolute paths), e.g. a scratch copy for timing runs."""
-    data = {key: value if isinstance(value, int | str) else str(value) for key, value in vars(config).items()}
+    data = {
+        key: value if isinstance(value, int | float | str) else str(value)
+        for key, value in vars(config).items()
+    }
     del data["config_path"]
     atomic_write_text(config_path, json.dumps(data, indent=2) + "\n")
     return config_path
-
-
-def list_csv_names(folder_path) -> list[str]:
-    """Names of the visible `.csv` files directly in `folder_path`, sorted."""
-    try:
-        entries = list(os.scandir(folder_path))
-    except (FileNotFoundError, NotADirectoryError):
-        message = f"input folder {folder_path} does not exist (config key input_folder_path)"
-        raise PipelineError(message) from None
-    return sorted(
-        entry.name
-        for entry in entries
-        if entry.name.lower().endswith(".csv") and not entry.name.startswith(".") and entry.is_file()
-    )
-
-
-def find_csv_files(folder_path) -> list:
-    """Paths of the visible `.csv` files directly in `folder_path`, sorted by name."""
-    from pathlib import Path
-
-    return [Path(folder_path) / name for name in list_csv_names(folder_path)]
-
-
-def read_lines(path) -> list[str]:
-    """Non-empty, stripped lines of a text file, e.g. ingestedfiles.txt."""
-    with open(path, encoding="utf-8") as handle:
-        return [line.strip() for line in handle if line.strip()]
 
 
 def fsync_dir(dir_path) -> None:
@@ -196,6 +172,20 @@ def atomic_write_bytes(path, data: bytes) -> None:
         handle.write(data)
 
 
+def actor() -> str:
+    """Who acts: RISK_ACTOR when set (the cron line sets `cron`), else user@host."""
+    if os.environ.get("RISK_ACTOR"):
+        return os.environ["RISK_ACTOR"]
+    import getpass
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()}"
+
+
 def setup_logging(level=None) -> None:
     """Configure logging once, from a script's main()."""
     import logging
@@ -211,5 +201,5 @@ def run_cli(main) -> None:
     try:
         main()
     except PipelineError as error:
-        logging.getLogger("common").error("%s", error)
+        logging.getLogger("risk").error("%s", error)
         sys.exit(1)

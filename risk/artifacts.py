@@ -1,0 +1,202 @@
+"""Where every artifact lives, the releases on disk, and which one production serves.
+
+Standard library only (the idle cron run imports it). A deployment is a release folder in
+`<prod_deployment_path>.releases/`; `prod_deployment_path` is a symbolic link to the live one,
+switched by one atomic rename, so a reader (or a kill at any moment) sees one complete release.
+The history database (history.py) records why each release went live; this module knows the files.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from risk.config import Config, PipelineError, fsync_dir
+
+# Inputs and outputs of the steps, by folder (config key) and name.
+FINALDATA_FILE = "finaldata.csv"  # output_folder_path
+INGESTEDFILES_FILE = "ingestedfiles.txt"  # output_folder_path, and each release
+INGESTION_METRICS_FILE = "ingestionmetrics.json"  # output_folder_path
+TESTDATA_FILE = "testdata.csv"  # test_data_path
+MODEL_FILE = "trainedmodel.pkl"  # output_model_path, and each release
+SCORE_FILE = "latestscore.txt"  # output_model_path, and each release
+MODEL_CARD_FILE = "modelcard.json"  # output_model_path, and each release trained since the registry
+CONFUSION_MATRIX_FILE = "confusionmatrix.png"  # output_model_path
+REPORT_FILE = "report.pdf"  # output_model_path
+APIRETURNS_FILE = "apireturns.txt"  # output_model_path
+OUTDATED_CACHE_FILE = "outdatedpackages.json"  # output_model_path
+LOCK_FILE = "fullprocess.lock"  # beside log_path
+
+# What a release holds: the course's three files, and the model card when training wrote one.
+RELEASE_FILES = [MODEL_FILE, SCORE_FILE, INGESTEDFILES_FILE]
+OPTIONAL_RELEASE_FILES = [MODEL_CARD_FILE]
+TMP_PREFIX = ".tmp-"
+KEEP_RELEASES = 20
+
+
+def finaldata_path(config: Config) -> Path:
+    return config.output_folder_path / FINALDATA_FILE
+
+
+def testdata_path(config: Config) -> Path:
+    return config.test_data_path / TESTDATA_FILE
+
+
+def lock_path(config) -> str:
+    """The full process's lock file, beside the log (config may be a Config or read_config's dict)."""
+    log_path = config["log_path"] if isinstance(config, dict) else config.log_path
+    return os.path.join(os.path.dirname(log_path), LOCK_FILE)
+
+
+def deployable_files(config: Config) -> list[Path]:
+    """The files deployment publishes: the trained model, its score, the ingestion record, the card."""
+    files = [
+        config.output_model_path / MODEL_FILE,
+        config.output_model_path / SCORE_FILE,
+        config.output_folder_path / INGESTEDFILES_FILE,
+    ]
+    card = config.output_model_path / MODEL_CARD_FILE
+    return files + ([card] if card.is_file() else [])
+
+
+def list_csv_names(folder_path) -> list[str]:
+    """Names of the visible `.csv` files directly in `folder_path`, sorted."""
+    try:
+        entries = list(os.scandir(folder_path))
+    except (FileNotFoundError, NotADirectoryError):
+        message = f"input folder {folder_path} does not exist (config key input_folder_path)"
+        raise PipelineError(message) from None
+    return sorted(
+        entry.name
+        for entry in entries
+        if entry.name.lower().endswith(".csv") and not entry.name.startswith(".") and entry.is_file()
+    )
+
+
+def releases_path(prod_deployment_path) -> Path:
+    prod_deployment_path = Path(prod_deployment_path)
+    return prod_deployment_path.with_name(prod_deployment_path.name + ".releases")
+
+
+def live_release(prod_deployment_path) -> Path | None:
+    """The release folder production points to, if it holds a model; None when nothing is deployed."""
+    path = os.path.realpath(prod_deployment_path)
+    if not os.path.isfile(os.path.join(path, MODEL_FILE)):
+        return None
+    return Path(path)
+
+
+def live_release_name(prod_deployment_path) -> str | None:
+    release = live_release(prod_deployment_path)
+    return release.name if release else None
+
+
+def kept_releases(prod_deployment_path) -> list[Path]:
+    """The complete release folders on disk, oldest first (names start with their UTC time)."""
+    folder = releases_path(prod_deployment_path)
+    if not folder.is_dir():
+        return []
+    return sorted(
+        path
+        for path in folder.iterdir()
+        if not path.name.startswith(".") and path.is_dir() and (path / MODEL_FILE).is_file()
+    )
+
+
+def release_path(prod_deployment_path, name: str) -> Path | None:
+    """The kept release called `name`, or None (a name is never a path: no separators)."""
+    if not name or "/" in name or name.startswith("."):
+        return None
+    path = releases_path(prod_deployment_path) / name
+    return path if (path / MODEL_FILE).is_file() else None
+
+
+def read_lines(path) -> list[str]:
+    """Non-empty, stripped lines of a text file, e.g. ingestedfiles.txt."""
+    with open(path, encoding="utf-8") as handle:
+        return [line.strip() for line in handle if line.strip()]
+
+
+def copy_durably(source_path: Path, target_path: Path) -> None:
+    shutil.copy2(source_path, target_path)
+    with open(target_path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def remove_leftovers(prod_deployment_path: Path) -> None:
+    """Remove half-built releases and links that a killed deployment may have left."""
+    for path in releases_path(prod_deployment_path).glob(TMP_PREFIX + "*"):
+        shutil.rmtree(path, ignore_errors=True)
+    for path in prod_deployment_path.parent.glob(f".{prod_deployment_path.name}{TMP_PREFIX}*"):
+        path.unlink(missing_ok=True)
+
+
+def new_release_name() -> str:
+    import secrets
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ") + "-" + secrets.token_hex(2)
+
+
+def build_release(source_paths: list[Path], prod_deployment_path: Path) -> Path:
+    """Copy the files into a new, complete release folder (not yet live) and return it."""
+    releases = releases_path(prod_deployment_path)
+    releases.mkdir(parents=True, exist_ok=True)
+    name = new_release_name()
+    staging = releases / (TMP_PREFIX + name)
+    staging.mkdir()
+    for source_path in source_paths:
+        copy_durably(source_path, staging / source_path.name)
+    fsync_dir(staging)
+    release = releases / name
+    os.rename(staging, release)
+    fsync_dir(releases)
+    return release
+
+
+def adopt_plain_folder(prod_deployment_path: Path) -> Path | None:
+    """Move a deployment folder from before releases existed into the releases; return its new place."""
+    if prod_deployment_path.is_dir() and not prod_deployment_path.is_symlink():
+        target = releases_path(prod_deployment_path) / "00000000T000000000000Z-adopted"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(prod_deployment_path, target)
+        return target
+    return None
+
+
+def switch_to(release: Path, prod_deployment_path: Path) -> None:
+    """Point production at `release` with one atomic rename of a symbolic link."""
+    link = prod_deployment_path.with_name(f".{prod_deployment_path.name}{TMP_PREFIX}{release.name}")
+    link.unlink(missing_ok=True)
+    link.symlink_to(os.path.relpath(release, prod_deployment_path.parent), target_is_directory=True)
+    os.replace(link, prod_deployment_path)
+    fsync_dir(prod_deployment_path.parent)
+
+
+def prune_releases(prod_deployment_path: Path, protect: set[str], keep: int = KEEP_RELEASES) -> list[str]:
+    """Delete all but the newest `keep` releases, never the live one nor one in `protect`.
+
+    Returns the names deleted; a folder that cannot be deleted is an OSError for the caller to log.
+    """
+    live = live_release_name(prod_deployment_path)
+    deleted = []
+    for old in kept_releases(prod_deployment_path)[:-keep]:
+        if old.name != live and old.name not in protect:
+            shutil.rmtree(old)
+            deleted.append(old.name)
+    return deleted
+
+
+def acquire_lock(path) -> int | None:
+    """A file descriptor holding the full process's lock, or None when another process holds it."""
+    import fcntl
+
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd

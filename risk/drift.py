@@ -1,0 +1,326 @@
+"""Drift statistics as pure functions: arrays in, a Verdict out; the random generator is passed in.
+
+- performance_verdict: has the live model's F1 dropped on the new rows by more than a margin?
+  Bootstrap (rows resampled with replacement, as a multinomial draw over the confusion table), both
+  the new rows and the reference's validation rows, independent samples of independent clients.
+- gain_verdict: does a challenger beat the champion on the same rows by the margin? Paired
+  bootstrap over the rows' (label, challenger, champion) cells.
+- ks_verdict / psi_verdict / exit_rate_verdict: has a feature's distribution, or the exit rate,
+  moved between the reference rows and the new rows?
+Each test refuses to decide below its minimum sample and says so ("insufficient data").
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+DRIFT = "drift"
+NO_DRIFT = "no drift"
+INSUFFICIENT = "insufficient data"
+RESAMPLES = 10_000
+PSI_BINS = 10
+PSI_FLAG = 0.2  # the usual reading: < 0.1 stable, 0.1-0.2 moderate, >= 0.2 a shift worth acting on
+KS_MIN_EFFECT = 0.1  # with thousands of rows KS finds tiny differences; flag only a sizeable one
+EXIT_RATE_MARGIN = 0.05  # an exit-rate change smaller than 5 points is not worth a challenger check
+MIN_DATA_ROWS = 100  # per sample, for KS, PSI (10 rows per bin) and the exit rate
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One test's outcome with its numbers; `detail` is the sentence for the log and the dashboard."""
+
+    kind: str
+    statistic: str
+    outcome: str
+    detail: str
+    feature: str | None = None
+    value: float | None = None
+    reference: float | None = None
+    low: float | None = None
+    high: float | None = None
+    p_value: float | None = None
+    n: int = 0
+    positives: int | None = None
+
+    def row(self) -> dict:
+        return asdict(self)
+
+
+def confusion_counts(y_true, y_pred) -> np.ndarray:
+    """[tp, fp, fn, tn] of 0/1 labels and predictions."""
+    y_true, y_pred = np.asarray(y_true, dtype=bool), np.asarray(y_pred, dtype=bool)
+    return np.array(
+        [
+            np.sum(y_true & y_pred),
+            np.sum(~y_true & y_pred),
+            np.sum(y_true & ~y_pred),
+            np.sum(~y_true & ~y_pred),
+        ],
+        dtype=np.int64,
+    )
+
+
+def f1_of(counts) -> np.ndarray | float:
+    """F1 = 2tp / (2tp + fp + fn) over the last axis of [tp, fp, fn, tn] counts; 0 when undefined."""
+    counts = np.asarray(counts, dtype=np.float64)
+    tp, fp, fn = counts[..., 0], counts[..., 1], counts[..., 2]
+    denominator = 2 * tp + fp + fn
+    f1 = np.divide(2 * tp, denominator, out=np.zeros_like(denominator), where=denominator > 0)
+    return float(f1) if f1.ndim == 0 else f1
+
+
+def resample_counts(counts, rng: np.random.Generator, resamples: int) -> np.ndarray:
+    """Bootstrap replicates of a table of counts: rows drawn with replacement = a multinomial draw."""
+    counts = np.asarray(counts, dtype=np.int64)
+    n = int(counts.sum())
+    return rng.multinomial(n, counts / n, size=resamples)
+
+
+def f1_interval(
+    counts, confidence: float, rng: np.random.Generator, resamples: int = RESAMPLES
+) -> tuple[float, float]:
+    """Two-sided percentile bootstrap interval of F1 at `confidence`."""
+    replicates = f1_of(resample_counts(counts, rng, resamples))
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(replicates, [tail, 1 - tail])
+    return float(low), float(high)
+
+
+def p_text(p_value: float, resamples: int) -> str:
+    floor = 1 / (resamples + 1)
+    return f"p < {max(0.001, floor):g}" if p_value < max(0.001, floor * 1.5) else f"p = {p_value:.3f}"
+
+
+def performance_verdict(
+    new_counts,
+    reference_f1: float,
+    reference_counts,
+    margin: float,
+    confidence: float,
+    min_rows: int,
+    min_positives: int,
+    rng: np.random.Generator,
+    resamples: int = RESAMPLES,
+) -> Verdict:
+    """Drift when the F1 drop from the reference exceeds `margin` with confidence `confidence`.
+
+    One-sided bootstrap test of H0: drop <= margin, where drop = reference F1 - F1 on the new rows.
+    Both F1s are resampled (independent samples); a reference given without counts (an adopted
+    release's test F1) is taken as fixed. p = (1 + #{replicates with drop <= margin}) / (1 + B);
+    drift iff p < 1 - confidence. Minimum sample: `min_rows` new rows holding `min_positives` exits
+    (F1 is about the exits: with fewer, its interval is too wide to tell a change from noise).
+    """
+    new_counts = np.asarray(new_counts, dtype=np.int64)
+    n, positives = int(new_counts.sum()), int(new_counts[0] + new_counts[2])
+    f1_new = f1_of(new_counts)
+    base = dict(
+        kind="performance", statistic="f1", value=f1_new, reference=reference_f1, n=n, positives=positives
+    )
+    if n < min_rows or positives < min_positives:
+        detail = (
+            f"F1 {f1_new:.2f} on {n} new rows with {positives} exits vs {reference_f1:.2f} expected: "
+            f"below the minimum of {min_rows} rows and {min_positives} exits -> insufficient data (the files wait)"
+        )
+        return Verdict(outcome=INSUFFICIENT, detail=detail, **base)
+    new_replicates = f1_of(resample_counts(new_counts, rng, resamples))
+    if reference_counts is not None and int(np.sum(reference_counts)) > 0:
+        reference_replicates = f1_of(resample_counts(reference_counts, rng, resamples))
+    else:
+        reference_replicates = np.full(resamples, reference_f1)
+    drops = reference_replicates - new_replicates
+    p_value = (1 + np.sum(drops <= margin)) / (1 + resamples)
+    drop_bound = float(np.quantile(drops, 1 - confidence))
+    tail = (1 - confidence) / 2
+    low, high = (float(x) for x in np.quantile(new_replicates, [tail, 1 - tail]))
+    drop = reference_f1 - f1_new
+    outcome = DRIFT if p_value < 1 - confidence else NO_DRIFT
+    relation = ">" if outcome == DRIFT else "not clearly >"
+    detail = (
+        f"F1 {f1_new:.2f} [{low:.2f}, {high:.2f}] on {n} new rows vs {reference_f1:.2f} expected: "
+        f"drop {drop:.2f} (at least {drop_bound:.2f} with {confidence:.0%} confidence) {relation} margin "
+        f"{margin:.2f} ({p_text(p_value, resamples)}) -> {outcome}"
+    )
+    return Verdict(outcome=outcome, detail=detail, low=low, high=high, p_value=float(p_value), **base)
+
+
+def paired_cells(y_true, pred_a, pred_b) -> np.ndarray:
+    """Counts of the 8 (label, a, b) combinations, index 4*label + 2*a + b."""
+    index = (
+        4 * np.asarray(y_true, dtype=np.int64)
+        + 2 * np.asarray(pred_a, dtype=np.int64)
+        + np.asarray(pred_b, dtype=np.int64)
+    )
+    return np.bincount(index, minlength=8)
+
+
+def f1_pair(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """F1 of predictions a and b from (..., 8) cell counts."""
+    c = cells.reshape(*cells.shape[:-1], 2, 2, 2)  # [label, a, b]
+    counts_a = np.stack(
+        [c[..., 1, 1, :].sum(-1), c[..., 0, 1, :].sum(-1), c[..., 1, 0, :].sum(-1), c[..., 0, 0, :].sum(-1)],
+        -1,
+    )
+    counts_b = np.stack(
+        [c[..., 1, :, 1].sum(-1), c[..., 0, :, 1].sum(-1), c[..., 1, :, 0].sum(-1), c[..., 0, :, 0].sum(-1)],
+        -1,
+    )
+    return f1_of(counts_a), f1_of(counts_b)
+
+
+def gain_verdict(
+    y_true,
+    challenger_pred,
+    champion_pred,
+    margin: float,
+    confidence: float,
+    rng: np.random.Generator,
+    resamples: int = RESAMPLES,
+) -> Verdict:
+    """Does the challenger beat the champion on the same rows by the margin?
+
+    Gain = F1(challenger) - F1(champion). "better" when the gain exceeds `margin` (the smallest
+    improvement worth a deployment) and the challenger is better at all with `confidence`
+    (paired bootstrap: p = share of replicates with gain <= 0, plus one, over B + 1).
+    """
+    y_true = np.asarray(y_true)
+    cells = paired_cells(y_true, challenger_pred, champion_pred)
+    f1_challenger, f1_champion = (float(x) for x in f1_pair(cells))
+    gain = f1_challenger - f1_champion
+    replicates = np.subtract(*f1_pair(resample_counts(cells, rng, resamples)))
+    p_value = (1 + np.sum(replicates <= 0)) / (1 + resamples)
+    tail = (1 - confidence) / 2
+    low, high = (float(x) for x in np.quantile(replicates, [tail, 1 - tail]))
+    better = gain > margin and p_value < 1 - confidence
+    detail = (
+        f"challenger F1 {f1_challenger:.2f} vs champion {f1_champion:.2f} on the same {len(y_true)} newest rows: "
+        f"gain {gain:+.2f} [{low:+.2f}, {high:+.2f}] {'>' if gain > margin else '<='} margin {margin:.2f} "
+        f"({p_text(p_value, resamples)}) -> {'better' if better else 'not better'}"
+    )
+    return Verdict(
+        kind="gate",
+        statistic="f1 gain",
+        outcome="better" if better else "not better",
+        detail=detail,
+        value=gain,
+        reference=f1_champion,
+        low=low,
+        high=high,
+        p_value=float(p_value),
+        n=len(y_true),
+        positives=int(np.sum(y_true)),
+    )
+
+
+def ks_verdict(feature: str, reference_values, new_values, confidence: float) -> Verdict:
+    """Two-sample Kolmogorov-Smirnov test; drift when p < 1 - confidence and D >= KS_MIN_EFFECT.
+
+    Assumes independent samples; with tied (integer) values the test is conservative.
+    """
+    from scipy.stats import ks_2samp
+
+    reference_values, new_values = np.asarray(reference_values, float), np.asarray(new_values, float)
+    n = len(new_values)
+    if min(len(reference_values), n) < MIN_DATA_ROWS:
+        return Verdict(
+            "data drift",
+            "ks",
+            INSUFFICIENT,
+            f"{feature}: KS needs {MIN_DATA_ROWS} rows in each sample, "
+            f"has {len(reference_values)} and {n} -> insufficient data",
+            feature=feature,
+            n=n,
+        )
+    result = ks_2samp(reference_values, new_values)
+    d, p_value = float(result.statistic), float(result.pvalue)
+    drift = p_value < 1 - confidence and d >= KS_MIN_EFFECT
+    outcome = DRIFT if drift else NO_DRIFT
+    detail = f"{feature}: KS D {d:.3f} (p {'< 0.001' if p_value < 0.001 else f'= {p_value:.3f}'}) on {n} new rows vs {len(reference_values)} reference rows -> {outcome}"
+    return Verdict("data drift", "ks", outcome, detail, feature=feature, value=d, p_value=p_value, n=n)
+
+
+def psi(reference_values, new_values, bins: int = PSI_BINS) -> float:
+    """Population stability index over bins cut at the reference's quantiles (ties merge bins).
+
+    Each bin's share gets half a row added on both sides, so an empty bin stays finite.
+    """
+    reference_values, new_values = np.asarray(reference_values, float), np.asarray(new_values, float)
+    edges = np.unique(np.quantile(reference_values, np.linspace(0, 1, bins + 1)[1:-1]))
+    ref_counts = np.bincount(np.searchsorted(edges, reference_values, side="left"), minlength=len(edges) + 1)
+    new_counts = np.bincount(np.searchsorted(edges, new_values, side="left"), minlength=len(edges) + 1)
+    ref_share = (ref_counts + 0.5) / (ref_counts.sum() + 0.5 * len(ref_counts))
+    new_share = (new_counts + 0.5) / (new_counts.sum() + 0.5 * len(new_counts))
+    return float(np.sum((new_share - ref_share) * np.log(new_share / ref_share)))
+
+
+def psi_verdict(feature: str, reference_values, new_values) -> Verdict:
+    """PSI of the new rows against the reference; drift when PSI >= PSI_FLAG."""
+    n = len(new_values)
+    if min(len(reference_values), n) < MIN_DATA_ROWS:
+        return Verdict(
+            "data drift",
+            "psi",
+            INSUFFICIENT,
+            f"{feature}: PSI needs {MIN_DATA_ROWS} rows in each sample, "
+            f"has {len(reference_values)} and {n} -> insufficient data",
+            feature=feature,
+            n=n,
+        )
+    value = psi(reference_values, new_values)
+    outcome = DRIFT if value >= PSI_FLAG else NO_DRIFT
+    detail = f"{feature}: PSI {value:.3f} ({'>=' if value >= PSI_FLAG else '<'} {PSI_FLAG}) -> {outcome}"
+    return Verdict(
+        "data drift", "psi", outcome, detail, feature=feature, value=value, reference=PSI_FLAG, n=n
+    )
+
+
+def exit_rate_verdict(reference_labels, new_labels, confidence: float) -> Verdict:
+    """Has the exit rate moved by more than EXIT_RATE_MARGIN, with `confidence`? (normal approximation)"""
+    from scipy.stats import norm
+
+    reference_labels, new_labels = np.asarray(reference_labels, float), np.asarray(new_labels, float)
+    n_ref, n = len(reference_labels), len(new_labels)
+    if min(n_ref, n) < MIN_DATA_ROWS:
+        return Verdict(
+            "exit rate",
+            "rate change",
+            INSUFFICIENT,
+            f"exit rate needs {MIN_DATA_ROWS} rows in each sample, has {n_ref} and {n} -> insufficient data",
+            n=n,
+        )
+    p_ref, p_new = reference_labels.mean(), new_labels.mean()
+    change = p_new - p_ref
+    se = np.sqrt(p_ref * (1 - p_ref) / n_ref + p_new * (1 - p_new) / n) or 1e-12
+    z = norm.ppf(1 - (1 - confidence) / 2)
+    low, high = change - z * se, change + z * se
+    p_value = float(norm.sf((abs(change) - EXIT_RATE_MARGIN) / se))
+    outcome = DRIFT if p_value < 1 - confidence else NO_DRIFT
+    detail = (
+        f"exit rate {p_new:.1%} on {n} new rows vs {p_ref:.1%} on the reference: change {change:+.1%} "
+        f"[{low:+.1%}, {high:+.1%}] vs margin {EXIT_RATE_MARGIN:.0%} -> {outcome}"
+    )
+    return Verdict(
+        "exit rate",
+        "rate change",
+        outcome,
+        detail,
+        value=float(p_new),
+        reference=float(p_ref),
+        low=float(low),
+        high=float(high),
+        p_value=p_value,
+        n=n,
+        positives=int(new_labels.sum()),
+    )
+
+
+def course_verdict(f1_all_rows: float, test_f1: float, n: int) -> Verdict:
+    """The course's raw comparison, recorded beside the sound one: F1 on all ingested rows < test F1."""
+    drift = f1_all_rows < test_f1
+    outcome = DRIFT if drift else NO_DRIFT
+    detail = (
+        f"course rule: F1 {f1_all_rows:.4f} on all {n} ingested rows {'<' if drift else '>='} "
+        f"{test_f1:.4f} on the test data -> {outcome} (recorded only)"
+    )
+    return Verdict("course", "f1", outcome, detail, value=f1_all_rows, reference=test_f1, n=n)

@@ -1,0 +1,495 @@
+"""The history database (SQLite): data files, runs, models, releases, deployments, verdicts, heartbeats.
+
+Standard library only (the idle cron run opens it). The schema is created and migrated by numbered
+steps (`PRAGMA user_version`); WAL mode lets the API read while a run writes; every change is one
+transaction (`with connection:` opens it with BEGIN IMMEDIATE); parameters are always bound.
+Functions take a connection. JSON columns hold lists and objects; times are UTC ISO 8601 text.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from contextlib import contextmanager
+
+# Each step is applied once, in order, inside one transaction with its user_version bump.
+MIGRATIONS = [
+    """
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        state TEXT NOT NULL DEFAULT 'running' CHECK (state IN ('running', 'finished', 'interrupted')),
+        config_path TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        trigger TEXT NOT NULL,
+        new_files TEXT NOT NULL DEFAULT '[]',
+        decision TEXT,
+        message TEXT,
+        steps TEXT NOT NULL DEFAULT '{}',
+        release_before TEXT,
+        release_after TEXT,
+        exit_code INTEGER,
+        seconds REAL
+    );
+    CREATE TABLE files (
+        id INTEGER PRIMARY KEY,
+        folder TEXT NOT NULL,
+        name TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        rows INTEGER,
+        first_seen_at TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('accepted', 'rejected')),
+        reason TEXT,
+        decision TEXT CHECK (decision IN ('waiting', 'decided')),
+        decided_run_id INTEGER REFERENCES runs (id),
+        present INTEGER NOT NULL DEFAULT 1,
+        UNIQUE (folder, name, sha256)
+    );
+    CREATE TABLE step_runs (
+        id INTEGER PRIMARY KEY,
+        step TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        seconds REAL NOT NULL,
+        ok INTEGER NOT NULL,
+        detail TEXT NOT NULL DEFAULT '{}',
+        config_path TEXT NOT NULL
+    );
+    CREATE TABLE models (
+        id TEXT PRIMARY KEY,
+        trained_at TEXT NOT NULL,
+        origin TEXT NOT NULL CHECK (origin IN ('trained', 'adopted')),
+        window TEXT,
+        training_files TEXT NOT NULL DEFAULT '[]',
+        rows INTEGER,
+        positives INTEGER,
+        exit_rate REAL,
+        coefficients TEXT NOT NULL DEFAULT '{}',
+        intercept REAL,
+        feature_means TEXT NOT NULL DEFAULT '{}',
+        validation_f1 REAL,
+        validation_low REAL,
+        validation_high REAL,
+        validation_rows INTEGER,
+        validation_counts TEXT,
+        validation_method TEXT,
+        test_f1 REAL,
+        run_id INTEGER REFERENCES runs (id)
+    );
+    CREATE TABLE model_references (
+        id INTEGER PRIMARY KEY,
+        model_id TEXT NOT NULL REFERENCES models (id),
+        at TEXT NOT NULL,
+        run_id INTEGER REFERENCES runs (id),
+        kind TEXT NOT NULL CHECK (kind IN ('validation', 'revalidation', 'test')),
+        f1 REAL NOT NULL,
+        low REAL,
+        high REAL,
+        rows INTEGER,
+        counts TEXT,
+        files TEXT NOT NULL DEFAULT '[]'
+    );
+    CREATE TABLE releases (
+        name TEXT PRIMARY KEY,
+        model_id TEXT REFERENCES models (id),
+        created_at TEXT NOT NULL,
+        test_f1 REAL,
+        pruned_at TEXT
+    );
+    CREATE TABLE deployments (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        from_release TEXT,
+        to_release TEXT NOT NULL REFERENCES releases (name),
+        model_id TEXT REFERENCES models (id),
+        reason TEXT NOT NULL CHECK (reason IN ('bootstrap', 'drift', 'rollback', 'manual', 'adopted')),
+        actor TEXT NOT NULL,
+        run_id INTEGER REFERENCES runs (id),
+        state TEXT NOT NULL CHECK (state IN ('pending', 'done', 'abandoned')),
+        decide_files TEXT NOT NULL DEFAULT '[]',
+        note TEXT
+    );
+    CREATE TABLE verdicts (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL REFERENCES runs (id),
+        at TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        feature TEXT,
+        statistic TEXT NOT NULL,
+        value REAL,
+        reference REAL,
+        low REAL,
+        high REAL,
+        p_value REAL,
+        n INTEGER,
+        positives INTEGER,
+        outcome TEXT NOT NULL,
+        detail TEXT NOT NULL
+    );
+    CREATE TABLE heartbeats (
+        config_path TEXT PRIMARY KEY,
+        checked_at TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        run_id INTEGER REFERENCES runs (id)
+    );
+    CREATE INDEX files_by_folder ON files (folder, name);
+    CREATE INDEX verdicts_by_run ON verdicts (run_id);
+    CREATE INDEX deployments_by_state ON deployments (state, id);
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+JSON_COLUMNS = {
+    "new_files",
+    "steps",
+    "training_files",
+    "coefficients",
+    "feature_means",
+    "validation_counts",
+    "counts",
+    "files",
+    "decide_files",
+    "detail",
+}
+
+
+class HistoryError(Exception):
+    """The database cannot be used (newer schema, damaged file); the message says what to do."""
+
+
+def utc_now() -> str:
+    """Now, in UTC, to the millisecond: 2026-11-27T18:30:01.123Z."""
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+
+
+def connect(path, migrate_schema: bool = True) -> sqlite3.Connection:
+    """A read-write connection, the schema brought up to date; `with conn:` is one transaction."""
+    path = os.fspath(path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    try:
+        conn = sqlite3.connect(path, timeout=30, isolation_level="IMMEDIATE")
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        if migrate_schema:
+            migrate(conn)
+    except sqlite3.DatabaseError as error:
+        raise HistoryError(f"history database {path} cannot be used: {error}") from None
+    return conn
+
+
+@contextmanager
+def opened(path):
+    """connect(), closed on the way out (a transaction still needs `with conn:`)."""
+    conn = connect(path)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def connect_readonly(path) -> sqlite3.Connection | None:
+    """A read-only connection for readers such as the API; None when there is no database yet."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        return None
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version != SCHEMA_VERSION:
+        conn.close()
+        raise HistoryError(
+            f"history database {path} has schema version {version}, this code expects {SCHEMA_VERSION}"
+            " (the next full-process run migrates it)"
+        )
+    return conn
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply the migrations the database lacks, each in one transaction; return the version."""
+    if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+        return SCHEMA_VERSION
+    if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        conn.execute("PRAGMA journal_mode = WAL")
+    level, conn.isolation_level = conn.isolation_level, None
+    try:
+        conn.execute("BEGIN IMMEDIATE")  # then re-read: another process may have migrated meanwhile
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise HistoryError(
+                f"the history database has schema version {version}, newer than this code's "
+                f"{SCHEMA_VERSION}: update the code, or set history_path to another file"
+            )
+        for number in range(version + 1, SCHEMA_VERSION + 1):
+            for statement in MIGRATIONS[number - 1].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number}")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    finally:
+        conn.isolation_level = level
+    return SCHEMA_VERSION
+
+
+# --- generic rows ----------------------------------------------------------------------------
+
+
+def encode(row: dict) -> dict:
+    return {
+        key: json.dumps(value) if key in JSON_COLUMNS and value is not None else value
+        for key, value in row.items()
+    }
+
+
+def decode(row: sqlite3.Row | None) -> dict | None:
+    """A row as a dict, JSON columns parsed."""
+    if row is None:
+        return None
+    return {
+        key: json.loads(row[key]) if key in JSON_COLUMNS and row[key] is not None else row[key]
+        for key in row.keys()
+    }
+
+
+def insert(conn: sqlite3.Connection, table: str, row: dict, replace: bool = False) -> int:
+    """Insert one row (within the caller's transaction); return its rowid."""
+    row = encode(row)
+    verb = "INSERT OR REPLACE" if replace else "INSERT"
+    columns = ", ".join(row)
+    marks = ", ".join("?" for _ in row)
+    return conn.execute(f"{verb} INTO {table} ({columns}) VALUES ({marks})", list(row.values())).lastrowid
+
+
+def update(conn: sqlite3.Connection, table: str, key: str, value, changes: dict) -> None:
+    changes = encode(changes)
+    assignments = ", ".join(f"{column} = ?" for column in changes)
+    conn.execute(f"UPDATE {table} SET {assignments} WHERE {key} = ?", [*changes.values(), value])
+
+
+def select(conn: sqlite3.Connection, sql: str, params=()) -> list[dict]:
+    return [decode(row) for row in conn.execute(sql, params)]
+
+
+def select_one(conn: sqlite3.Connection, sql: str, params=()) -> dict | None:
+    return decode(conn.execute(sql, params).fetchone())
+
+
+# --- data files ------------------------------------------------------------------------------
+
+
+def folder_key(folder_path, history_path) -> str:
+    """How a data folder is named in the database: relative to the database's folder."""
+    return os.path.relpath(os.path.abspath(folder_path), os.path.dirname(os.path.abspath(history_path)))
+
+
+def file_states(conn: sqlite3.Connection, folder: str) -> dict[str, list[dict]]:
+    """name -> the versions of that file recorded for `folder`, newest last."""
+    states: dict[str, list[dict]] = {}
+    for row in select(conn, "SELECT * FROM files WHERE folder = ? ORDER BY id", (folder,)):
+        states.setdefault(row["name"], []).append(row)
+    return states
+
+
+def record_file(conn: sqlite3.Connection, file: dict) -> int:
+    """A file version seen by ingestion: insert it, or refresh its fingerprint; return its id."""
+    known = select_one(
+        conn,
+        "SELECT id FROM files WHERE folder = ? AND name = ? AND sha256 = ?",
+        (file["folder"], file["name"], file["sha256"]),
+    )
+    if known:
+        update(conn, "files", "id", known["id"], {"size": file["size"], "mtime_ns": file["mtime_ns"]})
+        return known["id"]
+    return insert(conn, "files", {"first_seen_at": utc_now(), **file})
+
+
+def mark_present(conn: sqlite3.Connection, folder: str, file_ids: list[int]) -> None:
+    """The versions in the folder now are `file_ids`; every other version of the folder is gone."""
+    conn.execute("UPDATE files SET present = 0 WHERE folder = ?", (folder,))
+    for file_id in file_ids:
+        conn.execute("UPDATE files SET present = 1 WHERE id = ?", (file_id,))
+
+
+def undecided_files(conn: sqlite3.Connection, folder: str) -> list[dict]:
+    """Accepted files in the folder not yet part of a decision (new, or waiting for more rows), oldest first."""
+    return select(
+        conn,
+        "SELECT * FROM files WHERE folder = ? AND present = 1 AND status = 'accepted'"
+        " AND (decision IS NULL OR decision = 'waiting') ORDER BY id",
+        (folder,),
+    )
+
+
+def decide_files(conn: sqlite3.Connection, file_ids: list[int], run_id: int, decision: str) -> None:
+    for file_id in file_ids:
+        update(conn, "files", "id", file_id, {"decision": decision, "decided_run_id": run_id})
+
+
+def decided_batches(conn: sqlite3.Connection, folder: str) -> list[list[dict]]:
+    """The decided file versions of `folder`, grouped by the run that decided them, oldest batch first."""
+    batches: dict[int, list[dict]] = {}
+    rows = select(
+        conn,
+        "SELECT * FROM files WHERE folder = ? AND present = 1 AND decision = 'decided'"
+        " ORDER BY decided_run_id, first_seen_at, id",
+        (folder,),
+    )
+    for row in rows:
+        batches.setdefault(row["decided_run_id"], []).append(row)
+    return list(batches.values())
+
+
+# --- runs and heartbeats ---------------------------------------------------------------------
+
+
+def start_run(
+    conn: sqlite3.Connection, config_path: str, actor: str, trigger: str, release: str | None
+) -> int:
+    with conn:
+        return insert(
+            conn,
+            "runs",
+            {
+                "started_at": utc_now(),
+                "config_path": config_path,
+                "actor": actor,
+                "trigger": trigger,
+                "release_before": release,
+            },
+        )
+
+
+def finish_run(conn: sqlite3.Connection, run_id: int, changes: dict) -> None:
+    """Close a run's record and leave the heartbeat, in one transaction."""
+    with conn:
+        update(conn, "runs", "id", run_id, {"finished_at": utc_now(), "state": "finished", **changes})
+        config_path = conn.execute("SELECT config_path FROM runs WHERE id = ?", (run_id,)).fetchone()[0]
+        beat(conn, config_path, changes.get("decision") or "finished", run_id)
+
+
+def interrupt_stale_runs(conn: sqlite3.Connection) -> list[int]:
+    """Runs still 'running' when a new run holds the lock were killed: mark them interrupted."""
+    stale = [row[0] for row in conn.execute("SELECT id FROM runs WHERE state = 'running'")]
+    if stale:
+        with conn:
+            for run_id in stale:
+                update(conn, "runs", "id", run_id, {"state": "interrupted", "finished_at": utc_now()})
+    return stale
+
+
+def beat(conn: sqlite3.Connection, config_path: str, outcome: str, run_id: int | None = None) -> None:
+    """When the last check ran and what it found (one small write; the caller's transaction or its own)."""
+    row = {"config_path": config_path, "checked_at": utc_now(), "outcome": outcome, "run_id": run_id}
+    if conn.in_transaction:
+        insert(conn, "heartbeats", row, replace=True)
+    else:
+        with conn:
+            insert(conn, "heartbeats", row, replace=True)
+
+
+def recent_runs(conn: sqlite3.Connection, limit: int) -> list[dict]:
+    return select(conn, "SELECT * FROM runs ORDER BY id DESC LIMIT ?", (limit,))
+
+
+def run_verdicts(conn: sqlite3.Connection, run_id: int) -> list[dict]:
+    return select(conn, "SELECT * FROM verdicts WHERE run_id = ? ORDER BY id", (run_id,))
+
+
+def record_verdicts(conn: sqlite3.Connection, run_id: int, verdicts: list[dict]) -> None:
+    """Verdicts of a run (dicts with the verdicts table's columns), in the caller's transaction."""
+    now = utc_now()
+    for verdict in verdicts:
+        insert(conn, "verdicts", {"run_id": run_id, "at": now, **verdict})
+
+
+# --- models and references -------------------------------------------------------------------
+
+
+def record_model(conn: sqlite3.Connection, model: dict) -> None:
+    """A model (dict with the models table's columns); a model already known keeps its record."""
+    if not select_one(conn, "SELECT id FROM models WHERE id = ?", (model["id"],)):
+        insert(conn, "models", model)
+
+
+def get_model(conn: sqlite3.Connection, model_id: str) -> dict | None:
+    return select_one(conn, "SELECT * FROM models WHERE id = ?", (model_id,))
+
+
+def add_reference(conn: sqlite3.Connection, reference: dict) -> None:
+    insert(conn, "model_references", {"at": utc_now(), **reference})
+
+
+def latest_reference(conn: sqlite3.Connection, model_id: str) -> dict | None:
+    """What the model is expected to score, and on which rows: its newest reference."""
+    return select_one(
+        conn, "SELECT * FROM model_references WHERE model_id = ? ORDER BY id DESC LIMIT 1", (model_id,)
+    )
+
+
+# --- releases and deployments ----------------------------------------------------------------
+
+
+def get_release(conn: sqlite3.Connection, name: str) -> dict | None:
+    return select_one(conn, "SELECT * FROM releases WHERE name = ?", (name,))
+
+
+def last_deployment(conn: sqlite3.Connection) -> dict | None:
+    """The newest completed deployment: it names the release production should serve."""
+    return select_one(conn, "SELECT * FROM deployments WHERE state = 'done' ORDER BY id DESC LIMIT 1")
+
+
+def pending_deployments(conn: sqlite3.Connection) -> list[dict]:
+    return select(conn, "SELECT * FROM deployments WHERE state = 'pending' ORDER BY id")
+
+
+def deployments(conn: sqlite3.Connection, limit: int = 100) -> list[dict]:
+    return select(conn, "SELECT * FROM deployments WHERE state = 'done' ORDER BY id DESC LIMIT ?", (limit,))
+
+
+# --- step timings ----------------------------------------------------------------------------
+
+
+def record_step(
+    conn: sqlite3.Connection,
+    config_path: str,
+    step: str,
+    started_at: str,
+    seconds: float,
+    ok: bool,
+    detail: dict,
+) -> None:
+    with conn:
+        insert(
+            conn,
+            "step_runs",
+            {
+                "step": step,
+                "started_at": started_at,
+                "seconds": seconds,
+                "ok": int(ok),
+                "detail": detail,
+                "config_path": config_path,
+            },
+        )
+
+
+def last_step_runs(conn: sqlite3.Connection, config_path: str, steps: list[str]) -> dict[str, dict]:
+    """step -> its newest successful run for this config."""
+    found = {}
+    for step in steps:
+        row = select_one(
+            conn,
+            "SELECT * FROM step_runs WHERE step = ? AND config_path = ? AND ok = 1 ORDER BY id DESC LIMIT 1",
+            (step, config_path),
+        )
+        if row:
+            found[step] = row
+    return found

@@ -1,0 +1,341 @@
+"""The model registry: releases on disk (artifacts.py) and their audit in the history (history.py).
+
+deploy() writes its intent to the database, switches production, then marks it done; reconcile()
+makes the database agree with production after anything (a kill between the two, a release deployed
+by an older version or by hand): it completes or abandons intents and adopts unknown releases with
+what can be read from them. rollback() moves production to the release live before, or any kept one.
+Standard library only, except when adopting a release without a model card (it unpickles the model).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import sqlite3
+from pathlib import Path
+
+from risk import artifacts, history
+from risk.config import Config, PipelineError
+
+logger = logging.getLogger(__name__)
+
+
+def read_score(path) -> float | None:
+    try:
+        return float(Path(path).read_text(encoding="utf-8").strip())
+    except (OSError, ValueError):
+        return None
+
+
+def read_card(folder) -> dict | None:
+    try:
+        card = json.loads((Path(folder) / artifacts.MODEL_CARD_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return card if isinstance(card, dict) else None
+
+
+def file_model_id(model_path) -> str:
+    return hashlib.sha256(Path(model_path).read_bytes()).hexdigest()[:12]
+
+
+def card_reference(card: dict) -> dict | None:
+    """The drift reference a model card carries: its validation F1, counts and reference files."""
+    if card.get("validation_f1") is None:
+        return None
+    return {
+        "model_id": card["id"],
+        "run_id": card.get("run_id"),
+        "kind": "validation",
+        "f1": card["validation_f1"],
+        "low": card.get("validation_low"),
+        "high": card.get("validation_high"),
+        "rows": card.get("validation_rows"),
+        "counts": card.get("validation_counts"),
+        "files": card.get("reference_files") or card.get("training_files") or [],
+    }
+
+
+def record_card(conn: sqlite3.Connection, card: dict) -> None:
+    """A trained model's card as its model record and first reference (caller's transaction)."""
+    if history.get_model(conn, card["id"]):
+        return
+    columns = {key: card.get(key) for key in MODEL_COLUMNS}
+    history.record_model(conn, columns)
+    reference = card_reference(card)
+    if reference:
+        history.add_reference(conn, reference)
+
+
+MODEL_COLUMNS = [
+    "id",
+    "trained_at",
+    "origin",
+    "window",
+    "training_files",
+    "rows",
+    "positives",
+    "exit_rate",
+    "coefficients",
+    "intercept",
+    "feature_means",
+    "validation_f1",
+    "validation_low",
+    "validation_high",
+    "validation_rows",
+    "validation_counts",
+    "validation_method",
+    "test_f1",
+    "run_id",
+]
+
+
+def adopted_card(release: Path, model_id: str) -> dict:
+    """What can be read from a release without a card: the model's parameters, test F1, file names."""
+    from risk.model import describe, load_model
+
+    parameters = describe(load_model(release / artifacts.MODEL_FILE))
+    try:
+        names = artifacts.read_lines(release / artifacts.INGESTEDFILES_FILE)
+    except OSError:
+        names = []
+    stamp = os.stat(release / artifacts.MODEL_FILE).st_mtime
+    import time
+
+    return {
+        "id": model_id,
+        "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stamp)),
+        "origin": "adopted",
+        "window": "unknown (adopted release)",
+        "training_files": [{"name": name} for name in names],
+        "coefficients": parameters["coefficients"],
+        "intercept": parameters["intercept"],
+        "feature_means": {},
+        "test_f1": read_score(release / artifacts.SCORE_FILE),
+    }
+
+
+def ensure_model(conn: sqlite3.Connection, release: Path) -> str:
+    """The id of the model in `release`, recording the model first if the database lacks it."""
+    model_id = file_model_id(release / artifacts.MODEL_FILE)
+    if history.get_model(conn, model_id):
+        return model_id
+    card = read_card(release)
+    if card and card.get("id") == model_id:
+        record_card(conn, card)
+        return model_id
+    card = adopted_card(release, model_id)
+    history.record_model(conn, {key: card.get(key) for key in MODEL_COLUMNS})
+    if card["test_f1"] is not None:
+        history.add_reference(
+            conn,
+            {"model_id": model_id, "kind": "test", "f1": card["test_f1"], "files": card["training_files"]},
+        )
+    return model_id
+
+
+def ensure_release(conn: sqlite3.Connection, release: Path) -> str:
+    """Record a release folder (and its model) if the database does not know it; return the model id."""
+    known = history.get_release(conn, release.name)
+    if known:
+        return known["model_id"]
+    model_id = ensure_model(conn, release)
+    history.insert(
+        conn,
+        "releases",
+        {
+            "name": release.name,
+            "model_id": model_id,
+            "created_at": history.utc_now(),
+            "test_f1": read_score(release / artifacts.SCORE_FILE),
+        },
+    )
+    return model_id
+
+
+def files_to_decide(conn: sqlite3.Connection, config: Config, release: Path) -> list[int]:
+    """Undecided file versions of the input folder that the release's ingestedfiles.txt names."""
+    try:
+        names = set(artifacts.read_lines(release / artifacts.INGESTEDFILES_FILE))
+    except OSError:
+        return []
+    folder = history.folder_key(config.input_folder_path, config.history_path)
+    return [row["id"] for row in history.undecided_files(conn, folder) if row["name"] in names]
+
+
+def switch_recorded(
+    conn: sqlite3.Connection, config: Config, release: Path, reason: str, actor: str, run_id, decide: bool
+) -> None:
+    """Intent, symlink switch, done: a kill between them is completed or undone by reconcile()."""
+    live = artifacts.live_release_name(config.prod_deployment_path)
+    with conn:
+        model_id = ensure_release(conn, release)
+        intent = history.insert(
+            conn,
+            "deployments",
+            {
+                "at": history.utc_now(),
+                "from_release": live,
+                "to_release": release.name,
+                "model_id": model_id,
+                "reason": reason,
+                "actor": actor,
+                "run_id": run_id,
+                "state": "pending",
+                "decide_files": files_to_decide(conn, config, release) if decide else [],
+            },
+        )
+    moved = artifacts.adopt_plain_folder(config.prod_deployment_path)
+    if moved:
+        logger.warning("moved the plain folder %s to %s", config.prod_deployment_path, moved)
+    artifacts.switch_to(release, config.prod_deployment_path)
+    with conn:
+        complete(conn, history.select_one(conn, "SELECT * FROM deployments WHERE id = ?", (intent,)))
+
+
+def complete(conn: sqlite3.Connection, intent: dict) -> None:
+    """Mark a deployment done and decide the files it carries (caller's transaction)."""
+    history.update(conn, "deployments", "id", intent["id"], {"state": "done"})
+    if intent["decide_files"]:
+        history.decide_files(conn, intent["decide_files"], intent["run_id"], "decided")
+
+
+def deploy(conn: sqlite3.Connection, config: Config, reason: str, actor: str, run_id=None) -> Path:
+    """Publish the trained model, its score, the ingestion record and the card as a new live release."""
+    sources = artifacts.deployable_files(config)
+    missing = [str(path) for path in sources if not path.is_file()]
+    if missing:
+        raise PipelineError(
+            f"cannot deploy, missing file(s): {', '.join(missing)}; production left unchanged"
+        )
+    artifacts.remove_leftovers(config.prod_deployment_path)
+    release = artifacts.build_release(sources, config.prod_deployment_path)
+    switch_recorded(conn, config, release, reason, actor, run_id, decide=True)
+    prune(conn, config)
+    return release
+
+
+def rollback_target(conn: sqlite3.Connection) -> str:
+    last = history.last_deployment(conn)
+    if last is None or not last["from_release"]:
+        raise PipelineError("no earlier release to roll back to: production has been deployed only once")
+    return last["from_release"]
+
+
+def rollback(
+    conn: sqlite3.Connection, config: Config, actor: str, target: str | None = None
+) -> tuple[str, str]:
+    """Move production to `target` (default: the release live before); return (from, to)."""
+    reconcile(conn, config, actor)
+    live = artifacts.live_release_name(config.prod_deployment_path)
+    name = target or rollback_target(conn)
+    release = artifacts.release_path(config.prod_deployment_path, name)
+    if release is None:
+        raise PipelineError(
+            f"release {name} is not kept in {artifacts.releases_path(config.prod_deployment_path)}"
+            " (see `python deployment.py --list`)"
+        )
+    if name == live:
+        raise PipelineError(f"release {name} is already live")
+    from risk.model import load_model
+
+    load_model(release / artifacts.MODEL_FILE)  # a damaged release is refused before production moves
+    switch_recorded(conn, config, release, "rollback", actor, None, decide=False)
+    return live, name
+
+
+def reconcile(conn: sqlite3.Connection, config: Config, actor: str) -> list[str]:
+    """Make the history agree with production; return what was done, one line each."""
+    done = []
+    live = artifacts.live_release(config.prod_deployment_path)
+    last = history.last_deployment(conn)
+    with conn:
+        for intent in history.pending_deployments(conn):
+            if (
+                live is not None
+                and intent["to_release"] == live.name
+                and (last is None or last["to_release"] != live.name)
+            ):
+                complete(conn, intent)
+                last = intent
+                done.append(f"completed the deployment of {live.name} that a stopped run had begun")
+            else:
+                history.update(conn, "deployments", "id", intent["id"], {"state": "abandoned"})
+                done.append(
+                    f"abandoned the deployment of {intent['to_release']}: production never switched to it"
+                )
+                never_live = not history.select_one(
+                    conn,
+                    "SELECT id FROM deployments WHERE to_release = ? AND state = 'done'",
+                    (intent["to_release"],),
+                )
+                folder = artifacts.release_path(config.prod_deployment_path, intent["to_release"])
+                if never_live and folder is not None and (live is None or folder.name != live.name):
+                    shutil.rmtree(folder, ignore_errors=True)
+        if live is not None and (last is None or last["to_release"] != live.name):
+            model_id = ensure_release(conn, live)
+            history.insert(
+                conn,
+                "deployments",
+                {
+                    "at": history.utc_now(),
+                    "from_release": last["to_release"] if last else None,
+                    "to_release": live.name,
+                    "model_id": model_id,
+                    "reason": "adopted",
+                    "actor": actor,
+                    "state": "done",
+                    "note": "found live on disk without a record (deployed by hand or by an older version)",
+                },
+            )
+            done.append(f"adopted release {live.name} (model {model_id}), live without a record")
+    return done
+
+
+def prune(conn: sqlite3.Connection, config: Config) -> None:
+    """Keep the newest releases, the live one and the rollback target; record what was deleted."""
+    last = history.last_deployment(conn)
+    protect = {last["from_release"]} if last and last["from_release"] else set()
+    try:
+        deleted = artifacts.prune_releases(config.prod_deployment_path, protect)
+    except OSError as error:
+        logger.warning("could not delete an old release: %s; it stays until the next deployment", error)
+        return
+    with conn:
+        for name in deleted:
+            history.update(conn, "releases", "name", name, {"pruned_at": history.utc_now()})
+
+
+def list_releases(conn: sqlite3.Connection | None, config: Config) -> list[dict]:
+    """The kept releases, newest first: live or not, model, validation and test F1, last deployed, why."""
+    live = artifacts.live_release_name(config.prod_deployment_path)
+    rows = []
+    for release in reversed(artifacts.kept_releases(config.prod_deployment_path)):
+        record = history.get_release(conn, release.name) if conn else None
+        model = history.get_model(conn, record["model_id"]) if record else None
+        deployed = None
+        if conn:
+            deployed = history.select_one(
+                conn,
+                "SELECT * FROM deployments WHERE to_release = ? AND state = 'done' ORDER BY id DESC LIMIT 1",
+                (release.name,),
+            )
+        rows.append(
+            {
+                "release": release.name,
+                "live": release.name == live,
+                "model_id": record["model_id"] if record else None,
+                "validation_f1": model["validation_f1"] if model else None,
+                "validation_low": model["validation_low"] if model else None,
+                "validation_high": model["validation_high"] if model else None,
+                "test_f1": record["test_f1"] if record else read_score(release / artifacts.SCORE_FILE),
+                "deployed_at": deployed["at"] if deployed else None,
+                "reason": deployed["reason"] if deployed else None,
+                "actor": deployed["actor"] if deployed else None,
+                "known": record is not None,
+            }
+        )
+    return rows
