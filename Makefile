@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CONFIG ?= config.json
 PRACTICE_CONFIG ?= practiceconfig.json
 
-.PHONY: run pipeline serve cron-install cron-remove bench test lint format clean venv
+.PHONY: run pipeline serve rollback releases cron-install cron-remove bench simulate test lint format clean venv
 
 # The virtual environment, rebuilt when a requirements file changes.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -28,6 +28,13 @@ pipeline: $(VENV)/.installed
 	RISK_CONFIG=$(CONFIG) $(BIN)/python deployment.py
 	RISK_CONFIG=$(CONFIG) $(BIN)/python reporting.py
 
+# Production back to the release live before (python deployment.py --rollback); the releases.
+rollback: $(VENV)/.installed
+	RISK_CONFIG=$(CONFIG) $(BIN)/python deployment.py --rollback
+
+releases: $(VENV)/.installed
+	RISK_CONFIG=$(CONFIG) $(BIN)/python deployment.py --list
+
 # The API under gunicorn, in the foreground (Ctrl-C stops it).
 HOST ?= 127.0.0.1
 PORT ?= 8000
@@ -47,6 +54,9 @@ cron-remove:
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmark/benchmark.py
+
+simulate: $(VENV)/.installed
+	$(BIN)/python benchmark/simulate.py
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest

@@ -60,7 +60,7 @@ def predict_rows(df: pd.DataFrame, model) -> dict:
     y_pred, probabilities = predict(model, df)
     result = {"predictions": y_pred.tolist(), "probabilities": [round(float(p), 6) for p in probabilities]}
     if ID_COLUMN in df.columns:
-        result[ID_COLUMN] = df[ID_COLUMN].tolist()
+        result[ID_COLUMN] = [None if pd.isna(code) else code for code in df[ID_COLUMN].tolist()]
     return result
 
 

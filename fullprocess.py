@@ -20,7 +20,7 @@ from risk import artifacts, history
 from risk.config import PipelineError, actor, read_config
 
 EXIT_OK = 0  # nothing new; no drift; too few new rows (they wait); or deployed and reported
-EXIT_FAILED = 1  # bad config or a failing step; production left as it was (the log says which)
+EXIT_FAILED = 1  # bad config, every new file rejected, or a failing step; production as it was
 EXIT_API_UNREACHABLE = 2  # deployed and reports written, but apicalls.py could not reach the API
 EXIT_NO_BETTER_MODEL = 3  # drift, but no challenger beat the live model: it stays
 EXIT_BUSY = 75  # another run holds the lock; this one changed nothing
@@ -203,7 +203,13 @@ def judge_new_data(conn, config: dict, log: RunLog, run: dict) -> int:
     from risk import decisions
     from risk.config import load_config
 
-    run_step("ingestion", config["config_path"], log, run["steps"])
+    metrics = run_step("ingestion", config["config_path"], log, run["steps"])
+    rejected = [file for file in metrics["files_rejected"] if file["name"] in run["new_files"]]
+    for file in rejected:
+        log(f"rejected {file['reason']}; a corrected or completed file is read again", "ERROR")
+    if rejected and len(rejected) == len(run["new_files"]):
+        run["decision"] = "rejected: " + "; ".join(file["reason"] for file in rejected)
+        return EXIT_FAILED
     settings = load_config(config["config_path"])
     check = timed("drift check", log, run["steps"], lambda: decisions.check(conn, settings, run["id"]))
     for line in check.lines:
@@ -228,7 +234,7 @@ def judge_new_data(conn, config: dict, log: RunLog, run: dict) -> int:
 
 def work(conn, config: dict, log: RunLog, trigger: str, live: str | None, new_names: list[str]) -> int:
     """A run that does work: recorded from start to end in the history, whatever happens."""
-    run = {"steps": {}, "decision": trigger, "release_after": None}
+    run = {"steps": {}, "decision": trigger, "release_after": None, "new_files": new_names}
     run["id"] = history.start_run(conn, config["config_path"], actor(), trigger, live)
     with conn:
         history.update(conn, "runs", "id", run["id"], {"new_files": new_names})
@@ -296,6 +302,13 @@ def run_once(config: dict, log: RunLog) -> int:
     except PipelineError as error:
         log(str(error), "ERROR")
         history.beat(conn, config["config_path"], f"failed: {error}")
+        return EXIT_FAILED
+    except Exception as error:  # a bug before any step: one line, the traceback in the log, exit 1
+        import traceback
+
+        log.handle.write(traceback.format_exc())
+        log(f"unexpected {type(error).__name__} before any step: {error}", "ERROR")
+        history.beat(conn, config["config_path"], f"failed: unexpected {type(error).__name__}")
         return EXIT_FAILED
     finally:
         conn.close()

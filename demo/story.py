@@ -19,8 +19,8 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
+from risk import history  # noqa: E402
 from risk.config import load_config  # noqa: E402
-from fullprocess import RUNS_FILE  # noqa: E402
 
 PRACTICE_CONFIG = PROJECT_DIR / "practiceconfig.json"
 PRODUCTION_CONFIG = PROJECT_DIR / "config.json"
@@ -78,20 +78,18 @@ def run_fullprocess(config_path: Path) -> int:
     return result.returncode
 
 
-def describe_runs(runs_path: Path) -> None:
-    print("\nDecisions:")
-    for line in runs_path.read_text().splitlines():
-        run = json.loads(line)
-        scores = ""
-        if "new_data_score" in run:
-            scores = (
-                f": deployed model F1 {run['new_data_score']:.4f} on the new data"
-                f" vs {run['deployed_score']:.4f} on the test data"
+def describe_runs(history_path: Path) -> None:
+    """Each run's decision and its verdicts in numbers, from the history database."""
+    print("\nDecisions (from the history database):")
+    with history.opened(history_path) as conn:
+        for run in reversed(history.recent_runs(conn, 20)):
+            print(
+                f"- {Path(run['config_path']).name}: {run['decision']}; steps {', '.join(run['steps'])}; "
+                f"release {run['release_after']}; exit code {run['exit_code']}"
             )
-        print(
-            f"- {Path(run['config']).name}: {run['decision']}{scores}; steps {', '.join(run['steps'])}; "
-            f"release {run.get('new_release')}; exit code {run['exit_code']}"
-        )
+            for verdict in history.run_verdicts(conn, run["id"]):
+                if verdict["kind"] in ("performance", "gate", "course"):
+                    print(f"    {verdict['kind']}: {verdict['detail']}")
 
 
 def describe_outputs(config_path: Path) -> None:
@@ -104,12 +102,14 @@ def describe_outputs(config_path: Path) -> None:
         config.output_folder_path / "ingestedfiles.txt",
         config.output_folder_path / "ingestionmetrics.json",
         config.output_model_path / "trainedmodel.pkl",
+        config.output_model_path / "modelcard.json",
         config.output_model_path / "latestscore.txt",
         config.output_model_path / "confusionmatrix.png",
         config.output_model_path / "report.pdf",
         config.output_model_path / "apireturns.txt",
         config.prod_deployment_path,
         config.log_path,
+        config.history_path,
     ]:
         print(f"  {path.relative_to(PROJECT_DIR)}{'' if path.exists() else '  (missing)'}")
 
@@ -123,7 +123,7 @@ def main() -> int:
         api.terminate()
         api.wait(timeout=30)
         print("\nAPI stopped.")
-    describe_runs(load_config(PRODUCTION_CONFIG).log_path.parent / RUNS_FILE)
+    describe_runs(load_config(PRODUCTION_CONFIG).history_path)
     describe_outputs(PRODUCTION_CONFIG)
     return max(codes)
 

@@ -300,20 +300,21 @@ def record_problem(record, mode: Mode) -> str | None:
 
 
 def records_frame(records, mode: Mode = PREDICTION) -> pd.DataFrame:
-    """JSON records (a list of objects), checked against the contract; DataError names the index."""
+    """JSON records (a list of objects), checked against the contract; DataError names the index.
+
+    An optional column (corporation, exited) may be absent from some records: it is empty there.
+    """
     if not isinstance(records, list) or not records:
         raise DataError("'records' must be a non-empty list of objects, one per row")
-    keys = None
     for index, record in enumerate(records):
         problem = record_problem(record, mode)
-        if problem is None and keys is not None and record.keys() != keys:
-            problem = f"has columns {list(record)}, unlike records[0] with {list(keys)}"
         if problem:
             raise DataError(f"records[{index}]: {problem}")
-        keys = keys or record.keys()
-    columns = {column: [record[column] for record in records] for column in keys}
-    for column in keys - {ID_COLUMN}:
-        columns[column] = [None if value is None else int(value) for value in columns[column]]
+    present = [column for column in COLUMNS if any(column in record for record in records)]
+    columns = {column: [record.get(column) for record in records] for column in present}
+    for column in present:
+        if column != ID_COLUMN:
+            columns[column] = [None if value is None else int(value) for value in columns[column]]
     return typed_frame(columns)
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from risk import artifacts, challenger, drift, history, registry
-from risk.config import Config, PipelineError
+from risk.config import Config, PipelineError, actor
 from risk.contract import FEATURES, TRAINING, DataError, read_csv, read_csv_bytes
 from risk.model import (
     complete_rows,
@@ -132,14 +132,38 @@ def course_comparison(config, model, release) -> drift.Verdict:
     return drift.course_verdict(score_model(model, finaldata), test_f1, len(complete_rows(finaldata)))
 
 
+def adopt_learned_files(conn, config: Config, release, folder: str) -> list[str]:
+    """Undecided files the live release learned from (it was adopted: deployed by hand before the
+    history knew, or the history was lost) are not new data to judge it by: decide them as their own
+    batch, under a run of their own. Returns the names."""
+    try:
+        learned = set(artifacts.read_lines(release / artifacts.INGESTEDFILES_FILE))
+    except OSError:
+        return []
+    adopted = [file for file in history.undecided_files(conn, folder) if file["name"] in learned]
+    if adopted:
+        run_id = history.start_run(conn, str(config.config_path), actor(), "adoption", release.name)
+        with conn:
+            history.decide_files(conn, [file["id"] for file in adopted], run_id, "decided")
+        history.finish_run(
+            conn, run_id, {"decision": "files the live release learned from, adopted", "exit_code": 0}
+        )
+    return [file["name"] for file in adopted]
+
+
 def check(conn, config: Config, run_id: int) -> Check:
     """Judge the new rows; record the verdicts; decide the files unless a challenger check follows."""
     model, model_id, reference, release = live_model(conn, config)
-    groups, frames = batches(conn, config)
     folder = history.folder_key(config.input_folder_path, config.history_path)
+    adopted = adopt_learned_files(conn, config, release, folder)
+    notes = (
+        [f"{', '.join(adopted)}: learned by the live release {release.name}, not new data"] if adopted else []
+    )
     new_files = history.undecided_files(conn, folder)
     if not new_files:
-        return Check("no new rows: the new file(s) were rejected (see the ingestion log)", False, [])
+        reason = "the live release learned from them" if adopted else "the new file(s) were rejected"
+        return Check(f"no new rows: {reason}", False, notes)
+    groups, frames = batches(conn, config)
     new_rows = challenger.prepare_batches(frames)[-1]
     verdicts = [course_comparison(config, model, release)]
     if reference is None:
@@ -167,11 +191,13 @@ def check(conn, config: Config, run_id: int) -> Check:
             history.record_verdicts(conn, run_id, [v.row() for v in verdicts])
             history.decide_files(conn, ids, run_id, "waiting")
         names = ", ".join(file["name"] for file in new_files)
-        return Check(f"insufficient data: {names} wait for more rows", False, [v.detail for v in verdicts])
+        return Check(
+            f"insufficient data: {names} wait for more rows", False, notes + [v.detail for v in verdicts]
+        )
     reference_rows = read_recorded(config.history_path, reference["files"]) if reference else None
     verdicts += data_verdicts(reference_rows, new_rows, config.drift_confidence)
     flagged = [v for v in verdicts if v.outcome == drift.DRIFT and v.kind != "course"]
-    lines = [v.detail for v in verdicts]
+    lines = notes + [v.detail for v in verdicts]
     if not flagged:
         with conn:
             history.record_verdicts(conn, run_id, [v.row() for v in verdicts])

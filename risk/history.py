@@ -170,15 +170,18 @@ def connect(path, migrate_schema: bool = True) -> sqlite3.Connection:
     """A read-write connection, the schema brought up to date; `with conn:` is one transaction."""
     path = os.fspath(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    conn = sqlite3.connect(path, timeout=30, isolation_level="IMMEDIATE")
     try:
-        conn = sqlite3.connect(path, timeout=30, isolation_level="IMMEDIATE")
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA synchronous = NORMAL")
         if migrate_schema:
             migrate(conn)
-    except sqlite3.DatabaseError as error:
-        raise HistoryError(f"history database {path} cannot be used: {error}") from None
+    except BaseException as error:
+        conn.close()
+        if isinstance(error, sqlite3.DatabaseError):
+            raise HistoryError(f"history database {path} cannot be used: {error}") from None
+        raise
     return conn
 
 
@@ -210,7 +213,7 @@ def connect_readonly(path) -> sqlite3.Connection | None:
 
 
 def migrate(conn: sqlite3.Connection) -> int:
-    """Apply the migrations the database lacks, each in one transaction; return the version."""
+    """Apply the migrations the database lacks, all in one transaction (all or none); return the version."""
     if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
         return SCHEMA_VERSION
     if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":

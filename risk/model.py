@@ -86,7 +86,7 @@ def check_model(model, model_path) -> None:
     if np.shape(coef) != (1, len(FEATURES)) or list(classes) != [0, 1]:
         raise PipelineError(
             f"model file {model_path} holds a model of {np.shape(coef)[-1]} feature(s) and classes "
-            f"{list(classes)}; expected {len(FEATURES)} features and classes [0, 1]"
+            f"{np.asarray(classes).tolist()}; expected {len(FEATURES)} features and classes [0, 1]"
         )
     if not np.all(np.isfinite(coef)) or not np.all(np.isfinite(model.intercept_)):
         raise PipelineError(f"model file {model_path} has coefficients that are not finite numbers")

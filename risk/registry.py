@@ -64,10 +64,14 @@ def record_card(conn: sqlite3.Connection, card: dict) -> None:
     if history.get_model(conn, card["id"]):
         return
     columns = {key: card.get(key) for key in MODEL_COLUMNS}
+    if columns["run_id"] is not None and not history.select_one(
+        conn, "SELECT id FROM runs WHERE id = ?", (columns["run_id"],)
+    ):
+        columns["run_id"] = None  # a card from another history (adopted): its run is not in this one
     history.record_model(conn, columns)
     reference = card_reference(card)
     if reference:
-        history.add_reference(conn, reference)
+        history.add_reference(conn, {**reference, "run_id": columns["run_id"]})
 
 
 MODEL_COLUMNS = [

@@ -1,9 +1,14 @@
-"""Shared fixtures: a temporary project (config over tiny CSVs), a trained model, helpers to run scripts."""
+"""Shared fixtures and helpers: a temporary project (config over tiny CSVs), a trained deployment,
+the Flask app, scripts run as processes, and a real gunicorn server on a free loopback port."""
 
+import contextlib
 import json
 import os
+import socket
+import string
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +18,11 @@ import pytest
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
-from common import COLUMNS, load_config  # noqa: E402
+from risk.config import load_config  # noqa: E402
 
+COLUMNS = ["corporation", "lastmonth_activity", "lastyear_activity", "number_of_employees", "exited"]
 HEADER = ",".join(COLUMNS)
+FEATURES = COLUMNS[1:4]
 
 
 def write_csv(path: Path, text: str) -> Path:
@@ -25,17 +32,31 @@ def write_csv(path: Path, text: str) -> Path:
     return path
 
 
-def client_rows(seed: int, n: int) -> pd.DataFrame:
-    """`n` clients whose exit depends on last month's activity, as the practice period's did."""
+def code(number: int) -> str:
+    """The `number`-th four-lowercase-letter client code (aaaa, aaab, ...)."""
+    letters = string.ascii_lowercase
+    return "".join(letters[(number // 26**power) % 26] for power in (3, 2, 1, 0))
+
+
+def client_rows(seed: int, n: int, rule: str = "activity") -> pd.DataFrame:
+    """`n` clients; under rule "activity" those whose last month was quiet leave (as in the practice
+    period), under "size" small companies leave, under "flipped" the opposite of "activity"."""
     rng = np.random.default_rng(seed)
     month = rng.integers(0, 200, n)
+    employees = rng.integers(1, 500, n)
+    noise = rng.integers(0, 80, n)
+    exits = {
+        "activity": month + noise < 90,
+        "flipped": month + noise >= 90,
+        "size": employees + 2 * noise < 120,
+    }[rule]
     return pd.DataFrame(
         {
-            "corporation": [f"c{seed:02d}{i:04d}" for i in range(n)],
+            "corporation": [code(seed * 10_000 + i) for i in range(n)],
             "lastmonth_activity": month,
             "lastyear_activity": rng.integers(0, 3000, n),
-            "number_of_employees": rng.integers(1, 500, n),
-            "exited": (month + rng.integers(0, 80, n) < 90).astype(int),
+            "number_of_employees": employees,
+            "exited": exits.astype(int),
         }
     )
 
@@ -51,13 +72,20 @@ def make_project(root: Path, input_folder="sourcedata", **overrides) -> Path:
         **overrides,
     }
     (root / input_folder).mkdir(parents=True, exist_ok=True)
-    client_rows(1, 120).to_csv(root / input_folder / "dataset1.csv", index=False)
-    client_rows(2, 80).to_csv(root / input_folder / "dataset2.csv", index=False)
+    client_rows(1, 400).to_csv(root / input_folder / "dataset1.csv", index=False)
+    client_rows(2, 300).to_csv(root / input_folder / "dataset2.csv", index=False)
     (root / "testdata").mkdir(exist_ok=True)
-    client_rows(3, 100).to_csv(root / "testdata" / "testdata.csv", index=False)
+    client_rows(3, 200).to_csv(root / "testdata" / "testdata.csv", index=False)
     config_path = root / "config.json"
     config_path.write_text(json.dumps(config, indent=2), encoding="utf-8")
     return config_path
+
+
+def set_config(config, **changes):
+    """Rewrite a project's config file with `changes`; return the reloaded config."""
+    data = json.loads(config.config_path.read_text())
+    config.config_path.write_text(json.dumps({**data, **changes}))
+    return load_config(config.config_path)
 
 
 @pytest.fixture
@@ -98,9 +126,8 @@ def run_script(script: str, config_path: Path, *args, cwd=None, env=None) -> sub
 
 def seed_outdated_cache(config, latest="9.9.9") -> None:
     """A fresh outdated-packages cache, so nothing asks pip (and the network) during a test."""
-    import time
-
-    from diagnostics import OUTDATED_CACHE_FILE, REQUIREMENTS_PATH, installed_version, requirement_names
+    from diagnostics import REQUIREMENTS_PATH, installed_version, requirement_names
+    from risk.artifacts import OUTDATED_CACHE_FILE
 
     packages = [
         {"package": name, "installed": installed_version(name), "latest": latest}
@@ -122,3 +149,55 @@ def app(trained_project, config):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (bound and released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_ready(url: str, process: subprocess.Popen, log_path: Path, seconds: float = 60) -> None:
+    """Poll `url` until it answers; fail the test with the server's log if it dies or never answers."""
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"the server exited with code {process.returncode}:\n{log_path.read_text()[-3000:]}")
+        try:
+            urllib.request.urlopen(url, timeout=5)
+            return
+        except urllib.error.HTTPError:  # it answers (503 before a deployment is an answer)
+            return
+        except OSError:
+            time.sleep(0.2)
+    pytest.fail(f"the server did not answer {url} within {seconds:g} s:\n{log_path.read_text()[-3000:]}")
+
+
+@contextlib.contextmanager
+def gunicorn(config_path: Path, log_path: Path, *args: str, env=None):
+    """gunicorn serving wsgi:app for `config_path` on a free loopback port; yields its base URL."""
+    port = free_port()
+    binary = Path(sys.executable).with_name("gunicorn")
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [str(binary), "--bind", f"127.0.0.1:{port}", *args, "wsgi:app"],
+            cwd=PROJECT_DIR,
+            env={**os.environ, "RISK_CONFIG": str(config_path), **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_until_ready(f"{url}/health", process, log_path)
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

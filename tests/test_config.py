@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from common import DEFAULT_CONFIG_PATH, PipelineError, load_config
+from risk.config import DEFAULT_CONFIG_PATH, PipelineError, load_config
 
 
 def write_config(tmp_path, data) -> str:
@@ -30,6 +30,14 @@ def test_relative_paths_resolve_against_the_config_folder_not_the_cwd(tmp_path, 
     assert config.input_folder_path == tmp_path / "conf" / "sourcedata"
     assert config.prod_deployment_path == tmp_path / "conf" / "production_deployment"
     assert config.log_path == tmp_path / "conf" / "logs" / "fullprocess.log"
+    assert config.history_path == tmp_path / "conf" / "logs" / "history.db"
+
+
+def test_optional_keys_have_the_documented_defaults(tmp_path):
+    config = load_config(write_config(tmp_path, VALID))
+    assert (config.drift_margin, config.drift_confidence) == (0.05, 0.99)
+    assert (config.min_new_rows, config.min_new_positives) == (200, 50)
+    assert (config.api_host, config.api_port, config.outdated_cache_seconds) == ("127.0.0.1", 8000, 3600)
 
 
 def test_absolute_paths_are_kept(tmp_path):
@@ -52,10 +60,31 @@ def test_default_is_config_json_beside_the_scripts(monkeypatch):
     "data, message",
     [
         ({k: v for k, v in VALID.items() if k != "test_data_path"}, "has no key 'test_data_path'"),
-        ({**VALID, "output_model_path": 3}, "key 'output_model_path' must be a non-empty str, got 3"),
-        ({**VALID, "input_folder_path": ""}, "key 'input_folder_path' must be a non-empty str"),
-        ({**VALID, "api_port": "8000"}, "key 'api_port' must be a non-empty int, got '8000'"),
-        ({**VALID, "api_port": True}, "key 'api_port' must be a non-empty int, got True"),
+        ({**VALID, "output_model_path": 3}, "key 'output_model_path' must be a non-empty path, got 3"),
+        ({**VALID, "input_folder_path": ""}, "key 'input_folder_path' must be a non-empty path, got ''"),
+        ({**VALID, "api_port": "8000"}, "key 'api_port' must be an integer from 1 to 65535, got '8000'"),
+        ({**VALID, "api_port": True}, "key 'api_port' must be an integer from 1 to 65535, got True"),
+        ({**VALID, "api_port": 70000}, "key 'api_port' must be an integer from 1 to 65535, got 70000"),
+        ({**VALID, "history_path": ""}, "key 'history_path' must be a non-empty path, got ''"),
+        ({**VALID, "drift_margin": 1.5}, "key 'drift_margin' must be a number between 0 and 1, got 1.5"),
+        (
+            {**VALID, "drift_margin": "0.05"},
+            "key 'drift_margin' must be a number between 0 and 1, got '0.05'",
+        ),
+        (
+            {**VALID, "drift_confidence": 0.5},
+            "key 'drift_confidence' must be a number between 0.5 and 1, got 0.5",
+        ),
+        (
+            {**VALID, "drift_confidence": 1},
+            "key 'drift_confidence' must be a number between 0.5 and 1, got 1",
+        ),
+        ({**VALID, "min_new_rows": 0}, "key 'min_new_rows' must be an integer >= 1, got 0"),
+        ({**VALID, "min_new_positives": 2.5}, "key 'min_new_positives' must be an integer >= 1, got 2.5"),
+        (
+            {**VALID, "outdated_cache_seconds": -1},
+            "key 'outdated_cache_seconds' must be an integer >= 0, got -1",
+        ),
         ("{not json", "is not readable JSON"),
         ("[1, 2]", "must hold a JSON object"),
     ],

@@ -1,124 +1,284 @@
+"""Deployment and the registry: releases, the audit, rollback, adoption, pruning, kills."""
+
+import fcntl
+import hashlib
 import os
 import random
+import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
 import time
 
 import pytest
-from conftest import PROJECT_DIR
+from conftest import PROJECT_DIR, run_script
 
 import deployment
-from common import PipelineError
-from deployment import current_release, deploy_files, releases_path
+import training
+from risk import artifacts, history, registry
+from risk.config import PipelineError
 
-NAMES = ["trainedmodel.pkl", "latestscore.txt", "ingestedfiles.txt"]
-
-
-def make_sources(folder, version):
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name in NAMES:
-        (folder / name).write_text(f"{name} version {version}\n")
-        paths.append(folder / name)
-    return paths
+RELEASE_FILES = ["ingestedfiles.txt", "latestscore.txt", "modelcard.json", "trainedmodel.pkl"]
 
 
-def deployed_versions(prod_path):
-    return {(prod_path / name).read_text().split()[-1] for name in NAMES}
+@pytest.fixture(autouse=True)
+def actor(monkeypatch):
+    monkeypatch.setenv("RISK_ACTOR", "tester@box")
 
 
-def test_deployment_copies_the_three_files(trained_project, config):
+def live(config) -> str:
+    return config.prod_deployment_path.resolve().name
+
+
+def audit(config) -> list[tuple]:
+    with sqlite3.connect(config.history_path) as conn:
+        return conn.execute(
+            "SELECT from_release, to_release, reason, actor, state FROM deployments ORDER BY id"
+        ).fetchall()
+
+
+def retrain_and_deploy(config, flip: bool = False):
+    """A second model (trained on flipped labels when `flip`) deployed by hand; returns the release name."""
+    import pandas as pd
+
+    if flip:
+        finaldata = pd.read_csv(config.output_folder_path / "finaldata.csv")
+        finaldata["exited"] = 1 - finaldata["exited"]
+        finaldata.to_csv(config.output_folder_path / "finaldata.csv", index=False)
+    training.main(config.config_path)
+    return deployment.main(config.config_path).name
+
+
+def test_deployment_publishes_the_files_and_records_who_and_why(trained_project, config):
     prod = config.prod_deployment_path
-    assert sorted(p.name for p in prod.iterdir()) == sorted(NAMES)
-    assert (prod / "trainedmodel.pkl").read_bytes() == (
-        config.output_model_path / "trainedmodel.pkl"
-    ).read_bytes()
-    assert (prod / "latestscore.txt").read_text() == (
-        config.output_model_path / "latestscore.txt"
-    ).read_text()
-    assert (prod / "ingestedfiles.txt").read_text() == (
+    assert prod.is_symlink() and sorted(p.name for p in prod.iterdir()) == RELEASE_FILES
+    for name in ["trainedmodel.pkl", "latestscore.txt", "modelcard.json"]:
+        assert (prod / name).read_bytes() == (config.output_model_path / name).read_bytes()
+    assert (prod / "ingestedfiles.txt").read_bytes() == (
         config.output_folder_path / "ingestedfiles.txt"
-    ).read_text()
+    ).read_bytes()
+    assert audit(config) == [(None, live(config), "manual", "tester@box", "done")]
+    model_id = hashlib.sha256((prod / "trainedmodel.pkl").read_bytes()).hexdigest()[:12]
+    with sqlite3.connect(config.history_path) as conn:
+        assert conn.execute("SELECT model_id FROM releases").fetchall() == [(model_id,)]
+        # A deployment by hand decides the files it learned from: they are not new data afterwards.
+        assert conn.execute("SELECT name, decision FROM files ORDER BY name").fetchall() == [
+            ("dataset1.csv", "decided"),
+            ("dataset2.csv", "decided"),
+        ]
 
 
-def test_redeploying_switches_production_to_the_new_files(tmp_path):
-    prod = tmp_path / "production_deployment"
-    first = deploy_files(make_sources(tmp_path / "v1", 1), prod)
-    second = deploy_files(make_sources(tmp_path / "v2", 2), prod)
-    assert deployed_versions(prod) == {"2"}
-    assert current_release(prod) == second and first.is_dir()
+def test_a_missing_source_file_fails_before_production_changes(trained_project, config):
+    before = live(config)
+    (config.output_model_path / "latestscore.txt").unlink()
+    with pytest.raises(
+        PipelineError, match=r"cannot deploy, missing file\(s\): .*latestscore.txt; production left unchanged"
+    ):
+        deployment.main(config.config_path)
+    assert live(config) == before and len(artifacts.kept_releases(config.prod_deployment_path)) == 1
 
 
-def test_a_missing_source_file_fails_before_production_changes(tmp_path):
-    prod = tmp_path / "production_deployment"
-    deploy_files(make_sources(tmp_path / "v1", 1), prod)
-    sources = make_sources(tmp_path / "v2", 2)
-    sources[1].unlink()
-    with pytest.raises(PipelineError, match=f"missing file\\(s\\): {sources[1]}; production left unchanged"):
-        deploy_files(sources, prod)
-    assert deployed_versions(prod) == {"1"}
-    assert len(list(releases_path(prod).iterdir())) == 1
+def test_rollback_returns_to_the_release_live_before_and_twice_comes_back(trained_project, config):
+    first = live(config)
+    second = retrain_and_deploy(config, flip=True)
+    assert deployment.rollback(config.config_path) == (second, first)
+    assert live(config) == first
+    assert deployment.rollback(config.config_path) == (first, second)  # like `kubectl rollout undo`
+    assert [row[2] for row in audit(config)] == ["manual", "manual", "rollback", "rollback"]
+    assert audit(config)[2] == (second, first, "rollback", "tester@box", "done")
 
 
-def test_a_plain_production_folder_is_kept_as_a_release(tmp_path):
-    prod = tmp_path / "production_deployment"
-    make_sources(prod, 0)
-    deploy_files(make_sources(tmp_path / "v1", 1), prod)
-    assert prod.is_symlink() and deployed_versions(prod) == {"1"}
-    assert any(p.name.endswith("-adopted") for p in releases_path(prod).iterdir())
+def test_rollback_to_any_kept_release(trained_project, config):
+    first = live(config)
+    retrain_and_deploy(config, flip=True)
+    retrain_and_deploy(config)
+    deployment.rollback(config.config_path, target=first)
+    assert live(config) == first
 
 
-def test_old_releases_are_pruned_but_the_current_one_stays(tmp_path, monkeypatch):
-    monkeypatch.setattr(deployment, "KEEP_RELEASES", 3)
-    prod = tmp_path / "production_deployment"
-    for version in range(6):
-        deploy_files(
-            make_sources(tmp_path / f"v{version}", version),
-            prod,
-        )
-    deployment.prune_releases(prod, keep=3)
-    assert len(list(releases_path(prod).iterdir())) == 3
-    assert deployed_versions(prod) == {"5"}
+@pytest.mark.parametrize(
+    "target, message",
+    [
+        ("20200101T000000000000Z-dead", r"release 20200101T000000000000Z-dead is not kept in .*releases"),
+        ("../models", "release ../models is not kept"),
+        ("LIVE", "release {live} is already live"),
+    ],
+)
+def test_rollback_to_a_release_that_is_not_kept_or_live_is_refused(trained_project, config, target, message):
+    retrain_and_deploy(config, flip=True)
+    target = live(config) if target == "LIVE" else target
+    with pytest.raises(PipelineError, match=message.format(live=live(config))):
+        deployment.rollback(config.config_path, target=target)
+
+
+def test_rollback_with_a_single_deployment_is_refused(trained_project, config):
+    with pytest.raises(PipelineError, match="no earlier release to roll back to"):
+        deployment.rollback(config.config_path)
+
+
+def test_the_list_marks_the_live_release_with_its_scores_and_why(trained_project, config):
+    first = live(config)
+    second = retrain_and_deploy(config, flip=True)
+    deployment.rollback(config.config_path)
+    rows = deployment.list_releases(config.config_path)
+    assert [(row["release"], row["live"], row["reason"]) for row in rows] == [
+        (second, False, "manual"),
+        (first, True, "rollback"),
+    ]
+    text = deployment.format_releases(rows)
+    lines = text.splitlines()
+    assert lines[0].split() == [
+        "RELEASE",
+        "MODEL",
+        "VALIDATION",
+        "F1",
+        "[CI]",
+        "TEST",
+        "F1",
+        "DEPLOYED",
+        "(UTC)",
+        "WHY",
+        "BY",
+    ]
+    assert lines[2].startswith("*  " + first) and "rollback  tester@box" in lines[2]
+    score = float((config.prod_deployment_path / "latestscore.txt").read_text())
+    assert f"{score:.4f}" in lines[2]
+
+
+@pytest.mark.slow
+def test_the_cli_refuses_to_roll_back_while_a_run_holds_the_lock(trained_project, config):
+    retrain_and_deploy(config, flip=True)
+    before = live(config)
+    config.log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(artifacts.lock_path(config), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        result = run_script("deployment.py", config.config_path, "--rollback")
+    assert result.returncode == 75
+    assert (
+        "a full-process run holds the lock" in result.stderr and "production left unchanged" in result.stderr
+    )
+    assert live(config) == before
+    result = run_script("deployment.py", config.config_path, "--rollback")
+    assert result.returncode == 0, result.stderr
+    assert live(config) != before
+
+
+@pytest.mark.slow
+def test_make_rollback_moves_production_back(trained_project, config):
+    first = live(config)
+    retrain_and_deploy(config, flip=True)
+    result = subprocess.run(
+        ["make", "--no-print-directory", "-C", str(PROJECT_DIR), "rollback", f"CONFIG={config.config_path}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert live(config) == first
+
+
+def test_a_release_the_database_does_not_know_is_adopted_from_its_card(trained_project, config):
+    release = live(config)
+    config.history_path.unlink()  # the history is lost, or the release came from elsewhere
+    for suffix in ("-wal", "-shm"):
+        config.history_path.with_name(config.history_path.name + suffix).unlink(missing_ok=True)
+    with history.opened(config.history_path) as conn:
+        assert registry.reconcile(conn, config, "tester@box") == [
+            f"adopted release {release} (model {registry.file_model_id(config.prod_deployment_path / 'trainedmodel.pkl')}),"
+            " live without a record"
+        ]
+        model = history.select_one(conn, "SELECT * FROM models")
+        reference = history.select_one(conn, "SELECT * FROM model_references")
+    assert audit(config) == [(None, release, "adopted", "tester@box", "done")]
+    assert model["origin"] == "trained" and model["validation_f1"] is not None
+    assert (reference["kind"], reference["f1"]) == ("validation", model["validation_f1"])
+
+
+def test_a_release_without_a_card_is_adopted_with_what_can_be_read(trained_project, config):
+    release = config.prod_deployment_path.resolve()
+    (release / "modelcard.json").unlink()
+    for path in config.history_path.parent.glob("history.db*"):
+        path.unlink()
+    with history.opened(config.history_path) as conn:
+        registry.reconcile(conn, config, "tester@box")
+        model = history.select_one(conn, "SELECT * FROM models")
+        reference = history.select_one(conn, "SELECT * FROM model_references")
+    from risk.model import load_model
+
+    fitted = load_model(release / "trainedmodel.pkl")
+    score = float((release / "latestscore.txt").read_text())
+    assert model["origin"] == "adopted" and model["intercept"] == float(fitted.intercept_[0])
+    assert list(model["coefficients"].values()) == fitted.coef_[0].tolist()
+    assert [f["name"] for f in model["training_files"]] == ["dataset1.csv", "dataset2.csv"]
+    assert (reference["kind"], reference["f1"], reference["counts"]) == ("test", score, None)
+
+
+def test_a_plain_production_folder_from_before_releases_is_kept_as_a_release(trained_project, config):
+    prod = config.prod_deployment_path
+    plain = prod.resolve()
+    prod.unlink()
+    shutil.copytree(plain, prod)
+    shutil.rmtree(plain)
+    new = retrain_and_deploy(config, flip=True)
+    names = [path.name for path in artifacts.kept_releases(prod)]
+    assert prod.is_symlink() and live(config) == new
+    assert "00000000T000000000000Z-adopted" in names
+
+
+def test_old_releases_are_pruned_keeping_the_live_one_and_the_rollback_target(
+    trained_project, config, monkeypatch
+):
+    monkeypatch.setattr(artifacts, "KEEP_RELEASES", 2)
+    monkeypatch.setattr(artifacts.prune_releases, "__defaults__", (2,))
+    names = [live(config)] + [retrain_and_deploy(config, flip=i % 2 == 0) for i in range(4)]
+    kept = [path.name for path in artifacts.kept_releases(config.prod_deployment_path)]
+    assert kept == names[-2:]
+    deployment.rollback(config.config_path)  # live: names[-2]
+    newest = retrain_and_deploy(
+        config
+    )  # live: newest; its rollback target: names[-2], older than the 2 newest
+    kept = [path.name for path in artifacts.kept_releases(config.prod_deployment_path)]
+    assert kept == [names[-2], names[-1], newest]
+    with sqlite3.connect(config.history_path) as conn:
+        pruned = [row[0] for row in conn.execute("SELECT name FROM releases WHERE pruned_at IS NOT NULL")]
+    assert sorted(pruned) == sorted(names[:3])
 
 
 DEPLOY_FOREVER = textwrap.dedent(
     """
-    import sys
-    from pathlib import Path
+    import os, sys
     sys.path.insert(0, sys.argv[1])
-    from deployment import deploy_files
-    root = Path(sys.argv[2])
-    version = 0
+    os.environ["RISK_ACTOR"] = "killer"
+    import deployment
     while True:
-        version += 1
-        source = root / "src"
-        source.mkdir(exist_ok=True)
-        paths = []
-        for name in ["trainedmodel.pkl", "latestscore.txt", "ingestedfiles.txt"]:
-            (source / name).write_text(f"{name} version {version}" + chr(10))
-            paths.append(source / name)
-        deploy_files(paths, root / "production_deployment")
+        deployment.main(sys.argv[2])
     """
 )
 
 
 @pytest.mark.slow
-def test_a_deployment_killed_at_any_moment_leaves_one_complete_deployment(tmp_path):
-    prod = tmp_path / "production_deployment"
-    deploy_files(make_sources(tmp_path / "v0", 0), prod)
+def test_a_deployment_killed_at_any_moment_leaves_production_and_history_in_agreement(
+    trained_project, config
+):
     rng = random.Random(7)
-    for trial in range(40):
-        child = subprocess.Popen([sys.executable, "-c", DEPLOY_FOREVER, str(PROJECT_DIR), str(tmp_path)])
-        time.sleep(0.05 + rng.random() * 0.25)
+    for trial in range(25):
+        child = subprocess.Popen(
+            [sys.executable, "-c", DEPLOY_FOREVER, str(PROJECT_DIR), str(config.config_path)]
+        )
+        time.sleep(0.4 + rng.random() * 0.4)
         os.kill(child.pid, signal.SIGKILL)
         child.wait()
-        versions = deployed_versions(prod)
-        assert len(versions) == 1, f"trial {trial}: production mixes versions {versions}"
-        assert sorted(p.name for p in prod.iterdir()) == sorted(NAMES)
-    deploy_files(make_sources(tmp_path / "after", "final"), prod)
-    assert deployed_versions(prod) == {"final"}
-    leftovers = [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
-    leftovers += [p for p in releases_path(prod).iterdir() if p.name.startswith(".")]
-    assert leftovers == []
+        prod = config.prod_deployment_path
+        assert sorted(p.name for p in prod.iterdir()) == RELEASE_FILES, f"trial {trial}"
+        with history.opened(config.history_path) as conn:
+            registry.reconcile(conn, config, "tester@box")
+            assert history.last_deployment(conn)["to_release"] == live(config), f"trial {trial}"
+            assert history.pending_deployments(conn) == []
+    leftovers = [p for p in config.prod_deployment_path.parent.iterdir() if ".tmp-" in p.name]
+    leftovers += [
+        p for p in artifacts.releases_path(config.prod_deployment_path).iterdir() if p.name.startswith(".")
+    ]
+    deployment.main(config.config_path)
+    assert [p for p in leftovers if p.exists()] == []

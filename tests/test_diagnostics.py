@@ -4,11 +4,11 @@ import time
 
 import pandas as pd
 import pytest
-from conftest import client_rows, seed_outdated_cache
+from conftest import FEATURES, seed_outdated_cache
 
 import diagnostics
-from common import PipelineError
-from scoring import load_model
+from risk.config import PipelineError
+from risk.model import load_model
 
 KNOWN = pd.DataFrame(
     {
@@ -54,7 +54,7 @@ def test_model_predictions_default_to_the_test_data(trained_project, config):
     testdata = pd.read_csv(config.test_data_path / "testdata.csv")
     predictions = diagnostics.model_predictions(config=config)
     model = load_model(config.prod_deployment_path / "trainedmodel.pkl")
-    features = testdata[["lastmonth_activity", "lastyear_activity", "number_of_employees"]].astype(float)
+    features = testdata[FEATURES].to_numpy(float)
     assert predictions == model.predict(features).tolist()
     probabilities = diagnostics.model_probabilities(testdata, config)
     assert len(probabilities) == len(testdata) and all(0 <= p <= 1 for p in probabilities)
@@ -62,37 +62,51 @@ def test_model_predictions_default_to_the_test_data(trained_project, config):
 
 
 def test_model_predictions_refuse_rows_with_a_missing_feature(trained_project, config):
-    with pytest.raises(PipelineError, match="row 4 has no value for 'lastmonth_activity'"):
+    with pytest.raises(
+        PipelineError, match="the data: line 5: lastmonth_activity is missing; the model needs all three"
+    ):
         diagnostics.model_predictions(KNOWN, config)
 
 
-def test_top_risk_clients_rank_each_clients_latest_row(trained_project, config):
-    model = load_model(config.prod_deployment_path / "trainedmodel.pkl")
-    df = client_rows(5, 30)
-    later = df.head(1).assign(lastmonth_activity=0)  # the same client, later and riskier
-    ranked = diagnostics.top_risk_clients(pd.concat([df, later]), model, count=5)
-    probabilities = [item["probability"] for item in ranked]
-    assert probabilities == sorted(probabilities, reverse=True) and len(ranked) == 5
-    assert len({item["corporation"] for item in ranked}) == 5
-    first = [item for item in ranked if item["corporation"] == df["corporation"][0]]
-    expected = model.predict_proba(later[diagnostics.FEATURES].astype(float))[0, 1]
-    assert not first or first[0]["probability"] == pytest.approx(expected, abs=1e-4)
+def test_execution_time_reports_the_last_recorded_runs(trained_project, config):
+    import sqlite3
+
+    with sqlite3.connect(config.history_path) as conn:
+        recorded = dict(
+            conn.execute(
+                "SELECT step, seconds FROM step_runs WHERE id IN (SELECT MAX(id) FROM step_runs GROUP BY step)"
+            ).fetchall()
+        )
+    assert diagnostics.execution_time(config) == [
+        round(recorded["ingestion"], 4),
+        round(recorded["training"], 4),
+    ]
+    details = diagnostics.execution_details(config)
+    assert [(row["step"], row["source"]) for row in details] == [
+        ("ingestion", "last run"),
+        ("training", "last run"),
+    ]
 
 
-def test_execution_time_times_real_runs_without_touching_the_project(trained_project, config):
+def test_execution_time_without_a_recorded_run_says_so(config):
+    assert diagnostics.execution_time(config) == [None, None]
+    assert {row["source"] for row in diagnostics.execution_details(config)} == {"no run recorded yet"}
+
+
+def test_a_fresh_timing_runs_the_steps_without_touching_the_project(trained_project, config):
     root = config.config_path.parent
     before = {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
-    timings = diagnostics.execution_time(config)
+    timings = diagnostics.execution_time(config, refresh=True)
     assert len(timings) == 2 and all(0 < seconds < 120 for seconds in timings)
     after = {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
     assert after == before
 
 
-def test_execution_time_reports_a_failing_step(config):
+def test_a_fresh_timing_reports_a_failing_step(config):
     for path in config.input_folder_path.iterdir():
         path.write_text("")
     with pytest.raises(PipelineError, match="timing run of ingestion.py failed: .*no usable CSV file"):
-        diagnostics.execution_time(config)
+        diagnostics.execution_time(config, refresh=True)
 
 
 def fake_pip(script: str):
@@ -138,7 +152,7 @@ def test_outdated_packages_are_cached(config, monkeypatch):
 
 def test_an_expired_cache_asks_again(config, monkeypatch):
     seed_outdated_cache(config)
-    cache_path = config.output_model_path / diagnostics.OUTDATED_CACHE_FILE
+    cache_path = config.output_model_path / "outdatedpackages.json"
     cache = json.loads(cache_path.read_text())
     cache["checked_at"] -= config.outdated_cache_seconds + 1
     cache_path.write_text(json.dumps(cache))

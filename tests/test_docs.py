@@ -6,7 +6,7 @@ import pytest
 from conftest import PROJECT_DIR
 
 from app import create_app
-from common import OPTIONAL_KEYS, REQUIRED_PATH_KEYS, load_config
+from risk.config import OPTIONAL_KEYS, REQUIRED_PATH_KEYS, load_config
 
 README = (PROJECT_DIR / "README.md").read_text(encoding="utf-8")
 

@@ -6,7 +6,7 @@ from pypdf import PdfReader
 
 import diagnostics
 import reporting
-from common import PipelineError
+from risk.config import PipelineError
 
 SECTIONS = [
     "Client exit risk: model report",

@@ -8,7 +8,16 @@ from conftest import PROJECT_DIR, run_script
 
 # wsgi.py is left out on purpose: creating the app when gunicorn imports it is its one job.
 SCRIPTS = [
-    "common",
+    "risk.config",
+    "risk.artifacts",
+    "risk.history",
+    "risk.registry",
+    "risk.contract",
+    "risk.model",
+    "risk.drift",
+    "risk.challenger",
+    "risk.decisions",
+    "risk.ranking",
     "ingestion",
     "training",
     "scoring",
@@ -44,6 +53,8 @@ def test_pipeline_runs_as_processes_from_another_working_folder(tmp_path, config
         assert result.returncode == 0, result.stderr
     assert list(elsewhere.iterdir()) == []
     expected = [
+        "logs/history.db",
+        "models/modelcard.json",
         "ingesteddata/finaldata.csv",
         "ingesteddata/ingestedfiles.txt",
         "ingesteddata/ingestionmetrics.json",
@@ -92,7 +103,7 @@ def test_ingestion_with_only_bad_files_exits_non_zero_and_names_each(config_path
     result = run_script("ingestion.py", config_path)
     assert result.returncode == 1
     assert "rejected dataset1.csv: the file is empty" in result.stderr
-    assert "no usable CSV file among 2 in the input folder" in result.stderr
+    assert "no usable CSV file among 2 in" in result.stderr
     assert not (config.output_folder_path / "finaldata.csv").exists()
 
 

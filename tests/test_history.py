@@ -1,0 +1,127 @@
+"""The history database: schema and migrations, transactions, and readers beside a writer."""
+
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from conftest import PROJECT_DIR
+
+from risk import history
+
+
+def test_migrations_build_the_schema_from_an_empty_file(tmp_path):
+    path = tmp_path / "logs" / "history.db"
+    path.parent.mkdir()
+    path.write_bytes(b"")  # an empty file is an empty database
+    with history.opened(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(history.MIGRATIONS)
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {
+        "files",
+        "runs",
+        "models",
+        "model_references",
+        "releases",
+        "deployments",
+        "verdicts",
+        "heartbeats",
+    } <= tables
+
+
+def test_migrating_twice_changes_nothing(tmp_path):
+    path = tmp_path / "history.db"
+    with history.opened(path) as conn:
+        schema = conn.execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall()
+    with history.opened(path) as conn:
+        assert conn.execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall() == schema
+
+
+def test_a_database_newer_than_the_code_is_refused_with_a_clear_message(tmp_path):
+    path = tmp_path / "history.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA user_version = {len(history.MIGRATIONS) + 1}")
+    with pytest.raises(history.HistoryError, match="newer than this code's"):
+        history.connect(path)
+
+
+def test_a_failed_migration_leaves_the_database_as_it_was(tmp_path, monkeypatch):
+    path = tmp_path / "history.db"
+    monkeypatch.setattr(history, "MIGRATIONS", [history.MIGRATIONS[0], "CREATE TABLE runs (id INTEGER)"])
+    monkeypatch.setattr(history, "SCHEMA_VERSION", 2)
+    with pytest.raises(history.HistoryError, match="cannot be used: table runs already exists"):
+        history.connect(path)
+    with sqlite3.connect(path) as conn:  # both steps or none: step 1 was rolled back with step 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 0
+        assert conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0] == 0
+
+
+def test_rows_round_trip_with_json_columns(tmp_path):
+    with history.opened(tmp_path / "history.db") as conn:
+        run_id = history.start_run(conn, "/c.json", "cron", "new data", None)
+        with conn:
+            history.update(conn, "runs", "id", run_id, {"new_files": ["a.csv"], "steps": {"ingestion": 0.5}})
+        row = history.select_one(conn, "SELECT * FROM runs WHERE id = ?", (run_id,))
+    assert (row["new_files"], row["steps"], row["state"], row["actor"]) == (
+        ["a.csv"],
+        {"ingestion": 0.5},
+        "running",
+        "cron",
+    )
+
+
+def test_a_failing_transaction_writes_nothing(tmp_path):
+    with history.opened(tmp_path / "history.db") as conn:
+        with pytest.raises(sqlite3.IntegrityError), conn:
+            history.insert(conn, "heartbeats", {"config_path": "/c", "checked_at": "t", "outcome": "x"})
+            history.insert(conn, "heartbeats", {"config_path": "/c", "checked_at": "t", "outcome": "y"})
+        assert conn.execute("SELECT COUNT(*) FROM heartbeats").fetchone()[0] == 0
+
+
+def test_stale_running_runs_are_marked_interrupted(tmp_path):
+    with history.opened(tmp_path / "history.db") as conn:
+        first = history.start_run(conn, "/c.json", "cron", "new data", None)
+        assert history.interrupt_stale_runs(conn) == [first]
+        assert history.select_one(conn, "SELECT state FROM runs")["state"] == "interrupted"
+        assert history.interrupt_stale_runs(conn) == []
+
+
+WRITER = """
+import sys, time
+sys.path.insert(0, {project!r})
+from risk import history
+with history.opened({path!r}) as conn:
+    for i in range(400):
+        with conn:
+            history.insert(conn, "heartbeats", {{"config_path": f"/c{{i}}", "checked_at": "t", "outcome": "x"}})
+            history.insert(conn, "heartbeats", {{"config_path": f"/d{{i}}", "checked_at": "t", "outcome": "x"}})
+"""
+
+
+def test_a_reader_sees_whole_transactions_while_another_process_writes(tmp_path):
+    path = tmp_path / "history.db"
+    history.connect(path).close()
+    writer = subprocess.Popen([sys.executable, "-c", WRITER.format(project=str(PROJECT_DIR), path=str(path))])
+    counts = []
+    try:
+        while writer.poll() is None:
+            reader = history.connect_readonly(path)
+            counts.append(reader.execute("SELECT COUNT(*) FROM heartbeats").fetchone()[0])
+            reader.close()
+    finally:
+        writer.wait(timeout=60)
+    assert writer.returncode == 0
+    assert all(count % 2 == 0 for count in counts), "a reader saw half a transaction"
+    assert counts == sorted(counts) and len(counts) > 5
+
+
+def test_readers_are_read_only_and_absent_without_a_database(tmp_path):
+    assert history.connect_readonly(tmp_path / "none.db") is None
+    history.connect(tmp_path / "history.db").close()
+    reader = history.connect_readonly(tmp_path / "history.db")
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        reader.execute("INSERT INTO heartbeats VALUES ('/c', 't', 'x', NULL)")
+    reader.close()
