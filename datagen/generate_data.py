@@ -1,16 +1,19 @@
 """Write the bundled, fabricated client data, or one more month of it.
 
 `python datagen/generate_data.py` rewrites practicedata/, sourcedata/ and testdata/ byte for byte
-(fixed seed); `python datagen/generate_data.py --month FOLDER [--regime shifted]` writes one new
-month's file into FOLDER to simulate new data arriving.
+(fixed seed); `python datagen/generate_data.py --month FOLDER [--regime REGIME]` writes one new
+month's file into FOLDER to simulate new data arriving. `build_regime_month` gives a month (or its
+independent holdout) as a DataFrame, for the simulation benchmark (benchmark/simulate.py).
 
 The model of the data
 ---------------------
 The company has 10,000 corporate clients, each named by a distinct four-letter code. One row is one
 client observed at one time:
 
-* number_of_employees ~ round(LogNormal(log 35, 1.2)), at least 1: most clients are small, a few huge.
-* lastyear_activity ~ round(LogNormal(log 120 + 0.45 log employees, 0.8)): bigger clients do more.
+* number_of_employees ~ round(LogNormal(log M, 1.2)), at least 1, M = 35 (the regime's
+  employees_median): most clients are small, a few huge.
+* lastyear_activity ~ round(LogNormal(log(120 a) + 0.45 log employees, 0.8)), a = 1 (the regime's
+  activity_factor): bigger clients do more.
 * lastmonth_activity ~ Poisson(lastyear_activity / 12 * trend), trend ~ LogNormal(0, 0.6): a month
   is about a twelfth of the year, times a client-specific rise or fall.
 * exited ~ Bernoulli(sigmoid(logit)), with
@@ -21,10 +24,17 @@ client observed at one time:
       leave, whatever their activity.
     - shifted (a further change, only for `--month --regime shifted`): (-3.0, 0.0, +3.0): large
       companies leave.
-A new month (`--month`) observes every client again, under the source or the shifted regime.
+  Two more regimes exist for new months only, to simulate changes of other kinds:
+    - exodus: the source rule with intercept -1.0: the exit rate rises by about 15 points (about
+      23 % -> 38 %), while who leaves (small companies) stays the same.
+    - shifted-grown: the shifted rule with M = 120: the client base grows (the median company has
+      120 employees instead of 35) while the rule stays; a covariate shift, which under this rule
+      also raises the exit rate (to about 60 %).
+A new month (`--month`) observes every client again, under the regime `--regime` names.
 
 A logistic regression on the raw counts learns each period's rule only partly (the true rule is in
-logs), and a model of one period predicts the other badly. The exit rate is about 23-27 %.
+logs), and a model of one period predicts the other badly. The bundled files' exit rate is about
+23-27 %.
 
 Files: practicedata/dataset1.csv and dataset2.csv (practice period, a few hundred rows each, 40
 rows in both); sourcedata/dataset3.csv and dataset4.csv (the source period, the 10,000 clients
@@ -57,13 +67,18 @@ class Regime:
     intercept: float
     month_weight: float
     size_weight: float
+    employees_median: float = 35.0  # the lognormal median of number_of_employees
+    activity_factor: float = 1.0  # multiplies the median of lastyear_activity (lastmonth follows)
 
 
 REGIMES = {
     "practice": Regime(-3.2, -4.0, 0.0),
     "source": Regime(-3.0, 0.5, -4.0),
     "shifted": Regime(-3.0, 0.0, 3.0),
+    "exodus": Regime(-1.0, 0.5, -4.0),
+    "shifted-grown": Regime(-3.0, 0.0, 3.0, employees_median=120.0),
 }
+HOLDOUT_STREAM = 1  # appended to a month's seed: the holdout's draws are independent of the file's
 
 
 def make_codes(rng: np.random.Generator, count: int) -> np.ndarray:
@@ -77,8 +92,10 @@ def make_codes(rng: np.random.Generator, count: int) -> np.ndarray:
 def draw_clients(rng: np.random.Generator, codes: np.ndarray, regime: Regime) -> pd.DataFrame:
     """One observation of each client in `codes`, its exit drawn under `regime`."""
     n = len(codes)
-    employees = np.maximum(1, np.round(rng.lognormal(np.log(35), 1.2, n))).astype(np.int64)
-    year = np.round(rng.lognormal(np.log(120) + 0.45 * np.log(employees), 0.8)).astype(np.int64)
+    median = np.log(regime.employees_median)
+    employees = np.maximum(1, np.round(rng.lognormal(median, 1.2, n))).astype(np.int64)
+    activity = np.log(120 * regime.activity_factor) + 0.45 * np.log(employees)
+    year = np.round(rng.lognormal(activity, 0.8)).astype(np.int64)
     trend = rng.lognormal(0.0, 0.6, n)
     month = rng.poisson(year / 12 * trend).astype(np.int64)
     logit = (
@@ -125,7 +142,7 @@ def build_datasets(seed: int = SEED) -> dict[str, pd.DataFrame]:
     }
 
 
-def build_month(seed: int, regime: str, rows: int) -> pd.DataFrame:
+def build_month(seed: int | list[int], regime: str, rows: int) -> pd.DataFrame:
     """One new month: fresh observations of `rows` of the company's clients under `regime`.
 
     By default a month observes all 10,000 clients, as a monthly export of the client base would.
@@ -133,6 +150,20 @@ def build_month(seed: int, regime: str, rows: int) -> pd.DataFrame:
     codes = make_codes(np.random.default_rng(SEED), CLIENT_COUNT)
     rng = np.random.default_rng(seed)
     return draw_clients(rng, rng.choice(codes, rows, replace=False), REGIMES[regime])
+
+
+def build_regime_month(
+    seed: int | list[int], regime_name: str, rows: int = CLIENT_COUNT, holdout: bool = False
+) -> pd.DataFrame:
+    """A month of `regime_name` as a DataFrame: `rows` of the clients, freshly observed.
+
+    holdout=True gives that month's holdout instead: an independent draw of the same regime (the
+    seed with HOLDOUT_STREAM appended), the labelled rows a simulation scores the live model on and
+    never shows the pipeline. The month itself (holdout=False) is what `--month --seed` writes.
+    """
+    if holdout:
+        seed = [*([seed] if isinstance(seed, int) else seed), HOLDOUT_STREAM]
+    return build_month(seed, regime_name, rows)
 
 
 def next_dataset_path(folder_path: Path) -> Path:
@@ -155,7 +186,7 @@ def main(argv=None) -> list[Path]:
         "--regime",
         choices=sorted(REGIMES),
         default="source",
-        help="period the new month follows: source (no change) or shifted",
+        help="period the new month follows: source (no change), exodus, shifted or shifted-grown",
     )
     parser.add_argument("--rows", type=int, default=CLIENT_COUNT, help="rows in the new month's file")
     parser.add_argument("--seed", type=int, default=SEED + 1, help="seed of the new month")

@@ -9,10 +9,10 @@ The history database (history.py) records why each release went live; this modul
 from __future__ import annotations
 
 import os
-import shutil
-from pathlib import Path
 
 from risk.config import Config, PipelineError, fsync_dir
+
+# pathlib and shutil are imported where used: the idle cron run needs neither.
 
 # Inputs and outputs of the steps, by folder (config key) and name.
 FINALDATA_FILE = "finaldata.csv"  # output_folder_path
@@ -75,6 +75,8 @@ def list_csv_names(folder_path) -> list[str]:
 
 
 def releases_path(prod_deployment_path) -> Path:
+    from pathlib import Path
+
     prod_deployment_path = Path(prod_deployment_path)
     return prod_deployment_path.with_name(prod_deployment_path.name + ".releases")
 
@@ -84,12 +86,14 @@ def live_release(prod_deployment_path) -> Path | None:
     path = os.path.realpath(prod_deployment_path)
     if not os.path.isfile(os.path.join(path, MODEL_FILE)):
         return None
+    from pathlib import Path
+
     return Path(path)
 
 
 def live_release_name(prod_deployment_path) -> str | None:
-    release = live_release(prod_deployment_path)
-    return release.name if release else None
+    path = os.path.realpath(prod_deployment_path)
+    return os.path.basename(path) if os.path.isfile(os.path.join(path, MODEL_FILE)) else None
 
 
 def kept_releases(prod_deployment_path) -> list[Path]:
@@ -119,6 +123,8 @@ def read_lines(path) -> list[str]:
 
 
 def copy_durably(source_path: Path, target_path: Path) -> None:
+    import shutil
+
     shutil.copy2(source_path, target_path)
     with open(target_path, "rb") as handle:
         os.fsync(handle.fileno())
@@ -126,6 +132,8 @@ def copy_durably(source_path: Path, target_path: Path) -> None:
 
 def remove_leftovers(prod_deployment_path: Path) -> None:
     """Remove half-built releases and links that a killed deployment may have left."""
+    import shutil
+
     for path in releases_path(prod_deployment_path).glob(TMP_PREFIX + "*"):
         shutil.rmtree(path, ignore_errors=True)
     for path in prod_deployment_path.parent.glob(f".{prod_deployment_path.name}{TMP_PREFIX}*"):
@@ -179,6 +187,8 @@ def prune_releases(prod_deployment_path: Path, protect: set[str], keep: int = KE
 
     Returns the names deleted; a folder that cannot be deleted is an OSError for the caller to log.
     """
+    import shutil
+
     live = live_release_name(prod_deployment_path)
     deleted = []
     for old in kept_releases(prod_deployment_path)[:-keep]:

@@ -89,8 +89,8 @@ def f1_interval(
 
 
 def p_text(p_value: float, resamples: int) -> str:
-    floor = 1 / (resamples + 1)
-    return f"p < {max(0.001, floor):g}" if p_value < max(0.001, floor * 1.5) else f"p = {p_value:.3f}"
+    """'p < 0.001' below a thousandth, else the value (a bootstrap p is at least 1 / (B + 1))."""
+    return "p < 0.001" if p_value < 0.001 else f"p = {p_value:.3f}"
 
 
 def performance_verdict(
@@ -139,7 +139,7 @@ def performance_verdict(
     relation = ">" if outcome == DRIFT else "not clearly >"
     detail = (
         f"F1 {f1_new:.2f} [{low:.2f}, {high:.2f}] on {n} new rows vs {reference_f1:.2f} expected: "
-        f"drop {drop:.2f} (at least {drop_bound:.2f} with {confidence:.0%} confidence) {relation} margin "
+        f"drop {drop:.2f} (at least {drop_bound:.2f} with {confidence * 100:g} % confidence) {relation} margin "
         f"{margin:.2f} ({p_text(p_value, resamples)}) -> {outcome}"
     )
     return Verdict(outcome=outcome, detail=detail, low=low, high=high, p_value=float(p_value), **base)

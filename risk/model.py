@@ -114,16 +114,22 @@ def log_odds(model, X: np.ndarray) -> np.ndarray:
     return X @ model.coef_[0] + model.intercept_[0]
 
 
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    """1 / (1 + e^-z); a huge negative z gives exactly 0, as scipy's expit does, without a warning."""
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-z))
+
+
 def probabilities(model, X: np.ndarray) -> np.ndarray:
     """Exit probability of each row of X: scikit-learn's predict_proba(X)[:, 1]."""
-    return 1.0 / (1.0 + np.exp(-log_odds(model, X)))
+    return sigmoid(log_odds(model, X))
 
 
 def predict(model, df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """0/1 predictions (as LogisticRegression.predict: log-odds above 0) and exit probabilities."""
     X = feature_matrix(df)
     z = log_odds(model, X)
-    return (z > 0).astype("int64"), 1.0 / (1.0 + np.exp(-z))
+    return (z > 0).astype("int64"), sigmoid(z)
 
 
 def score_model(model, df: pd.DataFrame) -> float:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from risk.contract import FEATURES, ID_COLUMN
-from risk.model import complete_rows, contributions, feature_matrix, log_odds
+from risk.model import complete_rows, contributions, feature_matrix, log_odds, sigmoid
 
 FEATURE_WORDS = {
     "lastmonth_activity": "activity last month",
@@ -70,7 +70,7 @@ def risk_table(finaldata: pd.DataFrame, model, means: np.ndarray) -> tuple[pd.Da
     X = feature_matrix(scored)
     z = log_odds(model, X)
     pushes = contributions(model, X, means)
-    table = pd.DataFrame({ID_COLUMN: scored[ID_COLUMN].to_numpy(), "probability": 1 / (1 + np.exp(-z))})
+    table = pd.DataFrame({ID_COLUMN: scored[ID_COLUMN].to_numpy(), "probability": sigmoid(z)})
     for feature, column in zip(FEATURES, PUSH_COLUMNS, strict=True):
         table[feature] = scored[feature].to_numpy(dtype="int64")
         table[column] = pushes[:, FEATURES.index(feature)]
