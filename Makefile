@@ -35,7 +35,7 @@ rollback: $(VENV)/.installed
 releases: $(VENV)/.installed
 	RISK_CONFIG=$(CONFIG) $(BIN)/python deployment.py --list
 
-# The API under gunicorn, in the foreground (Ctrl-C stops it).
+# The API under gunicorn (settings in gunicorn.conf.py), in the foreground (Ctrl-C stops it).
 HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2

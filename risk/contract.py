@@ -6,9 +6,11 @@ and `exited`. Ingestion, uploads, JSON records, `filepath` files, diagnostics an
 read through here, so the same bad row gets the same message everywhere: a file's physical line
 (line 1 is the header, blank lines count), a record's index in the `records` list.
 
-A CSV is read twice only when it is bad: a fast typed read with pyarrow accepts a good file; any
-doubt (a parse error, a value out of range) sends it to the reference reader (Python's csv module),
-which decides and names the first problem. The two agree on every input (a property test checks).
+The reference reader (Python's csv module, value by value) defines the contract and names the first
+problem. Fast paths accept only what it accepts: a typed pyarrow read for big files, a columnwise
+check for JSON records; any doubt sends the input to the reference reader (property tests check
+that both always agree). Readers return a pyarrow Table with the contract's schema; `to_frame`
+gives pandas, `to_rows` the feature matrix the model needs.
 """
 
 from __future__ import annotations
@@ -17,9 +19,13 @@ import csv
 import io
 import re
 from dataclasses import dataclass
+from itertools import chain
+from operator import itemgetter
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 ID_COLUMN = "corporation"
 FEATURES = ["lastmonth_activity", "lastyear_activity", "number_of_employees"]
@@ -32,6 +38,8 @@ MIN_VALUE = {"lastmonth_activity": 0, "lastyear_activity": 0, "number_of_employe
 CODE_RE = re.compile(r"[a-z]{4}")
 WHOLE_RE = re.compile(r"[0-9]+(?:\.0*)?")
 NUMBER_RE = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+SMALL_FILE_BYTES = 32 * 1024  # below this, the reference reader is also the fastest
+SCHEMA = pa.schema([(ID_COLUMN, pa.string())] + [(column, pa.int64()) for column in [*FEATURES, TARGET]])
 
 
 class DataError(ValueError):
@@ -48,6 +56,17 @@ class Mode:
 
 TRAINING = Mode("training", tuple(COLUMNS), (), missing_features_allowed=True)
 PREDICTION = Mode("prediction", tuple(FEATURES), (ID_COLUMN, TARGET), missing_features_allowed=False)
+
+
+@dataclass
+class Rows:
+    """Rows to predict: the features as a float64 matrix, and the codes when they were given."""
+
+    X: np.ndarray
+    corporation: list | None = None
+
+    def __len__(self) -> int:
+        return len(self.X)
 
 
 # --- one value -------------------------------------------------------------------------------
@@ -91,11 +110,15 @@ def field_problem(column: str, text: str, mode: Mode) -> str | None:
     return count_problem(column, text)
 
 
-# --- header ----------------------------------------------------------------------------------
+def parse_field(column: str, text: str):
+    """A checked field as its value: the code, or the count as an int (None when empty)."""
+    if column == ID_COLUMN:
+        return text
+    return int(text.split(".")[0]) if text else None
 
 
 def header_problem(header: list[str], mode: Mode) -> str | None:
-    """Why a header does not fit the mode, or None."""
+    """Why a header (or a record's keys) does not fit the mode, or None."""
     duplicated = sorted({name for name in header if header.count(name) > 1})
     if duplicated:
         return f"the header repeats column(s) {duplicated}"
@@ -123,13 +146,16 @@ def decode(data: bytes, name: str) -> str:
         ) from None
 
 
-def read_reference(data: bytes, name: str, mode: Mode) -> pd.DataFrame:
-    """The contract's definition: every row checked in order; the first problem is the message."""
+def read_reference(data: bytes, name: str, mode: Mode) -> dict[str, list]:
+    """The contract's definition: every row checked in order; the first problem is the message.
+
+    Returns the columns (in the file's order) as lists of parsed values.
+    """
     text = decode(data, name)
     if not text.strip():
         raise DataError(f"{name}: the file is empty")
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    columns: dict[str, list[str]] = {}
+    columns: dict[str, list] = {}
     line = 0
     try:
         for record in reader:
@@ -143,7 +169,7 @@ def read_reference(data: bytes, name: str, mode: Mode) -> pd.DataFrame:
                 header = record
                 columns = {column: [] for column in header}
                 continue
-            if record in ([], [""]) and len(header) > 1:
+            if record in ([], [""]):
                 continue
             if len(record) != len(header):
                 raise DataError(
@@ -158,53 +184,43 @@ def read_reference(data: bytes, name: str, mode: Mode) -> pd.DataFrame:
         raise DataError(f"{name}: line {line + 1}: not valid CSV ({error})") from None
     if not columns[header[0]]:
         raise DataError(f"{name}: the file has a header but no rows")
-    return typed_frame(columns)
+    return columns
 
 
-def typed_frame(columns: dict[str, list]) -> pd.DataFrame:
-    """Columns in contract order with contract types: codes as text, counts as nullable integers."""
-    frame = {}
-    for column in COLUMNS:
-        if column in columns:
-            frame[column] = pd.array(columns[column], dtype="str" if column == ID_COLUMN else "Int64")
-    return pd.DataFrame(frame)
-
-
-def parse_field(column: str, text: str):
-    """A checked field as its value: the code, or the count as an int (None when empty)."""
-    if column == ID_COLUMN:
-        return text
-    return int(text.split(".")[0]) if text else None
+def table_of(columns: dict[str, list]) -> pa.Table:
+    """Parsed columns as a Table in contract order and types."""
+    fields = [field for field in SCHEMA if field.name in columns]
+    return pa.table(
+        {field.name: pa.array(columns[field.name], field.type) for field in fields}, pa.schema(fields)
+    )
 
 
 # --- the fast reader -------------------------------------------------------------------------
 
 
-def read_fast(data: bytes, mode: Mode) -> pd.DataFrame | None:
+def read_fast(data: bytes, mode: Mode) -> pa.Table | None:
     """A typed read with pyarrow that accepts only a file the reference reader also accepts.
 
     Returns None whenever the file needs a closer look.
     """
-    import pyarrow as pa
     import pyarrow.compute as pc
     from pyarrow import csv as pacsv
 
-    first_line = data.split(b"\n", 1)[0].rstrip(b"\r").removeprefix(b"\xef\xbb\xbf")
+    first_line, _, body = data.partition(b"\n")
+    first_line = first_line.rstrip(b"\r").removeprefix(b"\xef\xbb\xbf")
     header = first_line.decode("utf-8", errors="replace").split(",")
-    if header_problem(header, mode) or b'"' in first_line:
+    # pyarrow reads a few spellings the contract refuses (`+5`, ` 5`, `"5"`): none may appear.
+    if header_problem(header, mode) or re.search(rb'[+ \t"]', data):
         return None
-    types = {column: pa.int64() for column in FEATURES + [TARGET]}
-    types[ID_COLUMN] = pa.string()
     try:
         table = pacsv.read_csv(
-            pa.py_buffer(data),
-            read_options=pacsv.ReadOptions(column_names=header, skip_rows=1),
+            pa.py_buffer(body),
+            read_options=pacsv.ReadOptions(column_names=header),
             parse_options=pacsv.ParseOptions(newlines_in_values=False),
             convert_options=pacsv.ConvertOptions(
-                column_types={column: types[column] for column in header},
+                column_types={column: SCHEMA.field(column).type for column in header},
                 null_values=[""],
                 strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
             ),
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError):
@@ -216,49 +232,44 @@ def read_fast(data: bytes, mode: Mode) -> pd.DataFrame | None:
         if column == ID_COLUMN:
             good = pc.all(pc.match_substring_regex(values, "^[a-z]{4}$")).as_py()
         elif column == TARGET:
-            allowed_null = mode is PREDICTION
-            good = pc.all(pc.is_in(values, pa.array([0, 1]))).as_py() is not False and (
-                allowed_null or values.null_count == 0
-            )
+            good = pc.all(pc.is_in(values, pa.array([0, 1]))).as_py() is not False
+            good = good and (mode is PREDICTION or values.null_count == 0)
         else:
             in_range = pc.and_(pc.greater_equal(values, MIN_VALUE[column]), pc.less_equal(values, MAX_COUNT))
-            good = pc.all(in_range).as_py() is not False and (
-                mode.missing_features_allowed or values.null_count == 0
-            )
+            good = pc.all(in_range).as_py() is not False
+            good = good and (mode.missing_features_allowed or values.null_count == 0)
         if not good:
             return None
-    if not raw_fields_are_plain(data, table):
-        return None
-    return table_frame(table)
-
-
-def raw_fields_are_plain(data: bytes, table) -> bool:
-    """pyarrow reads a few spellings the contract refuses (`+5`, ` 5`, `"5"`): none may appear."""
-    return not re.search(rb'[+ \t"]', data.split(b"\n", 1)[1] if b"\n" in data else b"")
-
-
-def table_frame(table) -> pd.DataFrame:
-    columns = {}
-    for column in COLUMNS:
-        if column not in table.column_names:
-            continue
-        values = table.column(column)
-        if column == ID_COLUMN:
-            columns[column] = pd.array(values.to_pylist(), dtype="str")
-        else:
-            columns[column] = pd.array(values.to_pandas(), dtype="Int64")
-    return pd.DataFrame(columns)
+    return table.select([field.name for field in SCHEMA if field.name in header])
 
 
 # --- the entry points ------------------------------------------------------------------------
 
 
-def read_csv_bytes(data: bytes, name: str, mode: Mode) -> pd.DataFrame:
+def read_table(data: bytes, name: str, mode: Mode) -> pa.Table:
     """Rows of a CSV given as bytes, checked against the contract; DataError names the first problem."""
     if not data:
         raise DataError(f"{name}: the file is empty")
-    frame = read_fast(data, mode)
-    return frame if frame is not None else read_reference(data, name, mode)
+    table = read_fast(data, mode) if len(data) > SMALL_FILE_BYTES else None
+    return table if table is not None else table_of(read_reference(data, name, mode))
+
+
+def to_frame(table: pa.Table) -> pd.DataFrame:
+    """A contract Table as pandas: codes as text, counts as nullable integers."""
+    mapping = {pa.int64(): pd.Int64Dtype(), pa.string(): pd.StringDtype(na_value=np.nan)}
+    return table.to_pandas(types_mapper=mapping.get)
+
+
+def to_rows(table: pa.Table) -> Rows:
+    """A contract Table (prediction mode: no missing feature) as the model's input."""
+    X = np.column_stack([table.column(column).to_numpy() for column in FEATURES]).astype(np.float64)
+    codes = table.column(ID_COLUMN).to_pylist() if ID_COLUMN in table.column_names else None
+    return Rows(X, codes)
+
+
+def read_csv_bytes(data: bytes, name: str, mode: Mode = TRAINING) -> pd.DataFrame:
+    """read_table as a DataFrame."""
+    return to_frame(read_table(data, name, mode))
 
 
 def read_csv(path, name: str | None = None, mode: Mode = TRAINING) -> pd.DataFrame:
@@ -272,6 +283,14 @@ def read_csv(path, name: str | None = None, mode: Mode = TRAINING) -> pd.DataFra
     return read_csv_bytes(data, name, mode)
 
 
+def prediction_rows_from_csv(data: bytes, name: str) -> Rows:
+    """Rows to predict from an uploaded or named CSV file."""
+    return to_rows(read_table(data, name, PREDICTION))
+
+
+# --- JSON records ----------------------------------------------------------------------------
+
+
 def record_problem(record, mode: Mode) -> str | None:
     """Why one JSON record breaks the contract, or None."""
     if not isinstance(record, dict):
@@ -282,40 +301,84 @@ def record_problem(record, mode: Mode) -> str | None:
     for column, value in record.items():
         if column == ID_COLUMN:
             if not (isinstance(value, str) and CODE_RE.fullmatch(value)):
-                return f"corporation must be four lowercase letters, got {value!r}"
+                return f"corporation must be four lowercase letters, got {short(value)}"
         elif column == TARGET:
             if value not in (0, 1, None) or isinstance(value, bool | float):
-                return f"exited must be 0 or 1, got {value!r}"
+                return f"exited must be 0 or 1, got {short(value)}"
         elif value is None:
             return f"{column} is missing; the model needs all three features"
         elif isinstance(value, bool) or not isinstance(value, int | float):
-            return f"{column} must be a whole number, got {value!r}"
-        elif isinstance(value, float) and not value.is_integer():
-            return f"{column} must be a whole number, got {value!r}"
+            return f"{column} must be a whole number, got {short(value)}"
+        elif value != value or value in (float("inf"), float("-inf")):
+            return f"{column} must be a whole number, got {short(value)}"
         elif value > MAX_COUNT:
-            return f"{column} {value:g} is larger than {MAX_COUNT:,}, too large to be a count"
+            return f"{column} {short(value)} is larger than {MAX_COUNT:,}, too large to be a count"
+        elif isinstance(value, float) and not value.is_integer():
+            return f"{column} must be a whole number, got {short(value)}"
         elif value < MIN_VALUE[column]:
-            return f"{column} must be at least {MIN_VALUE[column]}, got {value!r}"
+            return f"{column} must be at least {MIN_VALUE[column]}, got {short(value)}"
     return None
 
 
-def records_frame(records, mode: Mode = PREDICTION) -> pd.DataFrame:
+def short(value) -> str:
+    """A value for a message, cut to a readable length (a caller may send a 400-digit number)."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+ABSENT = object()
+
+
+def fast_records(records: list) -> Rows | None:
+    """Columnwise checks of the common case (plain ints, valid codes), at C speed; None on any doubt."""
+    if set(map(type, records)) != {dict}:
+        return None
+    try:
+        values = list(map(itemgetter(*FEATURES), records))
+    except KeyError:
+        return None
+    codes = [record.get(ID_COLUMN, ABSENT) for record in records]
+    labels = [record.get(TARGET, ABSENT) for record in records]
+    given, labelled = [c for c in codes if c is not ABSENT], [x for x in labels if x is not ABSENT]
+    if sum(map(len, records)) != len(records) * len(FEATURES) + len(given) + len(labelled):
+        return None  # a record has a column the contract does not know
+    if set(map(type, chain.from_iterable(values))) != {int}:
+        return None
+    try:
+        X = np.fromiter(chain.from_iterable(values), dtype=np.int64, count=len(records) * len(FEATURES))
+    except OverflowError:
+        return None
+    X = X.reshape(-1, len(FEATURES))
+    if (X.min(axis=0) < [MIN_VALUE[column] for column in FEATURES]).any() or X.max() > MAX_COUNT:
+        return None
+    if not set(map(type, labelled)) <= {int, type(None)} or not set(labelled) <= {0, 1, None}:
+        return None
+    if given and (
+        set(map(type, given)) != {str}
+        or set(map(len, given)) != {4}
+        or not re.fullmatch("[a-z]*", "".join(given))
+    ):
+        return None
+    return Rows(X.astype(np.float64), [None if code is ABSENT else code for code in codes] if given else None)
+
+
+def prediction_rows(records) -> Rows:
     """JSON records (a list of objects), checked against the contract; DataError names the index.
 
     An optional column (corporation, exited) may be absent from some records: it is empty there.
     """
     if not isinstance(records, list) or not records:
         raise DataError("'records' must be a non-empty list of objects, one per row")
+    rows = fast_records(records)
+    if rows is not None:
+        return rows
     for index, record in enumerate(records):
-        problem = record_problem(record, mode)
+        problem = record_problem(record, PREDICTION)
         if problem:
             raise DataError(f"records[{index}]: {problem}")
-    present = [column for column in COLUMNS if any(column in record for record in records)]
-    columns = {column: [record.get(column) for record in records] for column in present}
-    for column in present:
-        if column != ID_COLUMN:
-            columns[column] = [None if value is None else int(value) for value in columns[column]]
-    return typed_frame(columns)
+    X = np.array([[record[column] for column in FEATURES] for record in records], dtype=np.float64)
+    present = any(ID_COLUMN in record for record in records)
+    return Rows(X, [record.get(ID_COLUMN) for record in records] if present else None)
 
 
 def check_frame(df: pd.DataFrame, name: str, mode: Mode) -> pd.DataFrame:

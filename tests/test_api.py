@@ -50,7 +50,11 @@ def test_prediction_for_an_uploaded_csv(client, config):
     "kwargs, status, message",
     [
         ({}, 400, "send a JSON body"),
-        ({"data": "{not json", "content_type": "application/json"}, 400, "send a JSON body"),
+        (
+            {"data": "{not json", "content_type": "application/json"},
+            400,
+            "the body is not valid JSON: unexpected character",
+        ),
         ({"json": [1, 2]}, 400, "the JSON body must be an object"),
         ({"json": {"path": "x"}}, 400, "the JSON body needs 'filepath' or 'records'"),
         ({"json": {"filepath": 7}}, 400, "'filepath' must be a non-empty string"),

@@ -1,0 +1,388 @@
+"""The data contract, the same in every form: a file for ingestion, an upload, a `filepath`, JSON records.
+
+A table of bad inputs with the exact message and status in each form; property tests that the fast
+readers agree with the reference reader on any input, that any byte string is accepted or refused
+with a message (never a crash), and that any row the contract accepts is predicted.
+"""
+
+import io
+import json
+import string
+
+import numpy as np
+import pytest
+from conftest import FEATURES, HEADER, write_csv
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import ingestion
+from risk import contract
+from risk.contract import PREDICTION, TRAINING, DataError
+
+GOOD = "abcd,5,100,12,0\n"
+PREDICT_HEADER = "corporation,lastmonth_activity,lastyear_activity,number_of_employees"
+
+# (text, the message after "<name>: ", whether it applies to rows to predict as well as to training files)
+BAD_CSV = [
+    ("", "the file is empty", True),
+    ("\n\n", "the file is empty", True),
+    (f"{HEADER}\n", "the file has a header but no rows", True),
+    (f"{HEADER}\n\n\n", "the file has a header but no rows", True),
+    (f"\n{HEADER}\n{GOOD}", "line 1: the header is blank", True),
+    (f"{HEADER}\n{GOOD}abcd,1,2,3,0,\n", "line 3: 6 field(s) where the header has 5", True),
+    (f"{HEADER}\n\n{GOOD}\nabcd,1,2,3\n", "line 5: 4 field(s) where the header has 5", True),
+    (f"{HEADER},colour\n{GOOD}", "line 1: unexpected column(s) ['colour']; expected", True),
+    (f"{HEADER},exited\n{GOOD}", "line 1: the header repeats column(s) ['exited']", True),
+    (f"{HEADER}\nABCD,1,2,3,0\n", "line 2: corporation must be four lowercase letters, got 'ABCD'", True),
+    (f"{HEADER}\n,1,2,3,0\n", "line 2: corporation must be four lowercase letters, got ''", True),
+    (f"{HEADER}\nabcde,1,2,3,0\n", "line 2: corporation must be four lowercase letters, got 'abcde'", True),
+    (f"{HEADER}\nabcd,many,2,3,0\n", "line 2: lastmonth_activity must be a whole number, got 'many'", True),
+    (f"{HEADER}\nabcd,NaN,2,3,0\n", "line 2: lastmonth_activity must be a whole number, got 'NaN'", True),
+    (f"{HEADER}\nabcd,true,2,3,0\n", "line 2: lastmonth_activity must be a whole number, got 'true'", True),
+    (f"{HEADER}\nabcd,1,-2,3,0\n", "line 2: lastyear_activity must be at least 0, got -2", True),
+    (f"{HEADER}\nabcd,1,2,0,0\n", "line 2: number_of_employees must be at least 1, got 0", True),
+    (f"{HEADER}\nabcd,1,2,3.5,0\n", "line 2: number_of_employees must be a whole number, got '3.5'", True),
+    (
+        f"{HEADER}\nabcd,1e3,2,3,0\n",
+        "line 2: lastmonth_activity must be written in plain digits, got '1e3'",
+        True,
+    ),
+    (
+        f"{HEADER}\nabcd,+5,2,3,0\n",
+        "line 2: lastmonth_activity must be written in plain digits, got '+5'",
+        True,
+    ),
+    (f"{HEADER}\nabcd, 5,2,3,0\n", "line 2: lastmonth_activity must be a whole number, got ' 5'", True),
+    (
+        f"{HEADER}\nabcd,1e300,2,3,0\n",
+        "line 2: lastmonth_activity 1e300 is larger than 1,000,000,000, too large to be a count",
+        True,
+    ),
+    (
+        f"{HEADER}\nabcd,{2**63},2,3,0\n",
+        f"line 2: lastmonth_activity {2**63} is larger than 1,000,000,000, too large to be a count",
+        True,
+    ),
+    (f"{HEADER}\nabcd,1,2,3,2\n", "line 2: exited must be 0 or 1, got '2'", True),
+    (f"{HEADER}\nabcd,1,2,3,yes\n", "line 2: exited must be 0 or 1, got 'yes'", True),
+    (f"{HEADER}\nabcd,1,2,3,\n", "line 2: exited must be 0 or 1, got ''", False),
+    (
+        f"{HEADER}\nabcd,1,2,3,0\r\nabcd,1,2,x,0\r\n",
+        "line 3: number_of_employees must be a whole number, got 'x'",
+        True,
+    ),
+    (
+        f'{HEADER}\n"ab\ncd",1,2,3,0\n',
+        "line 2: corporation must be four lowercase letters, got 'ab\\ncd'",
+        True,
+    ),
+    (f'{HEADER}\nabcd,"1,2,3,0\n', "line 2: not valid CSV (unexpected end of data)", True),
+]
+BAD_BYTES = [
+    (
+        HEADER.encode() + b"\nabcd,1,2,3,0\n\xff\xfe,1,2,3,0\n",
+        "line 3: not UTF-8 text (undecodable byte 0xff)",
+    )
+]
+BAD_PREDICTION_ONLY = [
+    (
+        f"{PREDICT_HEADER}\nabcd,,2,3\n",
+        "line 2: lastmonth_activity is missing; the model needs all three features",
+    ),
+    (
+        "lastmonth_activity,lastyear_activity\n1,2\n",
+        "line 1: missing column(s) ['number_of_employees']; expected",
+    ),
+]
+
+
+@pytest.mark.parametrize("text, message, _", BAD_CSV)
+def test_a_bad_training_file_is_rejected_by_ingestion_naming_line_and_problem(config, text, message, _):
+    write_csv(config.input_folder_path / "bad.csv", text)
+    metrics = ingestion.main(config.config_path)
+    (rejected,) = metrics["files_rejected"]
+    assert rejected["reason"].startswith(f"bad.csv: {message}")
+    assert [item["name"] for item in metrics["files_read"]] == ["dataset1.csv", "dataset2.csv"]
+
+
+@pytest.mark.parametrize("data, message", BAD_BYTES)
+def test_bad_bytes_are_named_by_line(data, message):
+    with pytest.raises(DataError) as error:
+        contract.read_table(data, "bad.csv", TRAINING)
+    assert str(error.value) == f"bad.csv: {message}"
+
+
+PREDICTION_CASES = [(text, message) for text, message, both in BAD_CSV if both] + BAD_PREDICTION_ONLY
+
+
+@pytest.mark.parametrize("text, message", PREDICTION_CASES)
+def test_a_bad_upload_is_a_400_with_the_same_message(client, text, message):
+    response = client.post("/prediction", data={"file": (io.BytesIO(text.encode()), "mine.csv")})
+    assert response.status_code == 400
+    assert response.get_json()["error"].startswith(f"mine.csv: {message}")
+
+
+@pytest.mark.parametrize("text, message", PREDICTION_CASES)
+def test_a_bad_filepath_file_is_a_400_with_the_same_message(client, config, text, message):
+    write_csv(config.test_data_path / "bad.csv", text)
+    response = client.post("/prediction", json={"filepath": "testdata/bad.csv"})
+    assert response.status_code == 400
+    assert response.get_json()["error"].startswith(f"testdata/bad.csv: {message}")
+
+
+RECORD = {"lastmonth_activity": 5, "lastyear_activity": 100, "number_of_employees": 12}
+BAD_RECORDS = [
+    ("x", "'records' must be a non-empty list of objects, one per row"),
+    ([], "'records' must be a non-empty list of objects, one per row"),
+    ([RECORD, 7], "records[1]: must be an object of column: value, got int"),
+    ([{**RECORD, "colour": "red"}], "records[0]: unexpected column(s) ['colour']; expected"),
+    (
+        [{"lastmonth_activity": 1}],
+        "records[0]: missing column(s) ['lastyear_activity', 'number_of_employees']",
+    ),
+    (
+        [{**RECORD, "lastmonth_activity": True}],
+        "records[0]: lastmonth_activity must be a whole number, got True",
+    ),
+    (
+        [{**RECORD, "lastmonth_activity": "5"}],
+        "records[0]: lastmonth_activity must be a whole number, got '5'",
+    ),
+    (
+        [{**RECORD, "lastmonth_activity": 5.5}],
+        "records[0]: lastmonth_activity must be a whole number, got 5.5",
+    ),
+    (
+        [{**RECORD, "lastmonth_activity": None}],
+        "records[0]: lastmonth_activity is missing; the model needs all",
+    ),
+    ([{**RECORD, "lastmonth_activity": -1}], "records[0]: lastmonth_activity must be at least 0, got -1"),
+    ([{**RECORD, "number_of_employees": 0}], "records[0]: number_of_employees must be at least 1, got 0"),
+    (
+        [RECORD, {**RECORD, "lastyear_activity": 1e300}],
+        "records[1]: lastyear_activity 1e+300 is larger than 1,000,000,000, too large to be a count",
+    ),
+    (
+        [{**RECORD, "corporation": "ABCD"}],
+        "records[0]: corporation must be four lowercase letters, got 'ABCD'",
+    ),
+    ([{**RECORD, "corporation": None}], "records[0]: corporation must be four lowercase letters, got None"),
+    ([{**RECORD, "exited": 2}], "records[0]: exited must be 0 or 1, got 2"),
+    ([{**RECORD, "exited": True}], "records[0]: exited must be 0 or 1, got True"),
+]
+
+
+@pytest.mark.parametrize("records, message", BAD_RECORDS)
+def test_bad_records_are_a_400_naming_the_index(client, records, message):
+    response = client.post("/prediction", json={"records": records})
+    assert response.status_code == 400
+    assert response.get_json()["error"].startswith(message)
+
+
+@pytest.mark.parametrize(
+    "body, status, message",
+    [
+        ('{"records": [{"lastmonth_activity": ' + "9" * 400 + "}]}", 400, "the body is not valid JSON"),
+        ("[" * 5000 + "]" * 5000, 400, "the body is not valid JSON"),
+        ('{"records": [{"lastmonth_activity": NaN}]}', 400, "the body is not valid JSON"),
+        ('{"filepath": "' + "a/" * 3000 + '"}', 400, "'filepath' must be a path of at most 1024 characters"),
+        ('{"filepath": "testdata/' + "x" * 900 + '.csv"}', 400, "cannot be used: File name too long"),
+    ],
+)
+def test_hostile_bodies_are_4xx_not_500(client, body, status, message):
+    response = client.post("/prediction", data=body, content_type="application/json")
+    assert response.status_code == status
+    assert message in response.get_json()["error"]
+
+
+def test_a_code_spelled_null_is_a_client_not_a_missing_value(config, client):
+    write_csv(config.input_folder_path / "dataset3.csv", f"{HEADER}\nnull,1,2,3,0\n")
+    finaldata, _ = ingestion.ingest_files([config.input_folder_path / "dataset3.csv"])
+    assert finaldata["corporation"].tolist() == ["null"]
+    response = client.post("/prediction", json={"records": [{**RECORD, "corporation": "null"}]})
+    assert response.get_json()["corporation"] == ["null"]
+
+
+def test_records_may_leave_out_optional_columns_row_by_row(client):
+    body = client.post(
+        "/prediction", json={"records": [RECORD, {**RECORD, "corporation": "abcd"}]}
+    ).get_json()
+    assert body["corporation"] == [None, "abcd"] and body["rows"] == 2
+
+
+def strict_loads(text: str):
+    def refuse(constant):
+        raise ValueError(f"not JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.mark.parametrize(
+    "method, path, kwargs",
+    [
+        ("get", "/health", {}),
+        ("get", "/scoring", {}),
+        ("get", "/summarystats", {}),
+        ("get", "/diagnostics", {}),
+        ("post", "/prediction", {"json": {"filepath": "testdata/testdata.csv"}}),
+        ("post", "/prediction", {"json": {"records": [RECORD]}}),
+        ("post", "/prediction", {"json": {"records": [{"x": float("nan")}]}}),
+        ("get", "/nope", {}),
+    ],
+)
+def test_every_answer_is_strict_json(client, method, path, kwargs):
+    response = getattr(client, method)(path, **kwargs)
+    assert response.mimetype == "application/json"
+    strict_loads(response.get_data(as_text=True))
+
+
+def test_errors_show_no_absolute_server_path(client, config):
+    (config.test_data_path / "testdata.csv").unlink()
+    response = client.get("/scoring")
+    assert response.status_code == 503
+    text = response.get_json()["error"]
+    assert str(config.config_path.parent) not in text and "testdata/testdata.csv does not exist" in text
+
+
+# --- property tests --------------------------------------------------------------------------
+
+TRICKY = st.one_of(
+    st.sampled_from(
+        ["", "0", "5.0", "5.5", "+5", " 5", "-1", "1e3", "null", "abcd", "ABCD", "x", '"7"', "2"]
+    ),
+    st.integers(10**8, 10**20).map(str),
+    st.text(string.ascii_lowercase, min_size=3, max_size=5),
+)
+VALID = {
+    "corporation": st.text(string.ascii_lowercase, min_size=4, max_size=4),
+    "lastmonth_activity": st.integers(0, 2000).map(str),
+    "lastyear_activity": st.integers(0, contract.MAX_COUNT).map(str),
+    "number_of_employees": st.integers(1, 5000).map(str),
+    "exited": st.sampled_from(["0", "1"]),
+}
+
+
+def field(column):
+    """Mostly a valid value, sometimes a tricky one: files the fast path accepts, and near misses."""
+    return st.integers(0, 24).flatmap(lambda draw: TRICKY if draw == 0 else VALID[column])
+
+
+@st.composite
+def csv_files(draw):
+    header = draw(st.sampled_from([COLUMNS_ALL, PREDICT_COLUMNS, COLUMNS_SHUFFLED]))
+    rows = draw(st.lists(st.tuples(*[field(column) for column in header]), min_size=0, max_size=6))
+    lines = [",".join(header)] + [",".join(row) for row in rows]
+    if draw(st.booleans()):
+        lines.insert(draw(st.integers(1, len(lines))), "")
+    return ("\r\n" if draw(st.booleans()) else "\n").join(lines) + "\n"
+
+
+COLUMNS_ALL = HEADER.split(",")
+PREDICT_COLUMNS = PREDICT_HEADER.split(",")
+COLUMNS_SHUFFLED = ["exited", *reversed(FEATURES), "corporation"]
+
+
+def outcome(read):
+    try:
+        return read().to_pylist()
+    except DataError as error:
+        return str(error)
+
+
+@settings(max_examples=400, deadline=None)
+@given(csv_files(), st.sampled_from([TRAINING, PREDICTION]))
+def test_the_fast_reader_agrees_with_the_reference_reader(text, mode):
+    data = text.encode()
+    reference = outcome(lambda: contract.table_of(contract.read_reference(data, "f.csv", mode)))
+    fast = contract.read_fast(data, mode)
+    if fast is not None:
+        assert fast.to_pylist() == reference
+    small, contract.SMALL_FILE_BYTES = contract.SMALL_FILE_BYTES, 0  # every file takes the fast path first
+    try:
+        assert outcome(lambda: contract.read_table(data, "f.csv", mode)) == reference
+    finally:
+        contract.SMALL_FILE_BYTES = small
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=400))
+def test_any_bytes_are_read_or_refused_with_a_message(data):
+    for mode in (TRAINING, PREDICTION):
+        try:
+            contract.read_table(HEADER.encode() + b"\n" + data, "f.csv", mode)
+            contract.read_table(data, "f.csv", mode)
+        except DataError as error:
+            assert str(error).startswith("f.csv: ") and "\n" not in str(error)
+
+
+JSON_ODD = st.one_of(
+    st.integers(-5, 0),
+    st.integers(10**9, 10**30),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+    st.none(),
+    st.text(max_size=5),
+    st.sampled_from(["abcd", "null", "zzzz"]),
+)
+
+
+def json_value(good):
+    return st.integers(0, 24).flatmap(lambda draw: JSON_ODD if draw == 0 else good)
+
+
+RECORDS = st.lists(
+    st.fixed_dictionaries(
+        {feature: json_value(st.integers(1, 3000)) for feature in FEATURES},
+        optional={
+            "corporation": json_value(st.text(string.ascii_lowercase, min_size=4, max_size=4)),
+            "exited": json_value(st.sampled_from([0, 1, None])),
+            "colour": st.just("red"),
+        },
+    ),
+    min_size=1,
+    max_size=5,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(RECORDS)
+def test_the_fast_records_check_agrees_with_the_record_by_record_check(records):
+    fast = contract.fast_records(records)
+    problems = [contract.record_problem(record, PREDICTION) for record in records]
+    if fast is not None:
+        assert problems == [None] * len(records)
+        expected = np.array([[record[f] for f in FEATURES] for record in records], dtype=float)
+        np.testing.assert_array_equal(fast.X, expected)
+    try:
+        rows = contract.prediction_rows(records)
+    except DataError as error:
+        index = next(i for i, problem in enumerate(problems) if problem)
+        assert str(error) == f"records[{index}]: {problems[index]}"
+    else:
+        assert all(problem is None for problem in problems) and len(rows) == len(records)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {
+                "lastmonth_activity": st.integers(0, contract.MAX_COUNT),
+                "lastyear_activity": st.integers(0, contract.MAX_COUNT),
+                "number_of_employees": st.integers(1, contract.MAX_COUNT),
+            }
+        ),
+        min_size=1,
+        max_size=20,
+    )
+)
+def test_any_row_the_contract_accepts_is_predicted_as_scikit_learn_would(client, config, records):
+    from risk.model import load_model
+
+    response = client.post("/prediction", json={"records": records})
+    assert response.status_code == 200
+    body = response.get_json()
+    model = load_model(config.prod_deployment_path / "trainedmodel.pkl")
+    X = np.array([[record[f] for f in FEATURES] for record in records], dtype=float)
+    assert body["predictions"] == model.predict(X).tolist()
+    assert body["probabilities"] == np.round(model.predict_proba(X)[:, 1], 6).tolist()
