@@ -239,9 +239,7 @@ def create_app(config: Config | None = None) -> Flask:
 
     @app.get("/summarystats")
     def summarystats():
-        summary = cache.get(
-            "summary", [artifacts.finaldata_path(config)], lambda: diagnostics.summary_table(config)
-        )
+        summary = cache.get("summary", [artifacts.finaldata_path(config)], lambda: diagnostics.summary_table(config))
         return {"summary": summary, "values": diagnostics.summary_values(summary)}
 
     @app.get("/diagnostics")

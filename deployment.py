@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from risk import artifacts, history, registry
-from risk.config import PipelineError, actor, load_config, run_cli
+from risk.config import actor, load_config, run_cli
 
 logger = logging.getLogger(__name__)
 
@@ -61,9 +61,7 @@ def format_releases(rows: list[dict]) -> str:
     for row in rows:
         validation = "-"
         if row["validation_f1"] is not None:
-            validation = (
-                f"{row['validation_f1']:.3f} [{row['validation_low']:.3f}, {row['validation_high']:.3f}]"
-            )
+            validation = f"{row['validation_f1']:.3f} [{row['validation_low']:.3f}, {row['validation_high']:.3f}]"
         lines.append(
             [
                 "*" if row["live"] else "",
@@ -78,8 +76,7 @@ def format_releases(rows: list[dict]) -> str:
         )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
-        for line in lines
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip() for line in lines
     )
 
 

@@ -91,8 +91,7 @@ def summarize(df: pd.DataFrame) -> dict[str, dict[str, float]]:
     numeric = df.select_dtypes("number")
     stats = {"mean": numeric.mean(), "median": numeric.median(), "std": numeric.std()}
     return {
-        column: {name: round(float(values[column]), 6) for name, values in stats.items()}
-        for column in numeric.columns
+        column: {name: round(float(values[column]), 6) for name, values in stats.items()} for column in numeric.columns
     }
 
 
@@ -279,12 +278,8 @@ def outdated_packages_list(
         pass
     names = requirement_names(requirements_path)
     latest = latest_versions(names, deadline_seconds)
-    packages = [
-        {"package": name, "installed": installed_version(name), "latest": latest[name]} for name in names
-    ]
-    atomic_write_text(
-        cache_path, json.dumps({"checked_at": time.time(), "packages": packages}, indent=2) + "\n"
-    )
+    packages = [{"package": name, "installed": installed_version(name), "latest": latest[name]} for name in names]
+    atomic_write_text(cache_path, json.dumps({"checked_at": time.time(), "packages": packages}, indent=2) + "\n")
     return packages
 
 

@@ -83,9 +83,7 @@ def scan_inputs(conn, config: dict) -> list[str]:
     new = []
     for name in artifacts.list_csv_names(config["input_folder_path"]):
         stat = os.stat(os.path.join(config["input_folder_path"], name))
-        versions = [
-            v for v in known.get(name, []) if (v["size"], v["mtime_ns"]) == (stat.st_size, stat.st_mtime_ns)
-        ]
+        versions = [v for v in known.get(name, []) if (v["size"], v["mtime_ns"]) == (stat.st_size, stat.st_mtime_ns)]
         if not versions or (versions[-1]["status"] == "accepted" and versions[-1]["decision"] is None):
             new.append(name)
     return new
@@ -169,9 +167,7 @@ def publish(config: dict, log: RunLog, run: dict, reason: str) -> int:
 
 def report(config: dict, log: RunLog, run: dict, apicalls: bool = True) -> int:
     run_step("reporting", config["config_path"], log, run["steps"])
-    run["release_after"] = run.get("release_after") or artifacts.live_release_name(
-        config["prod_deployment_path"]
-    )
+    run["release_after"] = run.get("release_after") or artifacts.live_release_name(config["prod_deployment_path"])
     if not apicalls:
         return EXIT_OK
     try:
@@ -188,9 +184,7 @@ def bootstrap(conn, config: dict, log: RunLog, run: dict) -> int:
 
     run_step("ingestion", config["config_path"], log, run["steps"])
     settings = load_config(config["config_path"])
-    choice = timed(
-        "training", log, run["steps"], lambda: decisions.challenge(conn, settings, run["id"], champion=None)
-    )
+    choice = timed("training", log, run["steps"], lambda: decisions.challenge(conn, settings, run["id"], champion=None))
     for line in choice.lines:
         log(line)
     if not choice.deploy:

@@ -75,9 +75,7 @@ def record_files(conn, folder: str, files: list[dict]) -> None:
         ids = [history.record_file(conn, {"folder": folder, **file}) for file in files]
         history.mark_present(conn, folder, ids)
     for file, file_id in zip(files, ids, strict=True):
-        file["first_seen_at"] = conn.execute(
-            "SELECT first_seen_at FROM files WHERE id = ?", (file_id,)
-        ).fetchone()[0]
+        file["first_seen_at"] = conn.execute("SELECT first_seen_at FROM files WHERE id = ?", (file_id,)).fetchone()[0]
 
 
 def write_outputs(finaldata: pd.DataFrame, metrics: dict, output_folder_path: Path) -> None:
@@ -86,17 +84,13 @@ def write_outputs(finaldata: pd.DataFrame, metrics: dict, output_folder_path: Pa
         finaldata.to_csv(handle, index=False, lineterminator="\n")
     names = "".join(f"{item['name']}\n" for item in metrics["files_read"])
     atomic_write_text(output_folder_path / artifacts.INGESTEDFILES_FILE, names)
-    atomic_write_text(
-        output_folder_path / artifacts.INGESTION_METRICS_FILE, json.dumps(metrics, indent=2) + "\n"
-    )
+    atomic_write_text(output_folder_path / artifacts.INGESTION_METRICS_FILE, json.dumps(metrics, indent=2) + "\n")
 
 
 def arrival_order(conn, folder: str, names: list[str]) -> list[str]:
     """Names by when the history first saw them (new ones last, by name): later rows are newer."""
     known = history.file_states(conn, folder)
-    first_seen = {
-        name: min(version["first_seen_at"] for version in versions) for name, versions in known.items()
-    }
+    first_seen = {name: min(version["first_seen_at"] for version in versions) for name, versions in known.items()}
     return sorted(names, key=lambda name: (name not in first_seen, first_seen.get(name, ""), name))
 
 

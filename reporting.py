@@ -105,9 +105,7 @@ def gather_report_data(config: Config) -> dict:
     testdata = complete_rows(diagnostics.read_data(artifacts.testdata_path(config)))
     y_pred, _ = predict(model, testdata)
     finaldata = diagnostics.read_data(artifacts.finaldata_path(config))
-    ranked, _ = ranking.risk_table(
-        finaldata, model, ranking.training_means(registry.read_card(release), finaldata)
-    )
+    ranked, _ = ranking.risk_table(finaldata, model, ranking.training_means(registry.read_card(release), finaldata))
     return {
         "generated_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "release": release.name,
@@ -168,9 +166,7 @@ def report_story(data: dict) -> list:
     metrics = data["metrics"]
     story = [
         Paragraph("Client exit risk: model report", styles["Title"]),
-        Paragraph(
-            f"Generated {data['generated_at']} &middot; deployed release {data['release']}", styles["Normal"]
-        ),
+        Paragraph(f"Generated {data['generated_at']} &middot; deployed release {data['release']}", styles["Normal"]),
         pdf_section(
             "Deployed model on the test data",
             pdf_table(
@@ -180,9 +176,7 @@ def report_story(data: dict) -> list:
             Spacer(1, 0.2 * cm),
             Paragraph(f"Scored on {data['test_rows']} test clients.", styles["Normal"]),
         ),
-        pdf_section(
-            "Confusion matrix", Image(io.BytesIO(data["confusion_png"]), width=10.4 * cm, height=8.8 * cm)
-        ),
+        pdf_section("Confusion matrix", Image(io.BytesIO(data["confusion_png"]), width=10.4 * cm, height=8.8 * cm)),
         pdf_section(
             f"The {len(data['top_risk'])} clients most at risk of exiting",
             Paragraph(
@@ -214,8 +208,7 @@ def report_story(data: dict) -> list:
         pdf_section(
             "Missing data",
             pdf_table(
-                [["Column", "Missing"]]
-                + [[column, f"{share:.2f} %"] for column, share in data["missing"].items()],
+                [["Column", "Missing"]] + [[column, f"{share:.2f} %"] for column, share in data["missing"].items()],
                 widths=[5 * cm, 3 * cm],
             ),
         ),

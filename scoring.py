@@ -54,9 +54,7 @@ def main(config_path=None, model_path=None) -> float:
     atomic_write_text(score_path, f"{score!r}\n")
     if model_path == default_model:
         record_test_score(config, model_path, score)
-    logger.info(
-        "scoring finished in %.2fs: F1 %.4f written to %s", time.perf_counter() - started, score, score_path
-    )
+    logger.info("scoring finished in %.2fs: F1 %.4f written to %s", time.perf_counter() - started, score, score_path)
     return score
 
 

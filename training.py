@@ -24,9 +24,7 @@ logger = logging.getLogger(__name__)
 def training_files(config) -> list[dict]:
     """The files finaldata.csv was made of (from ingestionmetrics.json), as the history names them."""
     try:
-        metrics = json.loads(
-            (config.output_folder_path / artifacts.INGESTION_METRICS_FILE).read_text(encoding="utf-8")
-        )
+        metrics = json.loads((config.output_folder_path / artifacts.INGESTION_METRICS_FILE).read_text(encoding="utf-8"))
         names = [(item["name"], item["sha256"]) for item in metrics["files_read"]]
     except (OSError, ValueError, KeyError, TypeError):
         return []
@@ -51,9 +49,7 @@ def main(config_path=None):
     logger.info("training started on %s", data_path)
     df = load_training_data(data_path)
     model = train_model(df)
-    validation = challenger.cross_validate(
-        df, config.drift_confidence, np.random.default_rng(challenger.SEED)
-    )
+    validation = challenger.cross_validate(df, config.drift_confidence, np.random.default_rng(challenger.SEED))
     method = f"{challenger.FOLDS}-fold cross-validation on the training rows (in time)"
     card = make_card(
         model,

@@ -70,9 +70,7 @@ def make_project(root: Path, input_folder: str = "sourcedata", **extra) -> Path:
         for name in requirement_names(REQUIREMENTS_PATH)
     ]
     (root / "models").mkdir(exist_ok=True)
-    (root / "models" / OUTDATED_CACHE_FILE).write_text(
-        json.dumps({"checked_at": time.time(), "packages": packages})
-    )
+    (root / "models" / OUTDATED_CACHE_FILE).write_text(json.dumps({"checked_at": time.time(), "packages": packages}))
     return config_path
 
 
@@ -178,10 +176,7 @@ def bench_drift_run(config_path: Path) -> list[list[str]]:
     seconds, peak, code = run_measured([PYTHON, str(PROJECT_DIR / "fullprocess.py")], env)
     record = json.loads((config_path.parent / "logs" / "fullprocess_runs.jsonl").read_text().splitlines()[-1])
     assert record["decision"] == "drift" and code == 0, f"the drift run ended {code} with {record}"
-    rows = [
-        [f"drift run: {step}", f"{step_seconds:.2f} s", "", ""]
-        for step, step_seconds in record["steps"].items()
-    ]
+    rows = [[f"drift run: {step}", f"{step_seconds:.2f} s", "", ""] for step, step_seconds in record["steps"].items()]
     rows.append(["drift run: whole process", f"{seconds:.2f} s", f"{peak:.0f} MiB", ""])
     return rows
 
@@ -246,8 +241,7 @@ def bench_api(config_path: Path, port: int) -> list[list[str]]:
                 f"API /prediction, {label} body ({total} requests, 4 concurrent)",
                 f"{stats['rps']:.1f} req/s",
                 "",
-                f"p50 {stats['p50'] * 1000:.1f} ms, p99 {stats['p99'] * 1000:.1f} ms, "
-                f"errors {stats['errors']}",
+                f"p50 {stats['p50'] * 1000:.1f} ms, p99 {stats['p99'] * 1000:.1f} ms, errors {stats['errors']}",
             ]
         )
     return rows
@@ -269,9 +263,7 @@ def main() -> None:
         rows += bench_ingestion(root)
         port = free_port()
         (root / "drift").mkdir()
-        config_path = make_project(
-            root / "drift", input_folder="practicedata", api_base_url=f"http://127.0.0.1:{port}"
-        )
+        config_path = make_project(root / "drift", input_folder="practicedata", api_base_url=f"http://127.0.0.1:{port}")
         server = start_gunicorn(config_path, port)
         try:
             rows += bench_drift_run(config_path)

@@ -116,9 +116,7 @@ def make_project(root: Path, testdata) -> Path:
         {"package": name, "installed": installed_version(name), "latest": "not checked (simulation)"}
         for name in requirement_names(REQUIREMENTS_PATH)
     ]
-    (root / "models" / OUTDATED_CACHE_FILE).write_text(
-        json.dumps({"checked_at": time.time(), "packages": packages})
-    )
+    (root / "models" / OUTDATED_CACHE_FILE).write_text(json.dumps({"checked_at": time.time(), "packages": packages}))
     return config_path
 
 
@@ -297,9 +295,7 @@ def change_end(change: int, changes: list[int], months: int) -> int:
 
 def first_lag(records: list[Month], policy: str, flag: str, start: int, end: int) -> int | None:
     """Months from `start` to the first month in [start, end] whose `flag` is set; None if none is."""
-    return next(
-        (r.month - start for r in records if start <= r.month <= end and getattr(r, flag)[policy]), None
-    )
+    return next((r.month - start for r in records if start <= r.month <= end and getattr(r, flag)[policy]), None)
 
 
 def summarize_policy(records: list[Month], policy: str, changes: list[int], months: int) -> dict:
@@ -311,9 +307,7 @@ def summarize_policy(records: list[Month], policy: str, changes: list[int], mont
         "needless": len([month for month in redeploys if month not in changes]),
         "checks": len([r for r in played if r.acted[policy] and not r.redeployed[policy]]),
         "act_lag": {c: first_lag(played, policy, "acted", *window) for c, window in windows.items()},
-        "redeploy_lag": {
-            c: first_lag(played, policy, "redeployed", *window) for c, window in windows.items()
-        },
+        "redeploy_lag": {c: first_lag(played, policy, "redeployed", *window) for c, window in windows.items()},
         "mean_f1": sum(record.served_f1[policy] for record in played) / len(played),
     }
 
@@ -375,9 +369,7 @@ def print_header(seeds: list[int], months: int) -> None:
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
         f"{platform.platform()}; date {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}"
     )
-    print(
-        f"Seeds {' '.join(map(str, seeds))}; months 0..{months}; {ROWS:,} rows a month, holdouts of {ROWS:,}"
-    )
+    print(f"Seeds {' '.join(map(str, seeds))}; months 0..{months}; {ROWS:,} rows a month, holdouts of {ROWS:,}")
     print("\nSchedule (a change's first month is the first month of the new regime):")
     for index, (start, regime, kind) in enumerate(SCHEDULE):
         if start > months:
@@ -412,8 +404,7 @@ def print_changes(measures: dict[int, list[dict]]) -> None:
             row.append(f"{mean:{spec}} [{min(numbers):{spec}}, {max(numbers):{spec}}]")
         rows.append(row)
     headers = ["measure"] + [
-        f"@{change} {change_kind(change)}: {regime_of(change - 1)} -> {regime_of(change)}"
-        for change in measures
+        f"@{change} {change_kind(change)}: {regime_of(change - 1)} -> {regime_of(change)}" for change in measures
     ]
     print(format_table(headers, rows))
 
@@ -550,9 +541,7 @@ def main(argv=None) -> dict[int, dict[str, dict]]:
                 raise SystemExit(1) from None
             for change in changes:
                 measures[change].append(measure_change(data["files"], data["holdouts"], change))
-            results[seed] = {
-                policy: summarize_policy(records, policy, changes, args.months) for policy in POLICIES
-            }
+            results[seed] = {policy: summarize_policy(records, policy, changes, args.months) for policy in POLICIES}
             print_months(seed, records)
             print_seed_summary(seed, results[seed], changes)
     if changes:

@@ -6,7 +6,6 @@ configuration (config.json): it finds the source files new, finds drift, re-trai
 reports. Stops the API and prints where each output is and the decisions taken.
 """
 
-import json
 import os
 import shutil
 import subprocess

@@ -12,7 +12,9 @@ import os
 
 from risk.config import Config, PipelineError, fsync_dir
 
-# pathlib and shutil are imported where used: the idle cron run needs neither.
+TYPE_CHECKING = False  # pathlib and shutil are imported where used: the idle cron run needs neither
+if TYPE_CHECKING:
+    from pathlib import Path
 
 # Inputs and outputs of the steps, by folder (config key) and name.
 FINALDATA_FILE = "finaldata.csv"  # output_folder_path

@@ -90,9 +90,7 @@ def fold_count(y: np.ndarray) -> int:
     """FOLDS, or fewer when the rarer class has fewer rows than that; at least 2."""
     rarer = int(min(np.sum(y == 1), np.sum(y == 0)))
     if rarer < 2:
-        raise PipelineError(
-            f"the newest data holds {rarer} row(s) of its rarer class: too few to validate a model on"
-        )
+        raise PipelineError(f"the newest data holds {rarer} row(s) of its rarer class: too few to validate a model on")
     return min(FOLDS, rarer)
 
 
@@ -132,9 +130,7 @@ def choose(candidates: list[Candidate]) -> Candidate:
     return max(close, key=lambda candidate: candidate.batches)
 
 
-def search(
-    batches: list[pd.DataFrame], champion, confidence: float, rng: np.random.Generator
-) -> SearchResult:
+def search(batches: list[pd.DataFrame], champion, confidence: float, rng: np.random.Generator) -> SearchResult:
     """Judge every window's candidate, and the champion (if any), on the newest batch."""
     batches = prepare_batches(batches)
     newest = batches[-1]
@@ -150,9 +146,7 @@ def search(
     if champion is not None:
         champion_pred, _ = predict(champion, newest)
         champion_counts = drift.confusion_counts(y_true, champion_pred)
-    return SearchResult(
-        candidates, choose(candidates), y_true, champion_pred, champion_counts, len(newest), folds
-    )
+    return SearchResult(candidates, choose(candidates), y_true, champion_pred, champion_counts, len(newest), folds)
 
 
 def window_data(batches: list[pd.DataFrame], k: int) -> pd.DataFrame:
@@ -176,9 +170,7 @@ def gate(result: SearchResult, final_pred, margin: float, confidence: float, rng
         )
         return drift.Verdict("gate", "single class", "not better", detail, n=result.validation_rows)
     if result.champion_pred is None:
-        detail = (
-            f"nothing is deployed: the best candidate ({best.label}, F1 {best.f1:.2f}) goes live -> better"
-        )
+        detail = f"nothing is deployed: the best candidate ({best.label}, F1 {best.f1:.2f}) goes live -> better"
         return drift.Verdict("gate", "f1", "better", detail, value=best.f1, n=result.validation_rows)
     return drift.gain_verdict(result.y_true, best.y_pred, result.champion_pred, margin, confidence, rng)
 

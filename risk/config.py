@@ -113,10 +113,7 @@ def load_config(config_path=None) -> Config:
 
 def write_config(config: Config, config_path) -> str:
     """Write `config` as a JSON config file (absolute paths), e.g. a scratch copy for timing runs."""
-    data = {
-        key: value if isinstance(value, int | float | str) else str(value)
-        for key, value in vars(config).items()
-    }
+    data = {key: value if isinstance(value, int | float | str) else str(value) for key, value in vars(config).items()}
     del data["config_path"]
     atomic_write_text(config_path, json.dumps(data, indent=2) + "\n")
     return config_path

@@ -96,9 +96,7 @@ def count_problem(column: str, text: str) -> str | None:
 def field_problem(column: str, text: str, mode: Mode) -> str | None:
     """Why one CSV field breaks the contract, or None."""
     if column == ID_COLUMN:
-        return (
-            None if CODE_RE.fullmatch(text) else f"corporation must be four lowercase letters, got {text!r}"
-        )
+        return None if CODE_RE.fullmatch(text) else f"corporation must be four lowercase letters, got {text!r}"
     if column == TARGET:
         if text in ("0", "1") or (text == "" and mode is PREDICTION):
             return None
@@ -141,9 +139,7 @@ def decode(data: bytes, name: str) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
-        raise DataError(
-            f"{name}: line {line}: not UTF-8 text (undecodable byte 0x{data[error.start]:02x})"
-        ) from None
+        raise DataError(f"{name}: line {line}: not UTF-8 text (undecodable byte 0x{data[error.start]:02x})") from None
 
 
 def read_reference(data: bytes, name: str, mode: Mode) -> dict[str, list]:
@@ -172,9 +168,7 @@ def read_reference(data: bytes, name: str, mode: Mode) -> dict[str, list]:
             if record in ([], [""]):
                 continue
             if len(record) != len(header):
-                raise DataError(
-                    f"{name}: line {start}: {len(record)} field(s) where the header has {len(header)}"
-                )
+                raise DataError(f"{name}: line {start}: {len(record)} field(s) where the header has {len(header)}")
             for column, field in zip(header, record, strict=True):
                 problem = field_problem(column, field, mode)
                 if problem:
@@ -190,9 +184,7 @@ def read_reference(data: bytes, name: str, mode: Mode) -> dict[str, list]:
 def table_of(columns: dict[str, list]) -> pa.Table:
     """Parsed columns as a Table in contract order and types."""
     fields = [field for field in SCHEMA if field.name in columns]
-    return pa.table(
-        {field.name: pa.array(columns[field.name], field.type) for field in fields}, pa.schema(fields)
-    )
+    return pa.table({field.name: pa.array(columns[field.name], field.type) for field in fields}, pa.schema(fields))
 
 
 # --- the fast reader -------------------------------------------------------------------------
@@ -354,9 +346,7 @@ def fast_records(records: list) -> Rows | None:
     if not set(map(type, labelled)) <= {int, type(None)} or not set(labelled) <= {0, 1, None}:
         return None
     if given and (
-        set(map(type, given)) != {str}
-        or set(map(len, given)) != {4}
-        or not re.fullmatch("[a-z]*", "".join(given))
+        set(map(type, given)) != {str} or set(map(len, given)) != {4} or not re.fullmatch("[a-z]*", "".join(given))
     ):
         return None
     return Rows(X.astype(np.float64), [None if code is ABSENT else code for code in codes] if given else None)

@@ -85,9 +85,7 @@ def batches(conn, config) -> tuple[list[list[dict]], list[pd.DataFrame]]:
         df = read_recorded(config.history_path, group)
         if df is None:
             names = ", ".join(file["name"] for file in group)
-            raise PipelineError(
-                f"input file(s) {names} changed or vanished during the run; the next run retries"
-            )
+            raise PipelineError(f"input file(s) {names} changed or vanished during the run; the next run retries")
         frames.append(df)
     return groups, frames
 
@@ -103,12 +101,12 @@ def live_model(conn, config):
     return model, model_id, reference, release
 
 
-def data_verdicts(
-    reference: pd.DataFrame | None, new_rows: pd.DataFrame, confidence: float
-) -> list[drift.Verdict]:
+def data_verdicts(reference: pd.DataFrame | None, new_rows: pd.DataFrame, confidence: float) -> list[drift.Verdict]:
     """KS and PSI of each feature, and the exit rate, of the new rows against the reference rows."""
     if reference is None:
-        detail = "the reference rows (the files the live model was validated on) are gone or changed -> insufficient data"
+        detail = (
+            "the reference rows (the files the live model was validated on) are gone or changed -> insufficient data"
+        )
         return [drift.Verdict("data drift", "reference", drift.INSUFFICIENT, detail, n=len(new_rows))]
     reference = complete_rows(reference)
     verdicts = []
@@ -126,9 +124,7 @@ def course_comparison(config, model, release) -> drift.Verdict:
     finaldata = read_csv(artifacts.finaldata_path(config), artifacts.FINALDATA_FILE, TRAINING)
     test_f1 = registry.read_score(release / artifacts.SCORE_FILE)
     if test_f1 is None:
-        return drift.Verdict(
-            "course", "f1", drift.INSUFFICIENT, "course rule: the release has no latestscore.txt"
-        )
+        return drift.Verdict("course", "f1", drift.INSUFFICIENT, "course rule: the release has no latestscore.txt")
     return drift.course_verdict(score_model(model, finaldata), test_f1, len(complete_rows(finaldata)))
 
 
@@ -145,9 +141,7 @@ def adopt_learned_files(conn, config: Config, release, folder: str) -> list[str]
         run_id = history.start_run(conn, str(config.config_path), actor(), "adoption", release.name)
         with conn:
             history.decide_files(conn, [file["id"] for file in adopted], run_id, "decided")
-        history.finish_run(
-            conn, run_id, {"decision": "files the live release learned from, adopted", "exit_code": 0}
-        )
+        history.finish_run(conn, run_id, {"decision": "files the live release learned from, adopted", "exit_code": 0})
     return [file["name"] for file in adopted]
 
 
@@ -156,9 +150,7 @@ def check(conn, config: Config, run_id: int) -> Check:
     model, model_id, reference, release = live_model(conn, config)
     folder = history.folder_key(config.input_folder_path, config.history_path)
     adopted = adopt_learned_files(conn, config, release, folder)
-    notes = (
-        [f"{', '.join(adopted)}: learned by the live release {release.name}, not new data"] if adopted else []
-    )
+    notes = [f"{', '.join(adopted)}: learned by the live release {release.name}, not new data"] if adopted else []
     new_files = history.undecided_files(conn, folder)
     if not new_files:
         reason = "the live release learned from them" if adopted else "the new file(s) were rejected"
@@ -167,9 +159,7 @@ def check(conn, config: Config, run_id: int) -> Check:
     new_rows = challenger.prepare_batches(frames)[-1]
     verdicts = [course_comparison(config, model, release)]
     if reference is None:
-        verdicts.append(
-            drift.Verdict("performance", "f1", drift.INSUFFICIENT, "the live model has no reference F1")
-        )
+        verdicts.append(drift.Verdict("performance", "f1", drift.INSUFFICIENT, "the live model has no reference F1"))
     else:
         y_pred, _ = predict(model, new_rows)
         verdicts.append(
@@ -191,9 +181,7 @@ def check(conn, config: Config, run_id: int) -> Check:
             history.record_verdicts(conn, run_id, [v.row() for v in verdicts])
             history.decide_files(conn, ids, run_id, "waiting")
         names = ", ".join(file["name"] for file in new_files)
-        return Check(
-            f"insufficient data: {names} wait for more rows", False, notes + [v.detail for v in verdicts]
-        )
+        return Check(f"insufficient data: {names} wait for more rows", False, notes + [v.detail for v in verdicts])
     reference_rows = read_recorded(config.history_path, reference["files"]) if reference else None
     verdicts += data_verdicts(reference_rows, new_rows, config.drift_confidence)
     flagged = [v for v in verdicts if v.outcome == drift.DRIFT and v.kind != "course"]
@@ -211,9 +199,7 @@ def check(conn, config: Config, run_id: int) -> Check:
 
 
 def window_files(groups: list[list[dict]], k: int) -> list[dict]:
-    return [
-        {key: file[key] for key in ("folder", "name", "sha256")} for group in groups[-k:] for file in group
-    ]
+    return [{key: file[key] for key in ("folder", "name", "sha256")} for group in groups[-k:] for file in group]
 
 
 def challenge(conn, config: Config, run_id: int, champion) -> Choice:
@@ -248,9 +234,7 @@ def challenge(conn, config: Config, run_id: int, champion) -> Choice:
     write_model(model, card, config.output_model_path)
     with conn:
         registry.record_card(conn, card)
-    lines.append(
-        f"model {card['id']} trained on {best.label} ({card['rows']} rows) is the challenger to deploy"
-    )
+    lines.append(f"model {card['id']} trained on {best.label} ({card['rows']} rows) is the challenger to deploy")
     return Choice(True, lines, result)
 
 

@@ -78,9 +78,7 @@ def resample_counts(counts, rng: np.random.Generator, resamples: int) -> np.ndar
     return rng.multinomial(n, counts / n, size=resamples)
 
 
-def f1_interval(
-    counts, confidence: float, rng: np.random.Generator, resamples: int = RESAMPLES
-) -> tuple[float, float]:
+def f1_interval(counts, confidence: float, rng: np.random.Generator, resamples: int = RESAMPLES) -> tuple[float, float]:
     """Two-sided percentile bootstrap interval of F1 at `confidence`."""
     replicates = f1_of(resample_counts(counts, rng, resamples))
     tail = (1 - confidence) / 2
@@ -115,9 +113,7 @@ def performance_verdict(
     new_counts = np.asarray(new_counts, dtype=np.int64)
     n, positives = int(new_counts.sum()), int(new_counts[0] + new_counts[2])
     f1_new = f1_of(new_counts)
-    base = dict(
-        kind="performance", statistic="f1", value=f1_new, reference=reference_f1, n=n, positives=positives
-    )
+    base = dict(kind="performance", statistic="f1", value=f1_new, reference=reference_f1, n=n, positives=positives)
     if n < min_rows or positives < min_positives:
         detail = (
             f"F1 {f1_new:.2f} on {n} new rows with {positives} exits vs {reference_f1:.2f} expected: "
@@ -236,7 +232,10 @@ def ks_verdict(feature: str, reference_values, new_values, confidence: float) ->
     d, p_value = float(result.statistic), float(result.pvalue)
     drift = p_value < 1 - confidence and d >= KS_MIN_EFFECT
     outcome = DRIFT if drift else NO_DRIFT
-    detail = f"{feature}: KS D {d:.3f} (p {'< 0.001' if p_value < 0.001 else f'= {p_value:.3f}'}) on {n} new rows vs {len(reference_values)} reference rows -> {outcome}"
+    p_shown = "< 0.001" if p_value < 0.001 else f"= {p_value:.3f}"
+    detail = (
+        f"{feature}: KS D {d:.3f} (p {p_shown}) on {n} new rows vs {len(reference_values)} reference rows -> {outcome}"
+    )
     return Verdict("data drift", "ks", outcome, detail, feature=feature, value=d, p_value=p_value, n=n)
 
 
@@ -270,9 +269,7 @@ def psi_verdict(feature: str, reference_values, new_values) -> Verdict:
     value = psi(reference_values, new_values)
     outcome = DRIFT if value >= PSI_FLAG else NO_DRIFT
     detail = f"{feature}: PSI {value:.3f} ({'>=' if value >= PSI_FLAG else '<'} {PSI_FLAG}) -> {outcome}"
-    return Verdict(
-        "data drift", "psi", outcome, detail, feature=feature, value=value, reference=PSI_FLAG, n=n
-    )
+    return Verdict("data drift", "psi", outcome, detail, feature=feature, value=value, reference=PSI_FLAG, n=n)
 
 
 def exit_rate_verdict(reference_labels, new_labels, confidence: float) -> Verdict:

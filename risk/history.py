@@ -247,8 +247,7 @@ def migrate(conn: sqlite3.Connection) -> int:
 
 def encode(row: dict) -> dict:
     return {
-        key: json.dumps(value) if key in JSON_COLUMNS and value is not None else value
-        for key, value in row.items()
+        key: json.dumps(value) if key in JSON_COLUMNS and value is not None else value for key, value in row.items()
     }
 
 
@@ -257,8 +256,7 @@ def decode(row: sqlite3.Row | None) -> dict | None:
     if row is None:
         return None
     return {
-        key: json.loads(row[key]) if key in JSON_COLUMNS and row[key] is not None else row[key]
-        for key in row.keys()
+        key: json.loads(row[key]) if key in JSON_COLUMNS and row[key] is not None else row[key] for key in row.keys()
     }
 
 
@@ -353,9 +351,7 @@ def decided_batches(conn: sqlite3.Connection, folder: str) -> list[list[dict]]:
 # --- runs and heartbeats ---------------------------------------------------------------------
 
 
-def start_run(
-    conn: sqlite3.Connection, config_path: str, actor: str, trigger: str, release: str | None
-) -> int:
+def start_run(conn: sqlite3.Connection, config_path: str, actor: str, trigger: str, release: str | None) -> int:
     with conn:
         return insert(
             conn,
@@ -432,9 +428,7 @@ def add_reference(conn: sqlite3.Connection, reference: dict) -> None:
 
 def latest_reference(conn: sqlite3.Connection, model_id: str) -> dict | None:
     """What the model is expected to score, and on which rows: its newest reference."""
-    return select_one(
-        conn, "SELECT * FROM model_references WHERE model_id = ? ORDER BY id DESC LIMIT 1", (model_id,)
-    )
+    return select_one(conn, "SELECT * FROM model_references WHERE model_id = ? ORDER BY id DESC LIMIT 1", (model_id,))
 
 
 # --- releases and deployments ----------------------------------------------------------------

@@ -55,9 +55,7 @@ def train_model(df: pd.DataFrame) -> LogisticRegression:
     usable = complete_rows(df)
     classes = sorted(int(label) for label in usable[TARGET].unique())
     if classes != [0, 1]:
-        raise PipelineError(
-            f"training needs rows with both exited=0 and exited=1; the data has only {classes}"
-        )
+        raise PipelineError(f"training needs rows with both exited=0 and exited=1; the data has only {classes}")
     return LogisticRegression(**MODEL_PARAMS).fit(feature_matrix(usable), labels(usable))
 
 
@@ -103,9 +101,7 @@ def load_model(model_path) -> LogisticRegression:
             f"model file {model_path} does not exist (training.py trains a model, deployment.py deploys it)"
         ) from None
     except Exception as error:  # unpickling can raise almost anything on a damaged file
-        raise PipelineError(
-            f"model file {model_path} cannot be loaded: {type(error).__name__}: {error}"
-        ) from None
+        raise PipelineError(f"model file {model_path} cannot be loaded: {type(error).__name__}: {error}") from None
     check_model(model, model_path)
     return model
 

@@ -57,9 +57,7 @@ def reason_of(values: np.ndarray, pushes: np.ndarray, means: np.ndarray) -> str:
         return "no feature raises risk above a typical client's"
     feature = FEATURES[strongest]
     value, mean = values[strongest], means[strongest]
-    return (
-        f"{FEATURE_WORDS[feature]} {value:,.0f}, {compare_words(value, mean)} ({mean:,.0f}): raises risk most"
-    )
+    return f"{FEATURE_WORDS[feature]} {value:,.0f}, {compare_words(value, mean)} ({mean:,.0f}): raises risk most"
 
 
 def risk_table(finaldata: pd.DataFrame, model, means: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -75,9 +73,7 @@ def risk_table(finaldata: pd.DataFrame, model, means: np.ndarray) -> tuple[pd.Da
         table[feature] = scored[feature].to_numpy(dtype="int64")
         table[column] = pushes[:, FEATURES.index(feature)]
     table["reason"] = [reason_of(X[i], pushes[i], means) for i in range(len(table))]
-    table = table.sort_values(["probability", ID_COLUMN], ascending=[False, True], kind="stable").reset_index(
-        drop=True
-    )
+    table = table.sort_values(["probability", ID_COLUMN], ascending=[False, True], kind="stable").reset_index(drop=True)
     table.insert(0, "rank", np.arange(1, len(table) + 1))
     missing = unscored[FEATURES].isna()
     unscored_table = pd.DataFrame(

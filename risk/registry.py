@@ -212,9 +212,7 @@ def deploy(conn: sqlite3.Connection, config: Config, reason: str, actor: str, ru
     sources = artifacts.deployable_files(config)
     missing = [str(path) for path in sources if not path.is_file()]
     if missing:
-        raise PipelineError(
-            f"cannot deploy, missing file(s): {', '.join(missing)}; production left unchanged"
-        )
+        raise PipelineError(f"cannot deploy, missing file(s): {', '.join(missing)}; production left unchanged")
     artifacts.remove_leftovers(config.prod_deployment_path)
     release = artifacts.build_release(sources, config.prod_deployment_path)
     switch_recorded(conn, config, release, reason, actor, run_id, decide=True)
@@ -229,9 +227,7 @@ def rollback_target(conn: sqlite3.Connection) -> str:
     return last["from_release"]
 
 
-def rollback(
-    conn: sqlite3.Connection, config: Config, actor: str, target: str | None = None
-) -> tuple[str, str]:
+def rollback(conn: sqlite3.Connection, config: Config, actor: str, target: str | None = None) -> tuple[str, str]:
     """Move production to `target` (default: the release live before); return (from, to)."""
     reconcile(conn, config, actor)
     live = artifacts.live_release_name(config.prod_deployment_path)
@@ -268,9 +264,7 @@ def reconcile(conn: sqlite3.Connection, config: Config, actor: str) -> list[str]
                 done.append(f"completed the deployment of {live.name} that a stopped run had begun")
             else:
                 history.update(conn, "deployments", "id", intent["id"], {"state": "abandoned"})
-                done.append(
-                    f"abandoned the deployment of {intent['to_release']}: production never switched to it"
-                )
+                done.append(f"abandoned the deployment of {intent['to_release']}: production never switched to it")
                 never_live = not history.select_one(
                     conn,
                     "SELECT id FROM deployments WHERE to_release = ? AND state = 'done'",

@@ -6,9 +6,7 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import client_rows
-
-from conftest import FEATURES
+from conftest import FEATURES, client_rows
 from sklearn.metrics import f1_score
 
 import deployment
@@ -108,9 +106,7 @@ def test_a_symlink_leading_out_of_the_data_folders_is_refused(client, config, tm
 def test_a_bad_file_in_the_data_folders_is_a_400_naming_it(client, config):
     (config.test_data_path / "bad.csv").write_text("a,b\n1,2\n")
     response = client.post("/prediction", json={"filepath": "testdata/bad.csv"})
-    assert (
-        response.status_code == 400 and "bad.csv: line 1: missing column(s)" in response.get_json()["error"]
-    )
+    assert response.status_code == 400 and "bad.csv: line 1: missing column(s)" in response.get_json()["error"]
 
 
 def test_a_body_over_the_size_limit_is_refused(client):
@@ -180,9 +176,7 @@ def test_the_model_is_reloaded_after_a_redeploy_without_a_restart(client, config
     first = client.post("/prediction", json={"records": [RECORD]}).get_json()
     # A model trained on flipped labels predicts the opposite.
     finaldata = pd.read_csv(config.output_folder_path / "finaldata.csv")
-    finaldata.assign(exited=1 - finaldata["exited"]).to_csv(
-        config.output_folder_path / "finaldata.csv", index=False
-    )
+    finaldata.assign(exited=1 - finaldata["exited"]).to_csv(config.output_folder_path / "finaldata.csv", index=False)
     flipped = training.main(config.config_path)
     deployment.main(config.config_path)
     second = client.post("/prediction", json={"records": [RECORD]}).get_json()
@@ -195,9 +189,7 @@ def test_the_model_is_reloaded_after_a_redeploy_without_a_restart(client, config
 def test_a_rollback_is_served_without_a_restart(client, config):
     first = client.post("/prediction", json={"records": [RECORD]}).get_json()
     finaldata = pd.read_csv(config.output_folder_path / "finaldata.csv")
-    finaldata.assign(exited=1 - finaldata["exited"]).to_csv(
-        config.output_folder_path / "finaldata.csv", index=False
-    )
+    finaldata.assign(exited=1 - finaldata["exited"]).to_csv(config.output_folder_path / "finaldata.csv", index=False)
     training.main(config.config_path)
     deployment.main(config.config_path)
     assert client.post("/prediction", json={"records": [RECORD]}).get_json()["release"] != first["release"]

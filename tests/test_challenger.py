@@ -72,9 +72,7 @@ def client_batch(seed: int, n: int, rule: str = "low") -> pd.DataFrame:
         ([5000, 100, 100, 100, 100, 100, 100, 100, 100], 2000, [1, 2, 4, 8, 9]),
     ],
 )
-def test_window_sizes_are_one_the_fewest_reaching_min_rows_powers_of_two_and_all(
-    batch_rows, min_rows, expected
-):
+def test_window_sizes_are_one_the_fewest_reaching_min_rows_powers_of_two_and_all(batch_rows, min_rows, expected):
     assert challenger.window_sizes(batch_rows, min_rows) == expected
 
 
@@ -336,8 +334,7 @@ def test_gate_refuses_a_single_class_model_when_the_rows_hold_both_classes(best_
     verdict = challenger.gate(result, np.array(final_pred), 0.05, 0.95, np.random.default_rng(0))
     assert (verdict.kind, verdict.statistic, verdict.outcome) == ("gate", "single class", "not better")
     assert verdict.detail == (
-        "the best candidate (newest batch) predicts a single class on 10 newest rows "
-        "that hold both -> refused"
+        "the best candidate (newest batch) predicts a single class on 10 newest rows that hold both -> refused"
     )
 
 
@@ -345,10 +342,7 @@ def test_gate_deploys_a_two_class_candidate_when_nothing_is_deployed():
     result = search_result(Y_TRUE, GOOD)
     verdict = challenger.gate(result, np.array(GOOD), 0.05, 0.95, np.random.default_rng(0))
     assert (verdict.statistic, verdict.outcome, verdict.value) == ("f1", "better", 0.75)
-    assert (
-        verdict.detail
-        == "nothing is deployed: the best candidate (newest batch, F1 0.75) goes live -> better"
-    )
+    assert verdict.detail == "nothing is deployed: the best candidate (newest batch, F1 0.75) goes live -> better"
 
 
 def test_gate_accepts_a_single_class_candidate_when_the_rows_hold_a_single_class():
@@ -369,9 +363,7 @@ def test_gate_keeps_the_champion_when_the_challenger_is_not_better_by_the_margin
     assert (verdict.statistic, verdict.outcome) == ("f1 gain", "not better")
     assert verdict.value == pytest.approx(3200 / 6100 - 0.5, abs=1e-12)
     best[1600:2500] = 1  # now F1 5000 / 7000 = 0.714: better by 0.21
-    verdict = challenger.gate(
-        search_result(y_true, best, champion), best, 0.05, 0.95, np.random.default_rng(0)
-    )
+    verdict = challenger.gate(search_result(y_true, best, champion), best, 0.05, 0.95, np.random.default_rng(0))
     assert verdict.outcome == "better"
 
 
@@ -388,9 +380,7 @@ def test_describe_candidates_marks_the_chosen_one():
 
 
 def test_validation_record_holds_the_candidates_numbers_for_the_model_card():
-    chosen = challenger.Candidate(
-        "all rows", 1, 10, np.zeros(10), 0.6666666667, 0.4, 0.9, np.array([2, 1, 1, 6])
-    )
+    chosen = challenger.Candidate("all rows", 1, 10, np.zeros(10), 0.6666666667, 0.4, 0.9, np.array([2, 1, 1, 6]))
     assert challenger.validation_record(chosen, "5-fold cross-validation") == {
         "validation_f1": 0.666667,
         "validation_low": 0.4,

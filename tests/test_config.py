@@ -97,9 +97,7 @@ def test_bad_config_names_the_file_and_key(tmp_path, data, message):
 
 
 def test_missing_config_file_is_named(tmp_path):
-    with pytest.raises(
-        PipelineError, match=re.escape(f"config file {tmp_path / 'nope.json'} does not exist")
-    ):
+    with pytest.raises(PipelineError, match=re.escape(f"config file {tmp_path / 'nope.json'} does not exist")):
         load_config(tmp_path / "nope.json")
 
 

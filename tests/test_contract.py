@@ -204,9 +204,7 @@ def test_a_code_spelled_null_is_a_client_not_a_missing_value(config, client):
 
 
 def test_records_may_leave_out_optional_columns_row_by_row(client):
-    body = client.post(
-        "/prediction", json={"records": [RECORD, {**RECORD, "corporation": "abcd"}]}
-    ).get_json()
+    body = client.post("/prediction", json={"records": [RECORD, {**RECORD, "corporation": "abcd"}]}).get_json()
     assert body["corporation"] == [None, "abcd"] and body["rows"] == 2
 
 
@@ -247,9 +245,7 @@ def test_errors_show_no_absolute_server_path(client, config):
 # --- property tests --------------------------------------------------------------------------
 
 TRICKY = st.one_of(
-    st.sampled_from(
-        ["", "0", "5.0", "5.5", "+5", " 5", "-1", "1e3", "null", "abcd", "ABCD", "x", '"7"', "2"]
-    ),
+    st.sampled_from(["", "0", "5.0", "5.5", "+5", " 5", "-1", "1e3", "null", "abcd", "ABCD", "x", '"7"', "2"]),
     st.integers(10**8, 10**20).map(str),
     st.text(string.ascii_lowercase, min_size=3, max_size=5),
 )

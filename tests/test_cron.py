@@ -27,9 +27,7 @@ def write_crontab(text: str) -> None:
 
 def cron_line(config) -> str:
     """cronjob.txt's line, every minute, with this interpreter and the temporary config."""
-    (template,) = [
-        line for line in (PROJECT_DIR / "cronjob.txt").read_text().splitlines() if not line.startswith("#")
-    ]
+    (template,) = [line for line in (PROJECT_DIR / "cronjob.txt").read_text().splitlines() if not line.startswith("#")]
     line = template.replace("*/10 ", "* ", 1)
     line = line.replace("@PROJECT@/.venv/bin/python", f"RISK_CONFIG={config.config_path} {sys.executable}")
     assert "RISK_ACTOR=cron" in line

@@ -35,9 +35,7 @@ def constant_guess_f1(df: pd.DataFrame) -> float:
 def test_generator_reproduces_the_committed_files_byte_for_byte(tmp_path):
     generate_data.main(["--out", str(tmp_path)])
     for relative_path in FILES:
-        assert (tmp_path / relative_path).read_bytes() == (PROJECT_DIR / relative_path).read_bytes(), (
-            relative_path
-        )
+        assert (tmp_path / relative_path).read_bytes() == (PROJECT_DIR / relative_path).read_bytes(), relative_path
 
 
 @pytest.mark.parametrize("relative_path", FILES)
@@ -142,9 +140,7 @@ def test_activity_factor_scales_the_activity_level():
     regime = generate_data.REGIMES["source"]
     base = generate_data.draw_clients(np.random.default_rng(5), codes, regime)
     busier = generate_data.draw_clients(np.random.default_rng(5), codes, replace(regime, activity_factor=2.0))
-    assert busier["lastyear_activity"].median() / base["lastyear_activity"].median() == pytest.approx(
-        2, rel=0.05
-    )
+    assert busier["lastyear_activity"].median() / base["lastyear_activity"].median() == pytest.approx(2, rel=0.05)
     assert busier["lastmonth_activity"].median() > 1.7 * base["lastmonth_activity"].median()
     assert busier["number_of_employees"].equals(base["number_of_employees"])
 

@@ -56,9 +56,7 @@ def test_deployment_publishes_the_files_and_records_who_and_why(trained_project,
     assert prod.is_symlink() and sorted(p.name for p in prod.iterdir()) == RELEASE_FILES
     for name in ["trainedmodel.pkl", "latestscore.txt", "modelcard.json"]:
         assert (prod / name).read_bytes() == (config.output_model_path / name).read_bytes()
-    assert (prod / "ingestedfiles.txt").read_bytes() == (
-        config.output_folder_path / "ingestedfiles.txt"
-    ).read_bytes()
+    assert (prod / "ingestedfiles.txt").read_bytes() == (config.output_folder_path / "ingestedfiles.txt").read_bytes()
     assert audit(config) == [(None, live(config), "manual", "tester@box", "done")]
     model_id = hashlib.sha256((prod / "trainedmodel.pkl").read_bytes()).hexdigest()[:12]
     with sqlite3.connect(config.history_path) as conn:
@@ -156,9 +154,7 @@ def test_the_cli_refuses_to_roll_back_while_a_run_holds_the_lock(trained_project
         fcntl.flock(lock, fcntl.LOCK_EX)
         result = run_script("deployment.py", config.config_path, "--rollback")
     assert result.returncode == 75
-    assert (
-        "a full-process run holds the lock" in result.stderr and "production left unchanged" in result.stderr
-    )
+    assert "a full-process run holds the lock" in result.stderr and "production left unchanged" in result.stderr
     assert live(config) == before
     result = run_script("deployment.py", config.config_path, "--rollback")
     assert result.returncode == 0, result.stderr
@@ -227,18 +223,14 @@ def test_a_plain_production_folder_from_before_releases_is_kept_as_a_release(tra
     assert "00000000T000000000000Z-adopted" in names
 
 
-def test_old_releases_are_pruned_keeping_the_live_one_and_the_rollback_target(
-    trained_project, config, monkeypatch
-):
+def test_old_releases_are_pruned_keeping_the_live_one_and_the_rollback_target(trained_project, config, monkeypatch):
     monkeypatch.setattr(artifacts, "KEEP_RELEASES", 2)
     monkeypatch.setattr(artifacts.prune_releases, "__defaults__", (2,))
     names = [live(config)] + [retrain_and_deploy(config, flip=i % 2 == 0) for i in range(4)]
     kept = [path.name for path in artifacts.kept_releases(config.prod_deployment_path)]
     assert kept == names[-2:]
     deployment.rollback(config.config_path)  # live: names[-2]
-    newest = retrain_and_deploy(
-        config
-    )  # live: newest; its rollback target: names[-2], older than the 2 newest
+    newest = retrain_and_deploy(config)  # live: newest; its rollback target: names[-2], older than the 2 newest
     kept = [path.name for path in artifacts.kept_releases(config.prod_deployment_path)]
     assert kept == [names[-2], names[-1], newest]
     with sqlite3.connect(config.history_path) as conn:
@@ -259,14 +251,10 @@ DEPLOY_FOREVER = textwrap.dedent(
 
 
 @pytest.mark.slow
-def test_a_deployment_killed_at_any_moment_leaves_production_and_history_in_agreement(
-    trained_project, config
-):
+def test_a_deployment_killed_at_any_moment_leaves_production_and_history_in_agreement(trained_project, config):
     rng = random.Random(7)
     for trial in range(25):
-        child = subprocess.Popen(
-            [sys.executable, "-c", DEPLOY_FOREVER, str(PROJECT_DIR), str(config.config_path)]
-        )
+        child = subprocess.Popen([sys.executable, "-c", DEPLOY_FOREVER, str(PROJECT_DIR), str(config.config_path)])
         time.sleep(0.4 + rng.random() * 0.4)
         os.kill(child.pid, signal.SIGKILL)
         child.wait()
@@ -277,8 +265,6 @@ def test_a_deployment_killed_at_any_moment_leaves_production_and_history_in_agre
             assert history.last_deployment(conn)["to_release"] == live(config), f"trial {trial}"
             assert history.pending_deployments(conn) == []
     leftovers = [p for p in config.prod_deployment_path.parent.iterdir() if ".tmp-" in p.name]
-    leftovers += [
-        p for p in artifacts.releases_path(config.prod_deployment_path).iterdir() if p.name.startswith(".")
-    ]
+    leftovers += [p for p in artifacts.releases_path(config.prod_deployment_path).iterdir() if p.name.startswith(".")]
     deployment.main(config.config_path)
     assert [p for p in leftovers if p.exists()] == []

@@ -118,8 +118,7 @@ def fake_pip(script: str):
     [
         ("import json, sys; print(json.dumps({'latest': '1.2.' + str(len(sys.argv[1]))}))", "1.2.3"),
         (
-            "import sys; print('ERROR: No matching distribution found for abc', file=sys.stderr); "
-            "sys.exit(1)",
+            "import sys; print('ERROR: No matching distribution found for abc', file=sys.stderr); sys.exit(1)",
             "unknown (No matching distribution found for abc)",
         ),
         ("import time; time.sleep(30)", "unknown (pip did not answer within 1 s)"),
@@ -156,7 +155,5 @@ def test_an_expired_cache_asks_again(config, monkeypatch):
     cache = json.loads(cache_path.read_text())
     cache["checked_at"] -= config.outdated_cache_seconds + 1
     cache_path.write_text(json.dumps(cache))
-    monkeypatch.setattr(
-        diagnostics, "latest_versions", lambda names, deadline_seconds: dict.fromkeys(names, "7")
-    )
+    monkeypatch.setattr(diagnostics, "latest_versions", lambda names, deadline_seconds: dict.fromkeys(names, "7"))
     assert {item["latest"] for item in diagnostics.outdated_packages_list(config)} == {"7"}

@@ -157,9 +157,7 @@ PERFORMANCE = dict(margin=0.05, confidence=0.95, min_rows=500, min_positives=50)
 
 def test_performance_verdict_calls_a_clear_drop_drift_with_the_smallest_p_value():
     new_counts = [30, 90, 50, 830]  # 1,000 rows, 80 exits (tp + fn), F1 60 / 200 = 0.30: a drop of 0.50
-    verdict = drift.performance_verdict(
-        new_counts, 0.8, REFERENCE_COUNTS, **PERFORMANCE, rng=np.random.default_rng(0)
-    )
+    verdict = drift.performance_verdict(new_counts, 0.8, REFERENCE_COUNTS, **PERFORMANCE, rng=np.random.default_rng(0))
     assert verdict.outcome == drift.DRIFT
     # The drop's sd is about 0.04 (delta method): no replicate comes near 0.05, so p = (1 + 0) / (1 + B).
     assert verdict.p_value == 1 / (drift.RESAMPLES + 1)
@@ -175,9 +173,7 @@ def test_performance_verdict_calls_a_clear_drop_drift_with_the_smallest_p_value(
 
 def test_performance_verdict_sees_no_drift_when_the_new_rows_score_as_the_reference():
     new_counts = [80, 20, 20, 880]  # 1,000 rows, F1 160 / 200 = 0.80, as the reference
-    verdict = drift.performance_verdict(
-        new_counts, 0.8, REFERENCE_COUNTS, **PERFORMANCE, rng=np.random.default_rng(0)
-    )
+    verdict = drift.performance_verdict(new_counts, 0.8, REFERENCE_COUNTS, **PERFORMANCE, rng=np.random.default_rng(0))
     assert verdict.outcome == drift.NO_DRIFT
     # drop ~ N(0, 0.032): P(drop <= 0.05) = Phi(1.56) = 0.94.
     assert verdict.p_value == pytest.approx(0.94, abs=0.03)
@@ -189,9 +185,7 @@ def test_performance_verdict_does_not_call_a_drop_of_exactly_the_margin_drift(re
     # New F1 6000 / 8000 = 0.75 on 20,000 rows against 0.80: the drop IS the margin, H0 (drop <= margin)
     # holds at its boundary; the replicates straddle the margin and p is about 1/2.
     new_counts = [3000, 1000, 1000, 15000]
-    verdict = drift.performance_verdict(
-        new_counts, 0.8, reference_counts, **PERFORMANCE, rng=np.random.default_rng(0)
-    )
+    verdict = drift.performance_verdict(new_counts, 0.8, reference_counts, **PERFORMANCE, rng=np.random.default_rng(0))
     assert verdict.outcome == drift.NO_DRIFT
     assert 0.3 < verdict.p_value < 0.7
 
@@ -207,9 +201,7 @@ def test_performance_verdict_does_not_call_a_drop_of_exactly_the_margin_drift(re
 )
 def test_performance_verdict_on_huge_samples_calls_drift_only_beyond_the_margin(new_counts, drop, outcome):
     reference_counts = REFERENCE_COUNTS * 100
-    verdict = drift.performance_verdict(
-        new_counts, 0.8, reference_counts, **PERFORMANCE, rng=np.random.default_rng(0)
-    )
+    verdict = drift.performance_verdict(new_counts, 0.8, reference_counts, **PERFORMANCE, rng=np.random.default_rng(0))
     assert 0.8 - verdict.value == pytest.approx(drop)
     assert verdict.outcome == outcome
     # Every replicate falls on the same side of the margin: p is its smallest or largest possible value.
@@ -218,18 +210,14 @@ def test_performance_verdict_on_huge_samples_calls_drift_only_beyond_the_margin(
 
 
 @pytest.mark.parametrize("sds_beyond_margin, expected_p", [(1.0, norm.sf(1.0)), (2.5, norm.sf(2.5))])
-def test_performance_verdict_p_value_is_the_share_of_bootstrap_drops_within_the_margin(
-    sds_beyond_margin, expected_p
-):
+def test_performance_verdict_p_value_is_the_share_of_bootstrap_drops_within_the_margin(sds_beyond_margin, expected_p):
     # A fixed reference F1 set so the observed drop exceeds the margin by k delta-method sds; the bootstrap
     # p = P(drop* <= margin) is then about Phi(-k): 0.159 for k = 1 (no drift at 95%), 0.0062 for k = 2.5
     # (drift). The wrong tail would give 0.84 and 0.99; Monte Carlo error is 0.004, skew adds a little.
     new_counts = [300, 100, 100, 1500]  # F1 0.75 on 2,000 rows
     se = delta_method_se(new_counts)
     reference_f1 = 0.75 + 0.05 + sds_beyond_margin * se
-    verdict = drift.performance_verdict(
-        new_counts, reference_f1, None, **PERFORMANCE, rng=np.random.default_rng(1)
-    )
+    verdict = drift.performance_verdict(new_counts, reference_f1, None, **PERFORMANCE, rng=np.random.default_rng(1))
     assert verdict.p_value == pytest.approx(expected_p, abs=0.01)
     assert verdict.outcome == (drift.DRIFT if verdict.p_value < 0.05 else drift.NO_DRIFT)
     assert verdict.outcome == (drift.DRIFT if sds_beyond_margin == 2.5 else drift.NO_DRIFT)
@@ -255,9 +243,7 @@ def test_performance_verdict_p_value_is_the_share_of_bootstrap_drops_within_the_
     ids=["too-few-rows", "too-few-exits"],
 )
 def test_performance_verdict_refuses_to_decide_below_the_minimum_sample(new_counts, detail):
-    verdict = drift.performance_verdict(
-        new_counts, 0.8, REFERENCE_COUNTS, **PERFORMANCE, rng=np.random.default_rng(0)
-    )
+    verdict = drift.performance_verdict(new_counts, 0.8, REFERENCE_COUNTS, **PERFORMANCE, rng=np.random.default_rng(0))
     assert verdict.outcome == drift.INSUFFICIENT
     assert verdict.detail == detail
     assert verdict.p_value is None and verdict.low is None
@@ -265,9 +251,7 @@ def test_performance_verdict_refuses_to_decide_below_the_minimum_sample(new_coun
 
 def test_performance_verdict_decides_at_exactly_the_minimum_sample():
     new_counts = [25, 40, 25, 410]  # exactly 500 rows and 50 exits (tp + fn)
-    verdict = drift.performance_verdict(
-        new_counts, 0.8, REFERENCE_COUNTS, **PERFORMANCE, rng=np.random.default_rng(0)
-    )
+    verdict = drift.performance_verdict(new_counts, 0.8, REFERENCE_COUNTS, **PERFORMANCE, rng=np.random.default_rng(0))
     assert (verdict.n, verdict.positives) == (500, 50)
     assert verdict.outcome == drift.DRIFT  # F1 50 / 115 = 0.43 against 0.80
 
@@ -385,9 +369,7 @@ def test_gain_verdict_needs_the_gain_to_exceed_the_margin(extra, gain, outcome):
     y_true, challenger, champion = clients_with_predictions(extra)
     verdict = drift.gain_verdict(y_true, challenger, champion, 0.05, 0.95, np.random.default_rng(0))
     assert verdict.value == pytest.approx(gain, abs=1e-12)
-    assert verdict.value == pytest.approx(
-        f1_score(y_true, challenger) - f1_score(y_true, champion), abs=1e-12
-    )
+    assert verdict.value == pytest.approx(f1_score(y_true, challenger) - f1_score(y_true, champion), abs=1e-12)
     assert verdict.reference == pytest.approx(0.5)
     # The challenger is right wherever they differ, so a replicate's gain is <= 0 only when it draws none
     # of the `extra` rows: (1 - extra/n)^n ~ e^-100 ~ 0. p is the smallest possible in both cases.
@@ -555,9 +537,7 @@ def labels_with_rate(n: int, rate: float) -> np.ndarray:
     ],
 )
 def test_exit_rate_verdict_flags_changes_beyond_five_points(n, reference_rate, new_rate, outcome, change):
-    verdict = drift.exit_rate_verdict(
-        labels_with_rate(n, reference_rate), labels_with_rate(n, new_rate), 0.95
-    )
+    verdict = drift.exit_rate_verdict(labels_with_rate(n, reference_rate), labels_with_rate(n, new_rate), 0.95)
     assert verdict.outcome == outcome
     assert f"change {change} [" in verdict.detail
     assert (verdict.value, verdict.reference) == (pytest.approx(new_rate), pytest.approx(reference_rate))

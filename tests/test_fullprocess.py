@@ -74,9 +74,7 @@ def assert_agreement(config) -> None:
         "modelcard.json",
         "trainedmodel.pkl",
     ]
-    (last,) = query(
-        config, "SELECT to_release FROM deployments WHERE state = 'done' ORDER BY id DESC LIMIT 1"
-    )
+    (last,) = query(config, "SELECT to_release FROM deployments WHERE state = 'done' ORDER BY id DESC LIMIT 1")
     assert last["to_release"] == prod.name
     assert query(config, "SELECT * FROM deployments WHERE state = 'pending'") == []
 
@@ -178,9 +176,7 @@ def test_too_few_new_rows_wait_and_count_with_the_next_file(bootstrapped):
     assert run["decision"] == "insufficient data: dataset3.csv wait for more rows"
     performance = verdicts(config, run["id"])[("performance", None, "f1")]
     assert (performance["outcome"], performance["n"]) == ("insufficient data", 120)
-    assert query(config, "SELECT decision FROM files WHERE name = 'dataset3.csv'") == [
-        {"decision": "waiting"}
-    ]
+    assert query(config, "SELECT decision FROM files WHERE name = 'dataset3.csv'") == [{"decision": "waiting"}]
     assert fullprocess(config).returncode == 0  # nothing new: waiting files alone are not re-judged
     assert "no new data" in log_lines(config)[-1] and len(runs(config)) == 2
     add_file(config, "dataset4.csv", seed=5, rows=900, rule="flipped")
@@ -190,9 +186,9 @@ def test_too_few_new_rows_wait_and_count_with_the_next_file(bootstrapped):
     performance = verdicts(config, run["id"])[("performance", None, "f1")]
     assert (performance["outcome"], performance["n"]) == ("drift", 1020)
     assert release_of(config) != before
-    assert query(
-        config, "SELECT DISTINCT decision FROM files WHERE name IN ('dataset3.csv', 'dataset4.csv')"
-    ) == [{"decision": "decided"}]
+    assert query(config, "SELECT DISTINCT decision FROM files WHERE name IN ('dataset3.csv', 'dataset4.csv')") == [
+        {"decision": "decided"}
+    ]
 
 
 def test_drift_retrains_on_the_newest_window_and_redeploys(bootstrapped):
@@ -204,8 +200,7 @@ def test_drift_retrains_on_the_newest_window_and_redeploys(bootstrapped):
     assert_agreement(config)
     run = runs(config)[-1]
     assert (
-        run["decision"] == "drift: re-trained and re-deployed"
-        and run["release_after"] == release_of(config) != before
+        run["decision"] == "drift: re-trained and re-deployed" and run["release_after"] == release_of(config) != before
     )
     judged = verdicts(config, run["id"])
     assert judged[("performance", None, "f1")]["outcome"] == "drift"
@@ -284,15 +279,11 @@ def test_a_failing_step_stops_the_run_and_leaves_production_untouched(bootstrapp
     assert result.returncode == 1
     errors = [line for line in log_lines(config)[seen:] if " ERROR " in line]
     assert (
-        len(errors) == 1
-        and "step scoring failed" in errors[0]
-        and "the current deployment is untouched" in errors[0]
+        len(errors) == 1 and "step scoring failed" in errors[0] and "the current deployment is untouched" in errors[0]
     )
     assert release_of(config) == before
     assert_agreement(config)
-    assert runs(config)[-1]["exit_code"] == 1 and runs(config)[-1]["decision"].startswith(
-        "failed: step scoring failed"
-    )
+    assert runs(config)[-1]["exit_code"] == 1 and runs(config)[-1]["decision"].startswith("failed: step scoring failed")
     scores.rmdir()
     assert fullprocess(config).returncode == 2  # the next run judges the same new data again
     assert release_of(config) != before

@@ -3,8 +3,6 @@
 import sqlite3
 import subprocess
 import sys
-import threading
-import time
 
 import pytest
 from conftest import PROJECT_DIR

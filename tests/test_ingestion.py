@@ -92,9 +92,7 @@ def test_no_good_file_leaves_earlier_outputs_untouched_and_records_the_rejection
     before = {name: (config.output_folder_path / name).read_bytes() for name in outputs}
     for path in config.input_folder_path.iterdir():
         path.write_text(f"{HEADER}\n")
-    with pytest.raises(
-        PipelineError, match="no usable CSV file among 2 in .*sourcedata; outputs left unchanged"
-    ):
+    with pytest.raises(PipelineError, match="no usable CSV file among 2 in .*sourcedata; outputs left unchanged"):
         ingestion.main(config.config_path)
     assert {name: (config.output_folder_path / name).read_bytes() for name in outputs} == before
     rejected = [row for row in file_rows(config) if row["status"] == "rejected"]

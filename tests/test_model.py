@@ -58,15 +58,11 @@ def test_model_beats_a_constant_guess():
 def test_rows_with_missing_features_are_left_out_of_training():
     df = client_rows(1, 200).astype({"lastmonth_activity": "Int64"})
     flipped_incomplete = df.head(5).assign(lastmonth_activity=pd.NA, exited=1 - df.head(5)["exited"])
-    np.testing.assert_array_equal(
-        train_model(pd.concat([df, flipped_incomplete])).coef_, train_model(df).coef_
-    )
+    np.testing.assert_array_equal(train_model(pd.concat([df, flipped_incomplete])).coef_, train_model(df).coef_)
 
 
 def test_training_on_a_single_class_names_the_problem():
-    with pytest.raises(
-        PipelineError, match=r"needs rows with both exited=0 and exited=1; the data has only \[0\]"
-    ):
+    with pytest.raises(PipelineError, match=r"needs rows with both exited=0 and exited=1; the data has only \[0\]"):
         train_model(client_rows(1, 50).assign(exited=0))
 
 
@@ -89,9 +85,7 @@ def test_training_writes_the_model_and_its_card(config):
     assert card["rows"] == len(finaldata) == 700
     assert card["positives"] == int(finaldata["exited"].sum())
     assert card["coefficients"] == dict(zip(FEATURES, model.coef_[0].tolist(), strict=True))
-    assert card["feature_means"]["lastmonth_activity"] == pytest.approx(
-        finaldata["lastmonth_activity"].mean()
-    )
+    assert card["feature_means"]["lastmonth_activity"] == pytest.approx(finaldata["lastmonth_activity"].mean())
     assert [f["name"] for f in card["training_files"]] == ["dataset1.csv", "dataset2.csv"]
     assert card["validation_low"] <= card["validation_f1"] <= card["validation_high"]
     tp, fp, fn, tn = card["validation_counts"]
@@ -141,7 +135,5 @@ def test_a_pickle_that_is_not_our_model_is_refused(tmp_path, thing, message):
 
 
 def test_training_without_finaldata_names_the_file(config):
-    with pytest.raises(
-        PipelineError, match=f"data file {config.output_folder_path / 'finaldata.csv'} does not exist"
-    ):
+    with pytest.raises(PipelineError, match=f"data file {config.output_folder_path / 'finaldata.csv'} does not exist"):
         training.main(config.config_path)

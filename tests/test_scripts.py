@@ -36,9 +36,7 @@ PIPELINE = ["ingestion.py", "training.py", "scoring.py", "deployment.py"]
 def test_importing_a_script_has_no_side_effects(tmp_path, module):
     code = f"import sys; sys.path.insert(0, {str(PROJECT_DIR)!r}); import {module}"
     env = {"RISK_CONFIG": str(tmp_path / "missing.json"), "PATH": "/usr/bin:/bin"}
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
-    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert (result.stdout, result.stderr) == ("", "")
     assert list(tmp_path.iterdir()) == []

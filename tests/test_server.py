@@ -22,9 +22,7 @@ def test_apicalls_against_gunicorn_writes_the_four_answers(server, config):
     answers = json.loads((config.output_model_path / "apireturns.txt").read_text())
     assert list(answers) == ["prediction", "scoring", "summarystats", "diagnostics"]
     assert answers["prediction"]["rows"] == 200 and answers["prediction"]["source"] == "testdata/testdata.csv"
-    assert answers["scoring"]["f1"] == round(
-        float((config.prod_deployment_path / "latestscore.txt").read_text()), 6
-    )
+    assert answers["scoring"]["f1"] == round(float((config.prod_deployment_path / "latestscore.txt").read_text()), 6)
     assert "lastmonth_activity" in answers["summarystats"]["summary"]
     assert set(answers["diagnostics"]) == {
         "execution_time",
@@ -36,9 +34,7 @@ def test_apicalls_against_gunicorn_writes_the_four_answers(server, config):
 
 @pytest.mark.slow
 def test_gunicorn_serves_json_errors_without_tracebacks(server):
-    response = requests.post(
-        f"{server}/prediction", data="{oops", headers={"Content-Type": "application/json"}
-    )
+    response = requests.post(f"{server}/prediction", data="{oops", headers={"Content-Type": "application/json"})
     assert response.status_code == 400 and "error" in response.json()
     assert "Traceback" not in response.text
 
@@ -73,9 +69,7 @@ def test_stalled_clients_do_not_freeze_the_api_for_others(server):
             assert requests.get(f"{server}/health", timeout=5).status_code == 200
             answer = requests.post(
                 f"{server}/prediction",
-                json={
-                    "records": [{"lastmonth_activity": 1, "lastyear_activity": 2, "number_of_employees": 3}]
-                },
+                json={"records": [{"lastmonth_activity": 1, "lastyear_activity": 2, "number_of_employees": 3}]},
                 timeout=5,
             )
             assert answer.status_code == 200
