@@ -180,10 +180,10 @@ def test_a_release_the_database_does_not_know_is_adopted_from_its_card(trained_p
     config.history_path.unlink()  # the history is lost, or the release came from elsewhere
     for suffix in ("-wal", "-shm"):
         config.history_path.with_name(config.history_path.name + suffix).unlink(missing_ok=True)
+    model_id = registry.file_model_id(config.prod_deployment_path / "trainedmodel.pkl")
     with history.opened(config.history_path) as conn:
         assert registry.reconcile(conn, config, "tester@box") == [
-            f"adopted release {release} (model {registry.file_model_id(config.prod_deployment_path / 'trainedmodel.pkl')}),"
-            " live without a record"
+            f"adopted release {release} (model {model_id}), live without a record"
         ]
         model = history.select_one(conn, "SELECT * FROM models")
         reference = history.select_one(conn, "SELECT * FROM model_references")
