@@ -15,17 +15,19 @@ import os
 import time
 from pathlib import Path
 
-import pandas as pd
+import numpy as np
+import pyarrow as pa
+from pyarrow import csv as pacsv
 
 from risk import artifacts, history
 from risk.config import PipelineError, atomic_write_text, atomic_writer, load_config, run_cli
-from risk.contract import TRAINING, DataError, read_csv_bytes
+from risk.contract import FEATURES, ID_COLUMN, SCHEMA, TARGET, TRAINING, DataError, int_values, read_table
 
 logger = logging.getLogger(__name__)
 
 
-def read_input_file(path: Path) -> tuple[pd.DataFrame | None, dict]:
-    """One input file: its rows (None if rejected) and its record (name, fingerprint, SHA-256, rows or reason)."""
+def read_input_file(path: Path) -> tuple[pa.Table | None, dict]:
+    """One input file: its rows (None if rejected) and its record (name, fingerprint, SHA-256, rows or why not)."""
     with open(path, "rb") as handle:
         data = handle.read()
         stat = os.fstat(handle.fileno())
@@ -36,27 +38,71 @@ def read_input_file(path: Path) -> tuple[pd.DataFrame | None, dict]:
         "mtime_ns": stat.st_mtime_ns,
     }
     try:
-        df = read_csv_bytes(data, path.name, TRAINING)
+        table = read_table(data, path.name, TRAINING)
     except DataError as error:
         return None, {**record, "status": "rejected", "reason": str(error), "rows": None}
-    return df, {**record, "status": "accepted", "reason": None, "rows": len(df)}
+    return table, {**record, "status": "accepted", "reason": None, "rows": table.num_rows}
 
 
-def ingest_files(csv_paths) -> tuple[pd.DataFrame | None, dict]:
-    """Combine and de-duplicate the good files; return the data (None if no file is usable) and the
+def row_keys(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """Each row packed exactly into two int64 keys (the contract bounds every value): the code's 4 bytes
+    and last month's count in one, last year's count, the employees and `exited` in the other."""
+    codes = table.column(ID_COLUMN).combine_chunks()
+    start, end = codes.offset * 4, (codes.offset + len(codes)) * 4  # every code is 4 ASCII letters
+    code = np.frombuffer(codes.buffers()[2], dtype=np.uint8)[start:end].view(np.uint32).astype(np.int64)
+    count = {column: int_values(table.column(column), missing=-1) + 1 for column in [*FEATURES, TARGET]}
+    first = code | (count["lastmonth_activity"] << 32)
+    second = count["lastyear_activity"] | (count["number_of_employees"] << 31) | (count[TARGET] << 61)
+    return first, second
+
+
+def row_hash(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of the two keys (multiplications by odd constants, wrapping)."""
+    with np.errstate(over="ignore"):
+        return (first * np.int64(-7046029254386353131)) ^ (second * np.int64(-4658895280553007687))
+
+
+def drop_duplicate_rows(table: pa.Table) -> pa.Table:
+    """The first occurrence of each distinct row, in order (a missing value equals a missing value).
+
+    Rows are sorted by a 64-bit hash of their exact keys (stable: the first occurrence leads); equal
+    neighbours are duplicates. Should two different rows share a hash, an exact sort decides instead.
+    """
+    first, second = row_keys(table)
+    hashed = row_hash(first, second)
+    order = np.argsort(hashed, kind="stable")
+    same_hash = hashed[order][1:] == hashed[order][:-1]
+    same_row = same_hash & (first[order][1:] == first[order][:-1]) & (second[order][1:] == second[order][:-1])
+    if (same_hash != same_row).any():  # a collision: sort by the keys themselves
+        order = np.lexsort((second, first))
+        same_row = (first[order][1:] == first[order][:-1]) & (second[order][1:] == second[order][:-1])
+    return without_rows(table, np.sort(order[1:][same_row]))
+
+
+def without_rows(table: pa.Table, rows: np.ndarray) -> pa.Table:
+    """`table` less the rows at the sorted positions `rows`: zero-copy slices between them."""
+    if len(rows) > 10_000:
+        return table.take(np.setdiff1d(np.arange(table.num_rows), rows))
+    bounds = [-1, *rows.tolist(), table.num_rows]
+    pieces = [table.slice(start + 1, end - start - 1) for start, end in zip(bounds, bounds[1:]) if end > start + 1]
+    return pa.concat_tables(pieces) if pieces else table.slice(0, 0)
+
+
+def ingest_files(csv_paths) -> tuple[pa.Table | None, dict]:
+    """Combine and de-duplicate the good files; return the rows (None if no file is usable) and the
     run's metrics, with a record of every file, accepted or rejected."""
     started = time.perf_counter()
-    frames, files = [], []
+    tables, files = [], []
     for path in csv_paths:
-        df, record = read_input_file(path)
+        table, record = read_input_file(path)
         files.append(record)
-        if df is None:
+        if table is None:
             logger.error("rejected %s", record["reason"])
         else:
-            frames.append(df)
-    combined = pd.concat(frames, ignore_index=True) if frames else None
-    finaldata = combined.drop_duplicates(ignore_index=True) if frames else None
-    rows_read, rows_kept = (len(combined), len(finaldata)) if frames else (0, 0)
+            tables.append(table if table.schema == SCHEMA else table.cast(SCHEMA))
+    combined = pa.concat_tables(tables) if tables else None
+    finaldata = drop_duplicate_rows(combined) if tables else None
+    rows_read, rows_kept = (combined.num_rows, finaldata.num_rows) if tables else (0, 0)
     metrics = {
         "ingested_at": history.utc_now(),
         "seconds": round(time.perf_counter() - started, 3),
@@ -78,10 +124,12 @@ def record_files(conn, folder: str, files: list[dict]) -> None:
         file["first_seen_at"] = conn.execute("SELECT first_seen_at FROM files WHERE id = ?", (file_id,)).fetchone()[0]
 
 
-def write_outputs(finaldata: pd.DataFrame, metrics: dict, output_folder_path: Path) -> None:
+def write_outputs(finaldata: pa.Table, metrics: dict, output_folder_path: Path) -> None:
     """Write finaldata.csv, ingestedfiles.txt and the metrics, each atomically."""
-    with atomic_writer(output_folder_path / artifacts.FINALDATA_FILE) as handle:
-        finaldata.to_csv(handle, index=False, lineterminator="\n")
+    with atomic_writer(output_folder_path / artifacts.FINALDATA_FILE, "wb") as handle:
+        handle.write((",".join(finaldata.column_names) + "\n").encode())
+        options = pacsv.WriteOptions(include_header=False, quoting_style="none")
+        pacsv.write_csv(finaldata, handle, options)
     names = "".join(f"{item['name']}\n" for item in metrics["files_read"])
     atomic_write_text(output_folder_path / artifacts.INGESTEDFILES_FILE, names)
     atomic_write_text(output_folder_path / artifacts.INGESTION_METRICS_FILE, json.dumps(metrics, indent=2) + "\n")

@@ -10,6 +10,7 @@ from conftest import PROJECT_DIR
 
 from datagen import generate_data
 from ingestion import ingest_files
+from risk.contract import to_frame
 from risk.artifacts import list_csv_names
 from risk.config import PipelineError
 from risk.contract import FEATURES, read_csv
@@ -24,7 +25,7 @@ def find_csv_files(folder_path) -> list:
 
 def load_folder(name: str) -> pd.DataFrame:
     finaldata, _ = ingest_files(find_csv_files(PROJECT_DIR / name))
-    return finaldata
+    return to_frame(finaldata)
 
 
 def constant_guess_f1(df: pd.DataFrame) -> float:

@@ -11,6 +11,7 @@ from conftest import HEADER, write_csv
 import ingestion
 from risk.artifacts import list_csv_names
 from risk.config import PipelineError
+from risk.contract import to_frame
 
 
 def file_rows(config) -> list[dict]:
@@ -34,7 +35,8 @@ def test_a_missing_input_folder_is_named(tmp_path):
 def test_ingest_combines_files_and_drops_duplicate_rows(tmp_path):
     a = write_csv(tmp_path / "a.csv", f"{HEADER}\naaaa,1,2,3,0\nbbbb,4,5,6,1\naaaa,1,2,3,0\n")
     b = write_csv(tmp_path / "b.csv", f"{HEADER}\nbbbb,4,5,6,1\ncccc,7,8,9,0\nbbbb,4,5,7,1\n")
-    finaldata, metrics = ingestion.ingest_files([a, b])
+    table, metrics = ingestion.ingest_files([a, b])
+    finaldata = to_frame(table)
     expected = pd.DataFrame(
         {
             "corporation": ["aaaa", "bbbb", "cccc", "bbbb"],
@@ -56,8 +58,10 @@ def test_columns_in_another_order_are_accepted(tmp_path):
         tmp_path / "a.csv",
         "exited,corporation,number_of_employees,lastyear_activity,lastmonth_activity\n1,abcd,3,2,1\n",
     )
-    finaldata, _ = ingestion.ingest_files([path])
-    assert finaldata.iloc[0].tolist() == ["abcd", 1, 2, 3, 1]
+    table, _ = ingestion.ingest_files([path])
+    assert table.to_pylist() == [
+        {"corporation": "abcd", "lastmonth_activity": 1, "lastyear_activity": 2, "number_of_employees": 3, "exited": 1}
+    ]
 
 
 def test_missing_feature_values_are_kept_as_empty_fields(config):
@@ -130,3 +134,44 @@ def test_a_changed_file_is_a_new_version_and_the_old_one_is_marked_gone(config):
     ingestion.main(config.config_path)
     versions = [(row["name"], row["rows"], row["present"]) for row in file_rows(config)]
     assert versions == [("dataset1.csv", 400, 1), ("dataset2.csv", 300, 0), ("dataset2.csv", 301, 1)]
+
+
+def test_duplicates_are_dropped_exactly_keeping_first_occurrences_in_order():
+    """The hashed de-duplication against pandas' drop_duplicates on many rows with missing values."""
+    import numpy as np
+    import pyarrow as pa
+
+    rng = np.random.default_rng(3)
+    n = 50_000
+    counts = {column: rng.integers(0, 4, n) for column in ["lastmonth_activity", "lastyear_activity"]}
+    table = pa.table(
+        {
+            "corporation": pa.array(rng.choice(["aaaa", "bbbb", "null"], n)),
+            "lastmonth_activity": pa.array(counts["lastmonth_activity"], mask=rng.random(n) < 0.1),
+            "lastyear_activity": pa.array(counts["lastyear_activity"]),
+            "number_of_employees": pa.array(rng.integers(1, 3, n)),
+            "exited": pa.array(rng.integers(0, 2, n)),
+        }
+    )
+    expected = to_frame(table).drop_duplicates(ignore_index=True)
+    kept = to_frame(ingestion.drop_duplicate_rows(table))
+    assert len(kept) == len(expected) < n
+    pd.testing.assert_frame_equal(kept, expected)
+
+
+def test_a_hash_collision_falls_back_to_an_exact_comparison(monkeypatch):
+    import numpy as np
+    import pyarrow as pa
+
+    table = pa.table(
+        {
+            "corporation": ["aaaa", "bbbb", "aaaa", "cccc"],
+            "lastmonth_activity": [1, 2, 1, 3],
+            "lastyear_activity": [1, 1, 1, 1],
+            "number_of_employees": [1, 1, 1, 1],
+            "exited": [0, 0, 0, 0],
+        }
+    )
+    monkeypatch.setattr(ingestion, "row_hash", lambda first, second: np.zeros(len(first), np.int64))
+    kept = ingestion.drop_duplicate_rows(table)  # every row has the same hash: only the keys can tell
+    assert kept.column("corporation").to_pylist() == ["aaaa", "bbbb", "cccc"]
