@@ -18,6 +18,7 @@ import time
 
 from risk import artifacts, history
 from risk.config import PipelineError, actor, read_config
+from risk.runs import RunLog, StepFailed, run_step, timed
 
 EXIT_OK = 0  # nothing new; no drift; too few new rows (they wait); or deployed and reported
 EXIT_FAILED = 1  # bad config, every new file rejected, or a failing step; production as it was
@@ -26,134 +27,20 @@ EXIT_NO_BETTER_MODEL = 3  # drift, but no challenger beat the live model: it sta
 EXIT_BUSY = 75  # another run holds the lock; this one changed nothing
 
 
-class RunLog:
-    """Timestamped lines appended to the log file, and to stderr unless stderr is that file."""
-
-    def __init__(self, log_path: str):
-        self.log_path = log_path
-        self.handle = open(log_path, "a", encoding="utf-8", buffering=1)
-        self.echo = not same_file(sys.stderr, log_path)
-
-    def __call__(self, message: str, level: str = "INFO") -> None:
-        now = time.time()
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now)) + f",{int(now % 1 * 1000):03d}"
-        line = f"{stamp} {level} fullprocess: {message}\n"
-        self.handle.write(line)
-        if self.echo:
-            sys.stderr.write(line)
-
-    def attach_step_logging(self) -> None:
-        """Send the steps' own log lines (the logging module) to the same places."""
-        import logging
-
-        from risk.config import LOG_FORMAT
-
-        handlers = [logging.FileHandler(self.log_path, encoding="utf-8")]
-        if self.echo:
-            handlers.append(logging.StreamHandler(sys.stderr))
-        logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, handlers=handlers, force=True)
-
-
-def same_file(stream, path: str) -> bool:
-    try:
-        opened, named = os.fstat(stream.fileno()), os.stat(path)
-    except (OSError, ValueError, AttributeError):
-        return False
-    return (opened.st_dev, opened.st_ino) == (named.st_dev, named.st_ino)
-
-
-class StepFailed(Exception):
-    """A step of the run failed; the message says which and why."""
-
-    def __init__(self, step: str, reason: str):
-        super().__init__(f"step {step} failed: {reason}")
-        self.step, self.reason = step, reason
-
-
-# --- the cheap checks (standard library only) ------------------------------------------------
-
-
-def scan_inputs(conn, config: dict) -> list[str]:
-    """Input files that are new: unknown to the history, changed since (size or time), or never judged.
-
-    Files waiting for more rows are not new: they are judged again with the next new file.
-    """
-    folder = history.folder_key(config["input_folder_path"], config["history_path"])
-    known = history.file_states(conn, folder)
-    new = []
-    for name in artifacts.list_csv_names(config["input_folder_path"]):
-        stat = os.stat(os.path.join(config["input_folder_path"], name))
-        versions = [v for v in known.get(name, []) if (v["size"], v["mtime_ns"]) == (stat.st_size, stat.st_mtime_ns)]
-        if not versions or (versions[-1]["status"] == "accepted" and versions[-1]["decision"] is None):
-            new.append(name)
-    return new
-
-
-def needs_reconcile(conn, live: str | None) -> bool:
-    last = history.last_deployment(conn)
-    pending = history.pending_deployments(conn)
-    return bool(pending) or (live is not None and (last is None or last["to_release"] != live))
-
-
-def reported_release(conn, config_path: str) -> str | None:
-    row = history.select_one(
-        conn,
-        "SELECT release_after FROM runs WHERE config_path = ? AND steps LIKE '%\"reporting\"%'"
-        " AND release_after IS NOT NULL ORDER BY id DESC LIMIT 1",
-        (config_path,),
-    )
-    return row["release_after"] if row else None
-
-
 def decide_trigger(conn, config: dict, log: RunLog) -> tuple[str | None, str | None, list[str]]:
     """(trigger, live release, new files); trigger None means there is nothing to do."""
     live = artifacts.live_release_name(config["prod_deployment_path"])
     if live is None:
         log(f"nothing is deployed at {config['prod_deployment_path']}: bootstrapping")
         return "bootstrap", None, artifacts.list_csv_names(config["input_folder_path"])
-    new_names = scan_inputs(conn, config)
+    new_names = history.unjudged_files(conn, config["input_folder_path"], config["history_path"])
     if new_names:
         log(f"new data: {', '.join(new_names)} (not yet judged)")
         return "new data", live, new_names
-    if reported_release(conn, config["config_path"]) != live:
+    if history.reported_release(conn, config["config_path"]) != live:
         log(f"release {live} has no reports yet: reporting")
         return "report", live, []
     return None, live, []
-
-
-# --- the steps -------------------------------------------------------------------------------
-
-
-def run_step(name: str, config_path: str, log: RunLog, steps: dict, **kwargs):
-    """Run one step's main() in this process, timed and logged; return its result."""
-    import importlib
-
-    started = time.perf_counter()
-    log(f"step {name} started")
-    try:
-        result = importlib.import_module(name).main(config_path, **kwargs)
-    except PipelineError as error:
-        raise StepFailed(name, str(error)) from None
-    except Exception as error:  # a bug, not bad input: keep the traceback in the log
-        import traceback
-
-        log.handle.write(traceback.format_exc())
-        raise StepFailed(name, f"unexpected {type(error).__name__}: {error}") from None
-    seconds = time.perf_counter() - started
-    steps[name] = round(seconds, 3)
-    log(f"step {name} finished in {seconds:.2f}s")
-    return result
-
-
-def timed(name: str, log: RunLog, steps: dict, action):
-    """A part of the run that is not a script (the drift check, the challenger search), timed."""
-    started = time.perf_counter()
-    try:
-        result = action()
-    except PipelineError as error:
-        raise StepFailed(name, str(error)) from None
-    steps[name] = round(time.perf_counter() - started, 3)
-    return result
 
 
 def publish(config: dict, log: RunLog, run: dict, reason: str) -> int:
@@ -280,7 +167,7 @@ def run_once(config: dict, log: RunLog) -> int:
         for run_id in history.interrupt_stale_runs(conn):
             log(f"run {run_id} was stopped before it finished; marked interrupted", "WARNING")
         live = artifacts.live_release_name(config["prod_deployment_path"])
-        if needs_reconcile(conn, live):
+        if history.disagrees_with(conn, live):
             from risk import registry
             from risk.config import load_config
 

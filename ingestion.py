@@ -84,7 +84,8 @@ def without_rows(table: pa.Table, rows: np.ndarray) -> pa.Table:
     if len(rows) > 10_000:
         return table.take(np.setdiff1d(np.arange(table.num_rows), rows))
     bounds = [-1, *rows.tolist(), table.num_rows]
-    pieces = [table.slice(start + 1, end - start - 1) for start, end in zip(bounds, bounds[1:]) if end > start + 1]
+    pairs = zip(bounds[:-1], bounds[1:], strict=True)
+    pieces = [table.slice(start + 1, end - start - 1) for start, end in pairs if end > start + 1]
     return pa.concat_tables(pieces) if pieces else table.slice(0, 0)
 
 

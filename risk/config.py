@@ -1,16 +1,15 @@
 """The config loader, the expected-failure exception, atomic writes and the scripts' CLI wrapper.
 
-Standard library only, and only json, os and sys at import: the idle cron run imports it.
+Standard library only, and only os and sys at import: the idle cron run imports it, and every
+millisecond of its imports counts (see read_json_object for why the config is parsed by SQLite).
 Config: `config.json` beside the scripts, or the file named by the environment variable RISK_CONFIG;
 relative paths are resolved against the config file's folder, never the current directory.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-from contextlib import contextmanager
 from types import SimpleNamespace
 
 PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -80,13 +79,11 @@ def read_config(config_path=None) -> dict:
     config_path = os.path.abspath(config_path) if config_path else config_path_from_env()
     try:
         with open(config_path, encoding="utf-8") as handle:
-            raw = json.load(handle)
+            raw = read_json_object(handle.read())
     except FileNotFoundError:
         raise PipelineError(f"config file {config_path} does not exist") from None
     except (OSError, UnicodeDecodeError, ValueError) as error:
-        raise PipelineError(f"config file {config_path} is not readable JSON: {error}") from None
-    if not isinstance(raw, dict):
-        raise PipelineError(f"config file {config_path} must hold a JSON object")
+        raise PipelineError(f"config file {config_path} {error}") from None
     values = {"config_path": config_path}
     for key in REQUIRED_PATH_KEYS:
         if key not in raw:
@@ -101,6 +98,29 @@ def read_config(config_path=None) -> dict:
     return values
 
 
+def read_json_object(text: str) -> dict:
+    """The keys and values of a JSON object, parsed strictly by SQLite's JSON functions.
+
+    The cron path loads sqlite3 for the history anyway, and importing the json module (which brings
+    re and enum) would take longer than the rest of an idle run. Nested values come back as JSON text.
+    Raises ValueError saying what is wrong.
+    """
+    from risk.history import sqlite3
+
+    conn = sqlite3.connect(":memory:")
+    try:
+        kind = conn.execute("SELECT CASE WHEN json_valid(?1) THEN json_type(?1) END", (text,)).fetchone()[0]
+        if kind is None:
+            raise ValueError("is not readable JSON")
+        if kind != "object":
+            raise ValueError("must hold a JSON object")
+        rows = conn.execute("SELECT key, value, type FROM json_each(?)", (text,)).fetchall()
+    finally:
+        conn.close()
+    constants = {"true": True, "false": False, "null": None}
+    return {key: constants[kind] if kind in constants else value for key, value, kind in rows}
+
+
 def load_config(config_path=None) -> Config:
     """read_config with the paths as pathlib.Path objects."""
     from pathlib import Path
@@ -113,6 +133,8 @@ def load_config(config_path=None) -> Config:
 
 def write_config(config: Config, config_path) -> str:
     """Write `config` as a JSON config file (absolute paths), e.g. a scratch copy for timing runs."""
+    import json
+
     data = {key: value if isinstance(value, int | float | str) else str(value) for key, value in vars(config).items()}
     del data["config_path"]
     atomic_write_text(config_path, json.dumps(data, indent=2) + "\n")
@@ -135,28 +157,37 @@ def default_file_mode() -> int:
     return 0o666 & ~umask
 
 
-@contextmanager
-def atomic_writer(path, mode="w"):
-    """Open a temporary file beside `path`; on success rename it over `path`, else remove it."""
-    import tempfile
+class atomic_writer:  # noqa: N801 - used like open()
+    """`with atomic_writer(path) as handle:` writes a temporary file beside `path`, renamed over it on
+    success and removed on failure (a class, not @contextmanager: contextlib is not loaded on the cron path)."""
 
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
-    try:
-        encoding = None if "b" in mode else "utf-8"
-        newline = None if "b" in mode else ""
-        with os.fdopen(fd, mode, encoding=encoding, newline=newline) as handle:
-            yield handle
-            handle.flush()
-            os.fchmod(handle.fileno(), default_file_mode())
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-        fsync_dir(folder)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-        raise
+    def __init__(self, path, mode="w"):
+        self.path, self.mode = path, mode
+
+    def __enter__(self):
+        import tempfile
+
+        self.folder = os.path.dirname(os.path.abspath(self.path))
+        os.makedirs(self.folder, exist_ok=True)
+        fd, self.tmp_name = tempfile.mkstemp(prefix=f".{os.path.basename(self.path)}.", suffix=".tmp", dir=self.folder)
+        binary = "b" in self.mode
+        self.handle = os.fdopen(fd, self.mode, encoding=None if binary else "utf-8", newline=None if binary else "")
+        return self.handle
+
+    def __exit__(self, kind, error, traceback):
+        try:
+            if kind is None:
+                self.handle.flush()
+                os.fchmod(self.handle.fileno(), default_file_mode())
+                os.fsync(self.handle.fileno())
+            self.handle.close()
+            if kind is None:
+                os.replace(self.tmp_name, self.path)
+                fsync_dir(self.folder)
+        finally:
+            if os.path.exists(self.tmp_name):
+                os.unlink(self.tmp_name)
+        return False
 
 
 def atomic_write_text(path, text: str) -> None:

@@ -231,7 +231,9 @@ def column_is_valid(values: pa.ChunkedArray, column: str, mode: Mode) -> bool:
     """The fast path's checks of one column (the body holds only [a-z0-9,] and line ends)."""
     if column == ID_COLUMN:  # four letters: every value 4 bytes long, and no digit among them
         return all(
-            (np.diff(np.frombuffer(chunk.buffers()[1], np.int32)[chunk.offset : chunk.offset + len(chunk) + 1]) == 4).all()
+            (
+                np.diff(np.frombuffer(chunk.buffers()[1], np.int32)[chunk.offset : chunk.offset + len(chunk) + 1]) == 4
+            ).all()
             and not pa.py_buffer(chunk.buffers()[2]).to_pybytes().translate(None, LETTERS)
             for chunk in values.chunks
         )

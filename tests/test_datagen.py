@@ -10,10 +10,9 @@ from conftest import PROJECT_DIR
 
 from datagen import generate_data
 from ingestion import ingest_files
-from risk.contract import to_frame
 from risk.artifacts import list_csv_names
 from risk.config import PipelineError
-from risk.contract import FEATURES, read_csv
+from risk.contract import FEATURES, read_csv, to_frame
 from risk.model import score_model, train_model
 
 FILES = list(generate_data.build_datasets())

@@ -1,0 +1,88 @@
+"""Running the pipeline's steps for the full process: its log, its steps timed, their failures.
+
+Standard library only at import (the idle cron run writes one line through RunLog).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from risk.config import PipelineError
+
+
+class RunLog:
+    """Timestamped lines appended to the log file, and to stderr unless stderr is that file."""
+
+    def __init__(self, log_path: str):
+        self.log_path = log_path
+        self.handle = open(log_path, "a", encoding="utf-8", buffering=1)
+        self.echo = not same_file(sys.stderr, log_path)
+
+    def __call__(self, message: str, level: str = "INFO") -> None:
+        now = time.time()
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now)) + f",{int(now % 1 * 1000):03d}"
+        line = f"{stamp} {level} fullprocess: {message}\n"
+        self.handle.write(line)
+        if self.echo:
+            sys.stderr.write(line)
+
+    def attach_step_logging(self) -> None:
+        """Send the steps' own log lines (the logging module) to the same places."""
+        import logging
+
+        from risk.config import LOG_FORMAT
+
+        handlers = [logging.FileHandler(self.log_path, encoding="utf-8")]
+        if self.echo:
+            handlers.append(logging.StreamHandler(sys.stderr))
+        logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, handlers=handlers, force=True)
+
+
+def same_file(stream, path: str) -> bool:
+    try:
+        opened, named = os.fstat(stream.fileno()), os.stat(path)
+    except (OSError, ValueError, AttributeError):
+        return False
+    return (opened.st_dev, opened.st_ino) == (named.st_dev, named.st_ino)
+
+
+class StepFailed(Exception):
+    """A step of the run failed; the message says which and why."""
+
+    def __init__(self, step: str, reason: str):
+        super().__init__(f"step {step} failed: {reason}")
+        self.step, self.reason = step, reason
+
+
+def run_step(name: str, config_path: str, log: RunLog, steps: dict, **kwargs):
+    """Run one step's main() in this process, timed and logged; return its result."""
+    import importlib
+
+    started = time.perf_counter()
+    log(f"step {name} started")
+    try:
+        result = importlib.import_module(name).main(config_path, **kwargs)
+    except PipelineError as error:
+        raise StepFailed(name, str(error)) from None
+    except Exception as error:  # a bug, not bad input: keep the traceback in the log
+        import traceback
+
+        log.handle.write(traceback.format_exc())
+        raise StepFailed(name, f"unexpected {type(error).__name__}: {error}") from None
+    seconds = time.perf_counter() - started
+    steps[name] = round(seconds, 3)
+    log(f"step {name} finished in {seconds:.2f}s")
+    return result
+
+
+def timed(name: str, log: RunLog, steps: dict, action):
+    """A part of the run that is not a script (the drift check, the challenger search), timed."""
+    started = time.perf_counter()
+    try:
+        result = action()
+    except PipelineError as error:
+        raise StepFailed(name, str(error)) from None
+    steps[name] = round(time.perf_counter() - started, 3)
+    return result
