@@ -10,8 +10,6 @@ drift_confidence, min_new_rows, min_new_positives. The idle run (nothing new) im
 or scikit-learn and writes one heartbeat.
 """
 
-from __future__ import annotations
-
 import os
 import sys
 import time

@@ -6,8 +6,6 @@ switched by one atomic rename, so a reader (or a kill at any moment) sees one co
 The history database (history.py) records why each release went live; this module knows the files.
 """
 
-from __future__ import annotations
-
 import os
 
 from risk.config import Config, PipelineError, fsync_dir
@@ -37,11 +35,11 @@ TMP_PREFIX = ".tmp-"
 KEEP_RELEASES = 20
 
 
-def finaldata_path(config: Config) -> Path:
+def finaldata_path(config: Config) -> "Path":
     return config.output_folder_path / FINALDATA_FILE
 
 
-def testdata_path(config: Config) -> Path:
+def testdata_path(config: Config) -> "Path":
     return config.test_data_path / TESTDATA_FILE
 
 
@@ -51,7 +49,7 @@ def lock_path(config) -> str:
     return os.path.join(os.path.dirname(log_path), LOCK_FILE)
 
 
-def deployable_files(config: Config) -> list[Path]:
+def deployable_files(config: Config) -> "list[Path]":
     """The files deployment publishes: the trained model, its score, the ingestion record, the card."""
     files = [
         config.output_model_path / MODEL_FILE,
@@ -76,14 +74,14 @@ def list_csv_names(folder_path) -> list[str]:
     )
 
 
-def releases_path(prod_deployment_path) -> Path:
+def releases_path(prod_deployment_path) -> "Path":
     from pathlib import Path
 
     prod_deployment_path = Path(prod_deployment_path)
     return prod_deployment_path.with_name(prod_deployment_path.name + ".releases")
 
 
-def live_release(prod_deployment_path) -> Path | None:
+def live_release(prod_deployment_path) -> "Path | None":
     """The release folder production points to, if it holds a model; None when nothing is deployed."""
     path = os.path.realpath(prod_deployment_path)
     if not os.path.isfile(os.path.join(path, MODEL_FILE)):
@@ -98,7 +96,7 @@ def live_release_name(prod_deployment_path) -> str | None:
     return os.path.basename(path) if os.path.isfile(os.path.join(path, MODEL_FILE)) else None
 
 
-def kept_releases(prod_deployment_path) -> list[Path]:
+def kept_releases(prod_deployment_path) -> "list[Path]":
     """The complete release folders on disk, oldest first (names start with their UTC time)."""
     folder = releases_path(prod_deployment_path)
     if not folder.is_dir():
@@ -110,7 +108,7 @@ def kept_releases(prod_deployment_path) -> list[Path]:
     )
 
 
-def release_path(prod_deployment_path, name: str) -> Path | None:
+def release_path(prod_deployment_path, name: str) -> "Path | None":
     """The kept release called `name`, or None (a name is never a path: no separators)."""
     if not name or "/" in name or name.startswith("."):
         return None
@@ -124,7 +122,7 @@ def read_lines(path) -> list[str]:
         return [line.strip() for line in handle if line.strip()]
 
 
-def copy_durably(source_path: Path, target_path: Path) -> None:
+def copy_durably(source_path: "Path", target_path: "Path") -> None:
     import shutil
 
     shutil.copy2(source_path, target_path)
@@ -132,7 +130,7 @@ def copy_durably(source_path: Path, target_path: Path) -> None:
         os.fsync(handle.fileno())
 
 
-def remove_leftovers(prod_deployment_path: Path) -> None:
+def remove_leftovers(prod_deployment_path: "Path") -> None:
     """Remove half-built releases and links that a killed deployment may have left."""
     import shutil
 
@@ -149,7 +147,7 @@ def new_release_name() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ") + "-" + secrets.token_hex(2)
 
 
-def build_release(source_paths: list[Path], prod_deployment_path: Path) -> Path:
+def build_release(source_paths: "list[Path]", prod_deployment_path: "Path") -> "Path":
     """Copy the files into a new, complete release folder (not yet live) and return it."""
     releases = releases_path(prod_deployment_path)
     releases.mkdir(parents=True, exist_ok=True)
@@ -165,7 +163,7 @@ def build_release(source_paths: list[Path], prod_deployment_path: Path) -> Path:
     return release
 
 
-def adopt_plain_folder(prod_deployment_path: Path) -> Path | None:
+def adopt_plain_folder(prod_deployment_path: "Path") -> "Path | None":
     """Move a deployment folder from before releases existed into the releases; return its new place."""
     if prod_deployment_path.is_dir() and not prod_deployment_path.is_symlink():
         target = releases_path(prod_deployment_path) / "00000000T000000000000Z-adopted"
@@ -175,7 +173,7 @@ def adopt_plain_folder(prod_deployment_path: Path) -> Path | None:
     return None
 
 
-def switch_to(release: Path, prod_deployment_path: Path) -> None:
+def switch_to(release: "Path", prod_deployment_path: "Path") -> None:
     """Point production at `release` with one atomic rename of a symbolic link."""
     link = prod_deployment_path.with_name(f".{prod_deployment_path.name}{TMP_PREFIX}{release.name}")
     link.unlink(missing_ok=True)
@@ -184,7 +182,7 @@ def switch_to(release: Path, prod_deployment_path: Path) -> None:
     fsync_dir(prod_deployment_path.parent)
 
 
-def prune_releases(prod_deployment_path: Path, protect: set[str], keep: int = KEEP_RELEASES) -> list[str]:
+def prune_releases(prod_deployment_path: "Path", protect: set[str], keep: int = KEEP_RELEASES) -> list[str]:
     """Delete all but the newest `keep` releases, never the live one nor one in `protect`.
 
     Returns the names deleted; a folder that cannot be deleted is an OSError for the caller to log.

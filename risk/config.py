@@ -6,11 +6,8 @@ Config: `config.json` beside the scripts, or the file named by the environment v
 relative paths are resolved against the config file's folder, never the current directory.
 """
 
-from __future__ import annotations
-
 import os
 import sys
-from types import SimpleNamespace
 
 PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_CONFIG_PATH = os.path.join(PROJECT_DIR, "config.json")
@@ -54,9 +51,15 @@ class PipelineError(Exception):
     """An expected failure (bad config, bad input, missing file) reported as one line."""
 
 
-class Config(SimpleNamespace):
+class Config:
     """Resolved configuration: `config_path` and every *_path key an absolute pathlib.Path, plus
-    the other keys of OPTIONAL_KEYS with their values."""
+    the other keys of OPTIONAL_KEYS with their values (a plain class: `types` is not loaded for it)."""
+
+    def __init__(self, **values):
+        self.__dict__.update(values)
+
+    def __repr__(self) -> str:
+        return "Config(" + ", ".join(f"{key}={value!r}" for key, value in vars(self).items()) + ")"
 
 
 def config_path_from_env() -> str:

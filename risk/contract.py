@@ -345,18 +345,24 @@ def short(value) -> str:
 ABSENT = object()
 
 
+def present_values(records: list, column: str) -> tuple[list, list]:
+    """(the column's value in each record, ABSENT where it is left out; the values given)."""
+    values = [record.get(column, ABSENT) for record in records]
+    if ABSENT not in values:
+        return values, values
+    return values, [value for value in values if value is not ABSENT]
+
+
 def fast_records(records: list) -> Rows | None:
     """Columnwise checks of the common case (plain ints, valid codes), at C speed; None on any doubt."""
-    if set(map(type, records)) != {dict}:
-        return None
     try:
         values = list(map(itemgetter(*FEATURES), records))
-    except KeyError:
+        optional = sum(map(len, records)) - len(records) * len(FEATURES)  # keys beyond the features
+    except (KeyError, TypeError):  # a feature left out, or a record that is not an object
         return None
-    codes = [record.get(ID_COLUMN, ABSENT) for record in records]
-    labels = [record.get(TARGET, ABSENT) for record in records]
-    given, labelled = [c for c in codes if c is not ABSENT], [x for x in labels if x is not ABSENT]
-    if sum(map(len, records)) != len(records) * len(FEATURES) + len(given) + len(labelled):
+    codes, given = present_values(records, ID_COLUMN) if optional else ([], [])
+    labelled = present_values(records, TARGET)[1] if optional > len(given) else []
+    if optional != len(given) + len(labelled) or set(map(type, records)) != {dict}:
         return None  # a record has a column the contract does not know
     if set(map(type, chain.from_iterable(values))) != {int}:
         return None
@@ -373,7 +379,9 @@ def fast_records(records: list) -> Rows | None:
         set(map(type, given)) != {str} or set(map(len, given)) != {4} or not re.fullmatch("[a-z]*", "".join(given))
     ):
         return None
-    return Rows(X.astype(np.float64), [None if code is ABSENT else code for code in codes] if given else None)
+    if not given:
+        return Rows(X.astype(np.float64))
+    return Rows(X.astype(np.float64), codes if codes is given else [None if c is ABSENT else c for c in codes])
 
 
 def prediction_rows(records) -> Rows:

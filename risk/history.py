@@ -6,8 +6,6 @@ transaction (`with connection:` opens it with BEGIN IMMEDIATE); parameters are a
 Functions take a connection. JSON columns hold lists and objects; times are UTC ISO 8601 text.
 """
 
-from __future__ import annotations
-
 import os
 import time
 

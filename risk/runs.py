@@ -3,8 +3,6 @@
 Standard library only at import (the idle cron run writes one line through RunLog).
 """
 
-from __future__ import annotations
-
 import os
 import sys
 import time
