@@ -1,13 +1,15 @@
-"""Step 4: the HTTP API over the deployed model and the diagnostics (Flask; strict JSON in and out).
+"""Step 4: the HTTP API and the dashboard over the deployed model, the data and the history.
 
 Config keys: prod_deployment_path (the model, reloaded when production points elsewhere), the data
 folders (input, output, test: the only places a `filepath` may point into), history_path,
-api_host, api_port. `python app.py` serves it on api_host:api_port; `make serve` serves it with
-gunicorn (wsgi:app, settings in gunicorn.conf.py). When API_TOKEN is set, every endpoint but /health
-needs `Authorization: Bearer <token>`. Errors are {"error": "<one sentence>"} with a 4xx for the
-caller's mistakes, 503 when the pipeline has nothing to answer with; never a server path.
+expected_interval_minutes, api_host, api_port. `python app.py` serves it on api_host:api_port;
+`make serve` with gunicorn (wsgi:app, settings in gunicorn.conf.py). When API_TOKEN is set, every
+endpoint but /health needs `Authorization: Bearer <token>` or the session of a login at /login.
+Errors are {"error": "<one sentence>"}: a 4xx for the caller's mistakes, 503 when the pipeline has
+nothing to answer with; never a server path.
 """
 
+import hashlib
 import hmac
 import logging
 import os
@@ -17,12 +19,12 @@ from pathlib import Path
 
 import numpy as np
 import orjson
-from flask import Flask, Response, abort, request
+from flask import Flask, Response, abort, redirect, render_template, request, session, url_for
 from flask.json.provider import JSONProvider
 from werkzeug.exceptions import HTTPException
 
 import diagnostics
-from risk import artifacts
+from risk import alerts, artifacts, history, overview, ranking, registry
 from risk.config import Config, PipelineError, load_config, run_cli
 from risk.contract import DataError, Rows, prediction_rows, prediction_rows_from_csv
 from risk.model import load_model, log_odds, score_model, sigmoid
@@ -31,6 +33,9 @@ logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 MAX_FILEPATH_CHARS = 1024
+MAX_TOPRISK = 10_000
+MAX_HISTORY = 500
+PAGES = {"dashboard", "toprisk_csv", "trend_svg"}  # for browsers: without a session they go to /login
 ABSOLUTE_PATH = re.compile(r"(?<![\w.])/[^\s:'\",;()]+")
 
 
@@ -167,11 +172,25 @@ def rows_from_request(config: Config) -> tuple[Rows, str]:
     return prediction_rows_from_csv(path.read_bytes(), body["filepath"]), body["filepath"]
 
 
-def check_token(expected: str) -> None:
+def bearer_matches(expected: str) -> bool:
     header = request.headers.get("Authorization", "")
     supplied = header.removeprefix("Bearer ") if header.startswith("Bearer ") else ""
-    if not hmac.compare_digest(supplied.encode(), expected.encode()):
-        abort(401, "missing or wrong token: send 'Authorization: Bearer <token>'")
+    return hmac.compare_digest(supplied.encode(), expected.encode())
+
+
+def session_mark(token: str) -> str:
+    """What a logged-in session holds: a digest of the token, never the token."""
+    return hashlib.sha256(("risk-session:" + token).encode()).hexdigest()
+
+
+def int_arg(name: str, default: int, highest: int) -> int:
+    """A positive integer query argument up to `highest`; abort(400) naming it otherwise."""
+    text = request.args.get(name)
+    if text is None:
+        return default
+    if not text.isdigit() or not 1 <= int(text) <= highest:
+        abort(400, f"'{name}' must be a whole number from 1 to {highest:,}, got {text[:20]!r}")
+    return int(text)
 
 
 def register_error_handlers(app: Flask, config: Config) -> None:
@@ -195,20 +214,56 @@ def register_error_handlers(app: Flask, config: Config) -> None:
 
 
 def create_app(config: Config | None = None) -> Flask:
-    """Build the API for `config` (default: RISK_CONFIG or config.json)."""
+    """Build the API and the dashboard for `config` (default: RISK_CONFIG or config.json)."""
     config = config if config is not None else load_config()
     app = Flask(__name__)
     app.json = StrictJSON(app)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     deployed = DeployedModel(config.prod_deployment_path)
     cache = FileCache()
-    token = os.environ.get("API_TOKEN")
     register_error_handlers(app, config)
+    register_access(app, os.environ.get("API_TOKEN"))
+    register_model_routes(app, config, deployed, cache)
+    register_history_routes(app, config)
+    register_risk_routes(app, config, deployed, cache)
+    return app
+
+
+def register_access(app: Flask, token: str | None) -> None:
+    """With API_TOKEN set: the bearer header for programs, a login session for browsers."""
+    app.secret_key = os.environ.get("SECRET_KEY") or session_mark(token or "no token") + "-secret"
+    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
 
     @app.before_request
     def require_token():
-        if token and request.endpoint != "health":
-            check_token(token)
+        if not token or request.endpoint in ("health", "login", "static"):
+            return None
+        if session.get("auth") == session_mark(token) or bearer_matches(token):
+            return None
+        if request.endpoint in PAGES:
+            return redirect(url_for("login", next=request.full_path))
+        abort(401, "missing or wrong token: send 'Authorization: Bearer <token>'")
+
+    @app.route("/login", methods=["GET", "POST"])
+    def login():
+        target = request.values.get("next", "/")
+        target = target if target.startswith("/") and not target.startswith("//") else "/"
+        error = None
+        if request.method == "POST":
+            if token and hmac.compare_digest(request.form.get("token", "").encode(), token.encode()):
+                session["auth"] = session_mark(token)
+                return redirect(target)
+            error = "That token is not the right one."
+        return render_template("login.html", error=error, next=target, needed=bool(token)), 401 if error else 200
+
+    @app.post("/logout")
+    def logout():
+        session.clear()
+        return redirect(url_for("login"))
+
+
+def register_model_routes(app: Flask, config: Config, deployed: DeployedModel, cache: FileCache) -> None:
+    """The course's endpoints: predictions, the score, summary statistics, diagnostics, health."""
 
     @app.post("/prediction")
     def prediction():
@@ -261,9 +316,211 @@ def create_app(config: Config | None = None) -> Flask:
     @app.get("/health")
     def health():
         _, release = deployed.get()
-        return {"status": "ok", "release": release}
+        return {"status": "ok", "release": release, "pipeline": pipeline_state(config)}
 
-    return app
+
+def reader(config: Config):
+    """A read-only connection to the history for this request, or None before the first run.
+
+    A database from an older version of this code is migrated first (what the next run would do).
+    """
+    try:
+        return history.connect_readonly(config.history_path)
+    except history.HistoryError:
+        try:
+            history.connect(config.history_path).close()
+            return history.connect_readonly(config.history_path)
+        except history.HistoryError as error:
+            raise PipelineError(str(error)) from None
+
+
+def pipeline_state(config: Config) -> dict:
+    """The cron's last check and run and whether it is late. A late cron raises one alert, sent from
+    here in the background (the cron that would send it is the one that is late)."""
+    if not os.path.isfile(config.history_path):
+        return {"late": None, "heartbeat": None, "last_run": None}
+    with history.opened(config.history_path) as conn:
+        state = alerts.check_late(conn, str(config.config_path), config.expected_interval_minutes)
+    if state.get("alert_id") and config.alert_webhook_url:
+        threading.Thread(target=send_alerts, args=(config,), daemon=True).start()
+    return state
+
+
+def send_alerts(config: Config) -> None:
+    with history.opened(config.history_path) as conn:
+        alerts.deliver_pending(conn, config.alert_webhook_url)
+
+
+def register_history_routes(app: Flask, config: Config) -> None:
+    """The history database over HTTP: runs, releases, the latest drift checks."""
+
+    @app.get("/history")
+    def history_route():
+        limit = int_arg("limit", 20, MAX_HISTORY)
+        conn = reader(config)
+        if conn is None:
+            return {"runs": []}
+        with closing(conn):
+            return {"runs": overview.runs(conn, limit)}
+
+    @app.get("/releases")
+    def releases():
+        conn = reader(config)
+        with closing(conn):
+            return {"releases": registry.list_releases(conn, config)}
+
+    @app.get("/drift")
+    def drift_route():
+        conn = reader(config)
+        if conn is None:
+            return {"performance": None, "features": []}
+        with closing(conn):
+            return overview.latest_drift(conn)
+
+
+class closing:  # noqa: N801 - a context manager that accepts None
+    def __init__(self, conn):
+        self.conn = conn
+
+    def __enter__(self):
+        return self.conn
+
+    def __exit__(self, *exc_info):
+        if self.conn is not None:
+            self.conn.close()
+        return False
+
+
+def risk_list(config: Config, deployed: DeployedModel, cache: FileCache):
+    """(ranked clients, unscored clients, release) from finaldata.csv and the live model, cached."""
+    model, release = deployed.get()
+    finaldata_path = artifacts.finaldata_path(config)
+
+    def compute():
+        finaldata = diagnostics.read_data(finaldata_path)
+        card = registry.read_card(config.prod_deployment_path)
+        return ranking.risk_table(finaldata, model, ranking.training_means(card, finaldata))
+
+    ranked, unscored = cache.get(
+        "ranking", [finaldata_path, config.prod_deployment_path / artifacts.MODEL_FILE], compute
+    )
+    return ranked, unscored, release
+
+
+def register_risk_routes(app: Flask, config: Config, deployed: DeployedModel, cache: FileCache) -> None:
+    """The ranked risk list with reasons, as JSON and CSV, one client, and the dashboard page."""
+
+    @app.get("/toprisk")
+    def toprisk():
+        n = int_arg("n", 20, MAX_TOPRISK)
+        ranked, unscored, release = risk_list(config, deployed, cache)
+        return {
+            "release": release,
+            "n": min(n, len(ranked)),
+            "clients": ranking.as_records(ranked.head(n)),
+            "unscored": unscored.to_dict("records"),
+        }
+
+    @app.get("/toprisk.csv")
+    def toprisk_csv():
+        n = int_arg("n", MAX_TOPRISK, MAX_TOPRISK)
+        ranked, _, release = risk_list(config, deployed, cache)
+        body = ranked.head(n).to_csv(index=False, lineterminator="\n", float_format="%.6f")
+        headers = {"Content-Disposition": f"attachment; filename=riskranking-{release}.csv"}
+        return Response(body, mimetype="text/csv", headers=headers)
+
+    @app.get("/clients/<code>")
+    def client(code: str):
+        ranked, unscored, release = risk_list(config, deployed, cache)
+        found = ranked[ranked["corporation"] == code]
+        if len(found):
+            return {"release": release, "client": ranking.as_records(found)[0]}
+        apart = unscored[unscored["corporation"] == code]
+        if len(apart):
+            return {"release": release, "client": None, "unscored": apart.to_dict("records")[0]}
+        abort(404, f"no client {code[:20]!r} in the ingested data")
+
+    @app.get("/")
+    def dashboard():
+        from risk import charts
+
+        query = request.args.get("client", "").strip().lower()[:20]
+        problems = {}
+        try:
+            risk = risk_list(config, deployed, cache)
+        except PipelineError as error:  # nothing deployed or no data yet: the page says so, and shows the rest
+            risk, problems["risk"] = None, public(str(error), config)
+        try:
+            conn = reader(config)
+        except PipelineError as error:
+            conn, problems["history"] = None, public(str(error), config)
+        with closing(conn):
+            context = page_context(conn, config, query, risk, problems)
+        trend = context["trend"]
+        context["trend_svg"] = charts.trend_svg(trend, inline=True) if trend["checks"] or trend["deployments"] else None
+        return render_template("dashboard.html", **context)
+
+    @app.get("/charts/trend.svg")
+    def trend_svg():
+        from risk import charts
+
+        conn = reader(config)
+        with closing(conn):
+            trend = overview.quality_over_time(conn) if conn else {"checks": [], "deployments": []}
+        return Response(charts.trend_svg(trend), mimetype="image/svg+xml")
+
+
+def page_context(conn, config: Config, query: str, risk, problems: dict | None = None) -> dict:
+    """What the dashboard shows, gathered from the history, the pipeline's state and the risk list.
+
+    `risk` is risk_list()'s (ranked, unscored, release), or None when it could not be made; `problems`
+    holds what went wrong, in words, by section ("risk", "history"), for the page to say instead.
+    """
+    from risk import charts
+
+    ranked, unscored, release = risk or (None, None, None)
+    pipeline = pipeline_state(config)
+    heartbeat = pipeline.get("heartbeat") or {}
+    last = overview.last_run(conn, config) if conn else None
+    live = overview.live_state(conn, config) if conn else {"release": release}
+    found = ranking.as_records(ranked[ranked["corporation"] == query]) if query and risk else []
+    apart = unscored[unscored["corporation"] == query].to_dict("records") if query and risk else []
+    trend = overview.quality_over_time(conn) if conn else {"checks": [], "deployments": []}
+    drift = overview.latest_drift(conn) if conn else {"performance": None, "features": []}
+    runs = (
+        [{**run, "config_name": os.path.basename(run["config_path"])} for run in overview.runs(conn, 10)]
+        if conn
+        else []
+    )
+    return {
+        "live": live,
+        "pipeline": pipeline,
+        "heartbeat": heartbeat,
+        "last_run": last,
+        "last_verdicts": {verdict["kind"]: verdict for verdict in (last or {}).get("verdicts", [])},
+        "ago": {
+            "live": charts.ago(live.get("since")),
+            "last_run": charts.ago((last or {}).get("finished_at")),
+            "heartbeat": charts.ago(heartbeat.get("checked_at")),
+            "drift": charts.ago(drift.get("data_checked_at")),
+        },
+        "trend": trend,
+        "trend_text": charts.trend_text(trend),
+        "drift": drift,
+        "data_drift": [entry for entry in drift["features"] if entry["feature"] != "exit rate"],
+        "exit_rate": next((entry["checks"] for entry in drift["features"] if entry["feature"] == "exit rate"), {}),
+        "runs": runs,
+        "audit": overview.audit(conn, 20) if conn else [],
+        "top": ranking.as_records(ranked.head(20)) if risk else [],
+        "clients": len(ranked) if risk else 0,
+        "unscored": unscored.to_dict("records") if risk else [],
+        "query": query,
+        "found": found[0] if found else None,
+        "found_apart": apart[0] if apart else None,
+        "problems": problems or {},
+        "logged_in": "auth" in session,
+        "expected_interval_minutes": config.expected_interval_minutes,
+    }
 
 
 def main(config_path=None) -> None:

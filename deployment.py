@@ -15,7 +15,7 @@ import os
 import time
 from pathlib import Path
 
-from risk import artifacts, history, registry
+from risk import alerts, artifacts, history, registry
 from risk.config import actor, load_config, run_cli
 
 logger = logging.getLogger(__name__)
@@ -95,8 +95,25 @@ def rollback(config_path=None, target: str | None = None) -> tuple[str, str]:
     config = load_config(config_path)
     with history.opened(config.history_path) as conn:
         before, after = registry.rollback(conn, config, actor(), target)
+        tell(
+            conn,
+            config,
+            "rollback",
+            "warning",
+            f"production rolled back to release {after} (was {before}) by {actor()}",
+        )
     logger.info("rolled back: production now serves release %s (was %s)", after, before)
     return before, after
+
+
+def tell(conn, config, event: str, severity: str, summary: str) -> None:
+    """An alert about a move made by hand, sent at once when a webhook is configured (bounded: seconds)."""
+    link = config.api_base_url.rstrip("/") + "/"
+    alerts.raise_alert(conn, event, severity, summary, {"actor": actor()}, link)
+    if config.alert_webhook_url:
+        result = alerts.deliver_pending(conn, config.alert_webhook_url)
+        if result["pending"]:
+            logger.warning("the alert webhook did not answer; %d alert(s) wait for the next run", result["pending"])
 
 
 def with_lock(config_path, action):

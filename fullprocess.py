@@ -96,6 +96,7 @@ def judge_new_data(conn, config: dict, log: RunLog, run: dict) -> int:
     run["decision"] = check.decision
     if not check.challenge:
         return EXIT_OK
+    run["drift"] = [v.detail for v in check.verdicts if v.outcome == "drift" and v.kind != "course"]
     choice = timed(
         "training", log, run["steps"], lambda: decisions.challenge(conn, settings, run["id"], check.champion)
     )
@@ -151,7 +152,40 @@ def work(conn, config: dict, log: RunLog, trigger: str, live: str | None, new_na
         },
     )
     log(f"run finished in {seconds:.2f}s with exit code {code} ({run['decision']})")
+    raise_alerts(conn, config, run, code)
     return code
+
+
+def raise_alerts(conn, config: dict, run: dict, code: int) -> None:
+    """Tell people what this run did that matters: drift, a deployment, no better model, a failure."""
+    from risk import alerts
+
+    link, details = config["api_base_url"].rstrip("/") + "/", {"run_id": run["id"], "decision": run["decision"]}
+    raised = []
+    if run.get("drift"):
+        raised.append(("drift", "warning", f"drift: {run['drift'][0]}", {**details, "verdicts": run["drift"]}))
+    if code == EXIT_FAILED:
+        raised.append(("failed run", "critical", f"run {run['id']} {run['decision']}", details))
+    elif code == EXIT_NO_BETTER_MODEL:
+        raised.append(("no better model", "warning", f"run {run['id']}: {run['decision']}", details))
+    elif "deployment" in run["steps"]:
+        summary = f"release {run['release_after']} is live ({run['decision']})"
+        raised.append(("deployment", "info", summary, {**details, "release": run["release_after"]}))
+    for event, severity, summary, extra in raised:
+        alerts.raise_alert(conn, event, severity, summary, extra, link, run_id=run["id"])
+
+
+def deliver_alerts(conn, config: dict, log: RunLog) -> None:
+    """Send the alerts not yet delivered (this run's, and earlier ones a webhook missed)."""
+    if not config["alert_webhook_url"]:
+        return
+    if conn.execute("SELECT 1 FROM alerts WHERE delivered_at IS NULL LIMIT 1").fetchone() is None:
+        return
+    from risk import alerts
+
+    result = alerts.deliver_pending(conn, config["alert_webhook_url"])
+    level = "WARNING" if result["pending"] else "INFO"
+    log(f"alerts: {result['delivered']} delivered, {result['pending']} waiting for the webhook", level)
 
 
 def run_once(config: dict, log: RunLog) -> int:
@@ -176,8 +210,11 @@ def run_once(config: dict, log: RunLog) -> int:
             count = len(artifacts.list_csv_names(config["input_folder_path"]))
             history.beat(conn, config["config_path"], "no new data")
             log(f"no new data: the {count} file(s) in {config['input_folder_path']} are judged")
-            return EXIT_OK
-        return work(conn, config, log, trigger, live, new_names)
+            code = EXIT_OK
+        else:
+            code = work(conn, config, log, trigger, live, new_names)
+        deliver_alerts(conn, config, log)
+        return code
     except PipelineError as error:
         log(str(error), "ERROR")
         history.beat(conn, config["config_path"], f"failed: {error}")

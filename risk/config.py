@@ -43,6 +43,12 @@ OPTIONAL_KEYS = {
     "drift_confidence": (0.99, _fraction(0.5, 1.0), "a number between 0.5 and 1"),
     "min_new_rows": (200, _positive_int, "an integer >= 1"),
     "min_new_positives": (50, _positive_int, "an integer >= 1"),
+    "alert_webhook_url": (
+        None,
+        lambda v: v is None or isinstance(v, str) and v.startswith(("http://", "https://")),
+        "an http(s) URL or null",
+    ),
+    "expected_interval_minutes": (10, _positive_int, "an integer >= 1"),
 }
 PATH_KEYS = [*REQUIRED_PATH_KEYS, "log_path", "history_path"]
 
@@ -138,7 +144,10 @@ def write_config(config: Config, config_path) -> str:
     """Write `config` as a JSON config file (absolute paths), e.g. a scratch copy for timing runs."""
     import json
 
-    data = {key: value if isinstance(value, int | float | str) else str(value) for key, value in vars(config).items()}
+    data = {
+        key: value if value is None or isinstance(value, int | float | str) else str(value)
+        for key, value in vars(config).items()
+    }
     del data["config_path"]
     atomic_write_text(config_path, json.dumps(data, indent=2) + "\n")
     return config_path

@@ -140,6 +140,25 @@ MIGRATIONS = [
     CREATE INDEX verdicts_by_run ON verdicts (run_id);
     CREATE INDEX deployments_by_state ON deployments (state, id);
     """,
+    """
+    CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY,
+        created_at TEXT NOT NULL,
+        event TEXT NOT NULL CHECK (
+            event IN ('drift', 'deployment', 'rollback', 'no better model', 'failed run', 'late cron')
+        ),
+        severity TEXT NOT NULL CHECK (severity IN ('info', 'warning', 'critical')),
+        summary TEXT NOT NULL,
+        details TEXT NOT NULL DEFAULT '{}',
+        link TEXT,
+        run_id INTEGER REFERENCES runs (id),
+        dedupe_key TEXT UNIQUE,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        delivered_at TEXT,
+        last_error TEXT
+    );
+    CREATE INDEX alerts_by_delivery ON alerts (delivered_at, id);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 JSON_COLUMNS = {
@@ -153,6 +172,7 @@ JSON_COLUMNS = {
     "files",
     "decide_files",
     "detail",
+    "details",
 }
 
 

@@ -94,3 +94,14 @@ def training_means(card: dict | None, finaldata: pd.DataFrame) -> np.ndarray:
     if all(feature in means for feature in FEATURES):
         return np.array([means[feature] for feature in FEATURES], dtype="float64")
     return feature_matrix(complete_rows(finaldata)).mean(axis=0)
+
+
+def as_records(table: pd.DataFrame) -> list[dict]:
+    """Ranked rows as JSON-ready dicts: the pushes together, rounded for people."""
+    records = []
+    for row in table.to_dict("records"):
+        record = {key: row[key] for key in ["rank", ID_COLUMN, *FEATURES, "reason"]}
+        record["probability"] = round(float(row["probability"]), 6)
+        record["push"] = {feature: round(float(row[f"push_{feature}"]), 6) for feature in FEATURES}
+        records.append(record)
+    return records

@@ -1,0 +1,371 @@
+"""Webhook alerts against a real local HTTP server: delivery, retries, the time budget, the late-cron rule,
+and the migration that adds the alerts table."""
+
+import calendar
+import json
+import socket
+import sqlite3
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from risk import alerts, history
+
+CONFIG = "/srv/risk/config.json"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Webhook:
+    """A webhook on a loopback port: records each POSTed JSON body and answers `statuses` in turn,
+    then `status`, after `delay` seconds."""
+
+    def __init__(self, port: int):
+        self.port, self.bodies, self.statuses, self.status, self.delay = port, [], [], 200, 0.0
+        self.release = threading.Event()
+        self.server = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def start(self):
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - the name http.server calls
+                hook.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                hook.release.wait(hook.delay)
+                status = hook.statuses.pop(0) if hook.statuses else hook.status
+                try:
+                    self.send_response(status)
+                    self.send_header("Location", "/elsewhere")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                except OSError:  # the client gave up waiting
+                    pass
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def stop(self):
+        self.release.set()
+        if self.server:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+
+@pytest.fixture
+def webhook():
+    """A webhook not yet started: start() it, or leave it down."""
+    hook = Webhook(free_port())
+    yield hook
+    hook.stop()
+
+
+@pytest.fixture
+def conn(tmp_path):
+    with history.opened(tmp_path / "history.db") as conn:
+        yield conn
+
+
+def raise_drift(conn, number: int = 1) -> int:
+    return alerts.raise_alert(
+        conn,
+        "drift",
+        "warning",
+        f"drift {number} in lastmonth_activity",
+        details={"feature": "lastmonth_activity", "p_value": 0.001},
+        link="http://127.0.0.1:8000/report",
+    )
+
+
+def rows(conn) -> list[dict]:
+    return history.select(conn, "SELECT id, attempts, delivered_at IS NOT NULL AS delivered FROM alerts ORDER BY id")
+
+
+def epoch(stamp: str) -> float:
+    return calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")) + int(stamp[20:23]) / 1000
+
+
+# --- pure functions --------------------------------------------------------------------------
+
+
+def test_message_puts_one_line_of_text_first_for_slack_and_teams():
+    alert = {
+        "id": 7,
+        "created_at": "2026-11-27T18:30:01.123Z",
+        "event": "failed run",
+        "severity": "critical",
+        "summary": "scoring failed:\nno model",
+        "details": {"exit_code": 1},
+        "link": None,
+    }
+    assert alerts.message(alert) == {
+        "text": "[CRITICAL] scoring failed: no model",
+        "id": 7,
+        "created_at": "2026-11-27T18:30:01.123Z",
+        "event": "failed run",
+        "severity": "critical",
+        "summary": "scoring failed:\nno model",
+        "details": {"exit_code": 1},
+        "link": None,
+    }
+
+
+@pytest.mark.parametrize(
+    ("event", "severity", "match"),
+    [("flood", "info", "alert event must be one of drift, "), ("drift", "fatal", "alert severity must be one of")],
+)
+def test_an_unknown_event_or_severity_is_refused(conn, event, severity, match):
+    with pytest.raises(ValueError, match=match):
+        alerts.raise_alert(conn, event, severity, "x")
+    assert rows(conn) == []
+
+
+def test_a_dedupe_key_records_one_alert(conn):
+    first = alerts.raise_alert(conn, "late cron", "warning", "late", dedupe_key="late:/c:t1")
+    second = alerts.raise_alert(conn, "late cron", "warning", "late again", dedupe_key="late:/c:t1")
+    assert (first, second) == (1, None)
+    assert [row["summary"] for row in history.select(conn, "SELECT summary FROM alerts")] == ["late"]
+
+
+# --- delivery to a real server ---------------------------------------------------------------
+
+
+def test_a_delivered_alert_reaches_the_server_as_json_and_is_marked_delivered(conn, webhook):
+    webhook.start()
+    alert_id = raise_drift(conn)
+    assert alerts.deliver_pending(conn, webhook.url) == {"delivered": 1, "pending": 0, "errors": []}
+    row = history.select_one(conn, "SELECT * FROM alerts WHERE id = ?", (alert_id,))
+    assert webhook.bodies == [
+        {
+            "text": "[WARNING] drift 1 in lastmonth_activity — http://127.0.0.1:8000/report",
+            "id": alert_id,
+            "event": "drift",
+            "severity": "warning",
+            "summary": "drift 1 in lastmonth_activity",
+            "details": {"feature": "lastmonth_activity", "p_value": 0.001},
+            "link": "http://127.0.0.1:8000/report",
+            "created_at": row["created_at"],
+        }
+    ]
+    assert (row["attempts"], row["last_error"], row["delivered_at"] is not None) == (1, None, True)
+    assert alerts.deliver_pending(conn, webhook.url)["delivered"] == 0  # not sent twice
+
+
+def test_a_down_server_leaves_alerts_pending_then_delivers_them_in_order(conn, webhook):
+    ids = [raise_drift(conn, number) for number in range(1, 4)]
+    sleeps = []
+    started = time.monotonic()
+    result = alerts.deliver_pending(conn, webhook.url, sleep=sleeps.append)
+    assert time.monotonic() - started < 1.0
+    assert sleeps == [0.5, 1.0, 2.0]  # 4 tries of the oldest; the others wait behind it
+    assert (result["delivered"], result["pending"], [error["id"] for error in result["errors"]]) == (0, 3, [1])
+    assert "ConnectionRefusedError" in result["errors"][0]["error"]
+    assert rows(conn) == [
+        {"id": 1, "attempts": 4, "delivered": 0},
+        {"id": 2, "attempts": 0, "delivered": 0},
+        {"id": 3, "attempts": 0, "delivered": 0},
+    ]
+    assert "Connection refused" in history.select_one(conn, "SELECT last_error FROM alerts WHERE id = 1")["last_error"]
+
+    webhook.start()
+    assert alerts.deliver_pending(conn, webhook.url, sleep=sleeps.append) == {
+        "delivered": 3,
+        "pending": 0,
+        "errors": [],
+    }
+    assert [body["id"] for body in webhook.bodies] == ids
+    assert rows(conn) == [
+        {"id": 1, "attempts": 5, "delivered": 1},
+        {"id": 2, "attempts": 1, "delivered": 1},
+        {"id": 3, "attempts": 1, "delivered": 1},
+    ]
+    assert history.select_one(conn, "SELECT last_error FROM alerts WHERE id = 1")["last_error"] is None
+
+
+def test_a_down_server_costs_at_most_a_few_seconds_in_real_time(conn, webhook):
+    for number in range(1, 4):
+        raise_drift(conn, number)
+    started = time.monotonic()
+    result = alerts.deliver_pending(conn, webhook.url)  # the defaults: 2 s timeout, 3 retries, 6 s budget
+    elapsed = time.monotonic() - started
+    assert 3.5 <= elapsed < 4.5  # the backoff of the oldest alert, 0.5 + 1 + 2 s, then the call gives up
+    assert (result["delivered"], result["pending"]) == (0, 3)
+
+
+def test_the_budget_cuts_the_backoff_short(conn, webhook):
+    raise_drift(conn)
+    sleeps = []
+    result = alerts.deliver_pending(conn, webhook.url, retries=10, backoff=1.0, sleep=sleeps.append, budget_seconds=6)
+    assert sleeps == [1.0, 2.0]  # a wait of 4 s would leave no time to try again within 6 s
+    assert (result["pending"], rows(conn)) == (1, [{"id": 1, "attempts": 3, "delivered": 0}])
+
+
+def test_a_slow_server_is_given_up_within_the_budget(conn, webhook):
+    webhook.delay = 5.0
+    webhook.start()
+    raise_drift(conn)
+    started = time.monotonic()
+    result = alerts.deliver_pending(conn, webhook.url, timeout=0.3, backoff=0.1, budget_seconds=1.0)
+    assert time.monotonic() - started < 1.3
+    assert (result["delivered"], result["pending"]) == (0, 1)
+    assert result["errors"][0]["error"] == "TimeoutError: timed out"
+    assert history.select_one(conn, "SELECT delivered_at FROM alerts")["delivered_at"] is None
+
+
+def test_a_500_is_retried_then_left_pending_and_a_later_200_delivers(conn, webhook):
+    webhook.status = 500
+    webhook.start()
+    raise_drift(conn)
+    sleeps = []
+    result = alerts.deliver_pending(conn, webhook.url, sleep=sleeps.append)
+    assert result == {"delivered": 0, "pending": 1, "errors": [{"id": 1, "error": "HTTP 500 Internal Server Error"}]}
+    assert (len(webhook.bodies), sleeps) == (4, [0.5, 1.0, 2.0])
+    webhook.status = 200
+    assert alerts.deliver_pending(conn, webhook.url, sleep=sleeps.append)["delivered"] == 1
+    assert rows(conn) == [{"id": 1, "attempts": 5, "delivered": 1}]
+
+
+def test_a_500_then_a_200_delivers_on_the_retry(conn, webhook):
+    webhook.statuses = [500]
+    webhook.start()
+    raise_drift(conn)
+    sleeps = []
+    assert alerts.deliver_pending(conn, webhook.url, sleep=sleeps.append)["delivered"] == 1
+    assert (sleeps, rows(conn)) == ([0.5], [{"id": 1, "attempts": 2, "delivered": 1}])
+
+
+@pytest.mark.parametrize(
+    ("status", "delivered", "error"),
+    [
+        (200, 2, None),
+        (201, 2, None),
+        (204, 2, None),
+        (302, 0, "HTTP 302 Found"),  # not followed: urllib would resend the POST as a GET
+        (400, 0, "HTTP 400 Bad Request"),
+        (404, 0, "HTTP 404 Not Found"),
+    ],
+)
+def test_only_a_2xx_delivers_and_a_4xx_is_not_retried(conn, webhook, status, delivered, error):
+    webhook.status = status
+    webhook.start()
+    raise_drift(conn, 1)
+    raise_drift(conn, 2)
+    sleeps = []
+    result = alerts.deliver_pending(conn, webhook.url, sleep=sleeps.append)
+    errors = [] if error is None else [{"id": 1, "error": error}, {"id": 2, "error": error}]
+    assert result == {"delivered": delivered, "pending": 2 - delivered, "errors": errors}
+    assert ([body["id"] for body in webhook.bodies], sleeps) == ([1, 2], [])
+
+
+def test_no_url_sends_nothing_and_keeps_alerts_pending(conn, webhook):
+    webhook.start()
+    raise_drift(conn)
+    assert alerts.deliver_pending(conn, None) == {"delivered": 0, "pending": 1, "errors": []}
+    assert (webhook.bodies, rows(conn)) == ([], [{"id": 1, "attempts": 0, "delivered": 0}])
+
+
+# --- the late-cron rule ----------------------------------------------------------------------
+
+
+def finished_run(conn) -> tuple[int, str]:
+    """A finished run of CONFIG, with its heartbeat; its id and the heartbeat's time."""
+    run_id = history.start_run(conn, CONFIG, "cron", "new data", None)
+    history.finish_run(conn, run_id, {"decision": "no drift", "exit_code": 0})
+    return run_id, history.select_one(conn, "SELECT checked_at FROM heartbeats")["checked_at"]
+
+
+def late_alerts(conn) -> list[dict]:
+    return history.select(conn, "SELECT dedupe_key, run_id FROM alerts WHERE event = 'late cron' ORDER BY id")
+
+
+def test_a_fresh_heartbeat_is_not_late(conn):
+    run_id, checked_at = finished_run(conn)
+    state = alerts.check_late(conn, CONFIG, 10, now=epoch(checked_at) + 19 * 60)
+    finished_at = history.select_one(conn, "SELECT finished_at FROM runs")["finished_at"]
+    assert state == {
+        "config_path": CONFIG,
+        "expected_interval_minutes": 10,
+        "heartbeat": {"checked_at": checked_at, "outcome": "no drift", "run_id": run_id},
+        "seconds_since_heartbeat": 1140.0,
+        "late": False,
+        "last_run": {"id": run_id, "decision": "no drift", "exit_code": 0, "finished_at": finished_at},
+        "alert_id": None,
+    }
+    assert late_alerts(conn) == []
+
+
+def test_a_late_heartbeat_raises_one_alert_however_often_it_is_checked(conn):
+    run_id, checked_at = finished_run(conn)
+    states = [alerts.check_late(conn, CONFIG, 10, now=epoch(checked_at) + 21 * 60 + call) for call in range(5)]
+    assert [(state["late"], state["alert_id"]) for state in states] == [(True, 1)] + [(True, None)] * 4
+    assert states[0]["seconds_since_heartbeat"] == 1260.0
+    assert late_alerts(conn) == [{"dedupe_key": f"late:{CONFIG}:{checked_at}", "run_id": run_id}]
+    summary = history.select_one(conn, "SELECT summary FROM alerts")["summary"]
+    assert summary == f"no cron heartbeat for {CONFIG} since {checked_at} (21 min; expected every 10 min)"
+
+
+def test_a_new_heartbeat_then_lateness_again_raises_a_second_alert(conn):
+    _, first = finished_run(conn)
+    alerts.check_late(conn, CONFIG, 10, now=epoch(first) + 3600)
+    time.sleep(0.002)  # a later heartbeat: another checked_at
+    history.beat(conn, CONFIG, "no new data")
+    second = history.select_one(conn, "SELECT checked_at FROM heartbeats")["checked_at"]
+    assert alerts.check_late(conn, CONFIG, 10, now=epoch(second) + 60)["late"] is False
+    for _ in range(3):
+        alerts.check_late(conn, CONFIG, 10, now=epoch(second) + 3600)
+    assert [row["dedupe_key"] for row in late_alerts(conn)] == [f"late:{CONFIG}:{first}", f"late:{CONFIG}:{second}"]
+
+
+def test_without_any_heartbeat_lateness_is_unknown_and_no_alert_is_raised(conn):
+    state = alerts.check_late(conn, CONFIG, 10, now=time.time() + 86400)
+    assert (state["late"], state["heartbeat"], state["seconds_since_heartbeat"], state["last_run"]) == (
+        None,
+        None,
+        None,
+        None,
+    )
+    assert late_alerts(conn) == []
+
+
+def test_another_configs_heartbeat_does_not_count(conn):
+    history.beat(conn, "/other/config.json", "no new data")
+    assert alerts.check_late(conn, CONFIG, 10)["late"] is None
+
+
+# --- the migration ---------------------------------------------------------------------------
+
+
+def test_a_version_1_database_migrates_to_the_alerts_table_and_keeps_its_rows(tmp_path):
+    path = tmp_path / "history.db"
+    old = sqlite3.connect(path)
+    old.executescript(history.MIGRATIONS[0])
+    old.execute("PRAGMA user_version = 1")
+    old.execute(
+        "INSERT INTO runs (started_at, config_path, actor, trigger) VALUES (?, ?, 'cron', 'new data')",
+        ("2026-01-01T00:00:00.000Z", CONFIG),
+    )
+    old.execute("INSERT INTO heartbeats VALUES (?, '2026-01-01T00:00:01.000Z', 'no new data', 1)", (CONFIG,))
+    old.commit()
+    old.close()
+    with history.opened(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2 == history.SCHEMA_VERSION
+        assert history.select(conn, "SELECT id, config_path FROM runs") == [{"id": 1, "config_path": CONFIG}]
+        assert alerts.check_late(conn, CONFIG, 10, now=epoch("2026-01-01T00:00:01.000Z") + 3600)["alert_id"] == 1
+        migrated = conn.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall()
+    with history.opened(tmp_path / "fresh.db") as conn:
+        assert conn.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall() == migrated
