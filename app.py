@@ -340,7 +340,9 @@ def pipeline_state(config: Config) -> dict:
     if not os.path.isfile(config.history_path):
         return {"late": None, "heartbeat": None, "last_run": None}
     with history.opened(config.history_path) as conn:
-        state = alerts.check_late(conn, str(config.config_path), config.expected_interval_minutes)
+        state = alerts.check_late(
+            conn, str(config.config_path), config.expected_interval_minutes, alert=bool(config.alert_webhook_url)
+        )
     if state.get("alert_id") and config.alert_webhook_url:
         threading.Thread(target=send_alerts, args=(config,), daemon=True).start()
     return state

@@ -108,12 +108,12 @@ def rollback(config_path=None, target: str | None = None) -> tuple[str, str]:
 
 def tell(conn, config, event: str, severity: str, summary: str) -> None:
     """An alert about a move made by hand, sent at once when a webhook is configured (bounded: seconds)."""
-    link = config.api_base_url.rstrip("/") + "/"
-    alerts.raise_alert(conn, event, severity, summary, {"actor": actor()}, link)
-    if config.alert_webhook_url:
-        result = alerts.deliver_pending(conn, config.alert_webhook_url)
-        if result["pending"]:
-            logger.warning("the alert webhook did not answer; %d alert(s) wait for the next run", result["pending"])
+    if not config.alert_webhook_url:
+        return
+    alerts.raise_alert(conn, event, severity, summary, {"actor": actor()}, config.api_base_url.rstrip("/") + "/")
+    result = alerts.deliver_pending(conn, config.alert_webhook_url)
+    if result["pending"]:
+        logger.warning("the alert webhook did not answer; %d alert(s) wait for the next run", result["pending"])
 
 
 def with_lock(config_path, action):

@@ -152,12 +152,14 @@ def work(conn, config: dict, log: RunLog, trigger: str, live: str | None, new_na
         },
     )
     log(f"run finished in {seconds:.2f}s with exit code {code} ({run['decision']})")
-    raise_alerts(conn, config, run, code)
+    if config["alert_webhook_url"]:
+        raise_alerts(conn, config, run, code)
     return code
 
 
 def raise_alerts(conn, config: dict, run: dict, code: int) -> None:
-    """Tell people what this run did that matters: drift, a deployment, no better model, a failure."""
+    """Tell people what this run did that matters: drift, a deployment, no better model, a failure
+    (recorded in the history, sent by deliver_alerts; only with a webhook configured)."""
     from risk import alerts
 
     link, details = config["api_base_url"].rstrip("/") + "/", {"run_id": run["id"], "decision": run["decision"]}

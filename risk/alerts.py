@@ -208,14 +208,16 @@ def deliver_pending(
     return {"delivered": delivered, "pending": pending, "errors": errors}
 
 
-def check_late(conn, config_path: str, expected_interval_minutes: int, now: float | None = None) -> dict:
+def check_late(
+    conn, config_path: str, expected_interval_minutes: int, now: float | None = None, alert: bool = True
+) -> dict:
     """The pipeline's state for /health, raising a 'late cron' alert when the heartbeat is overdue.
 
     `now` is epoch seconds (time.time() when None). Late means no heartbeat within LATE_FACTOR x
     `expected_interval_minutes` of `now`. With no heartbeat ever recorded, `late` is None (unknown): a
     fresh install has nothing to be late from, and its first cron run writes one. One alert is raised per
     missed heartbeat (dedupe key `late:<config_path>:<checked_at>`), however often this is called;
-    `alert_id` is the alert this call raised, else None.
+    `alert_id` is the alert this call raised, else None; `alert=False` (no webhook configured) raises none.
     `conn` must be writable when the heartbeat may be late. Times in the database are parsed by SQLite.
     """
     now = time.time() if now is None else float(now)
@@ -246,7 +248,7 @@ def check_late(conn, config_path: str, expected_interval_minutes: int, now: floa
     age = round(now - epoch, 3)
     late = age > LATE_FACTOR * expected_interval_minutes * 60
     state.update(heartbeat=beat, seconds_since_heartbeat=age, late=late)
-    if late:
+    if late and alert:
         state["alert_id"] = raise_alert(
             conn,
             "late cron",

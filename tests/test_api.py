@@ -214,3 +214,118 @@ class TestToken:
 
     def test_health_needs_no_token(self, client):
         assert client.get("/health").status_code == 200
+
+
+# --- the risk list, the history and the pipeline's state -------------------------------------
+
+
+def newest_rows_expected(config):
+    """Each client's newest row and its probability, computed here with scikit-learn."""
+    finaldata = pd.read_csv(config.output_folder_path / "finaldata.csv", keep_default_na=False, na_values=[""])
+    newest = finaldata.drop_duplicates(subset="corporation", keep="last").dropna(subset=FEATURES)
+    model = load_model(config.prod_deployment_path / "trainedmodel.pkl")
+    return newest.assign(probability=model.predict_proba(newest[FEATURES].to_numpy(float))[:, 1])
+
+
+def test_toprisk_ranks_every_client_by_its_newest_row(client, config):
+    body = client.get("/toprisk?n=5").get_json()
+    expected = newest_rows_expected(config).sort_values(["probability", "corporation"], ascending=[False, True])
+    assert [row["corporation"] for row in body["clients"]] == expected["corporation"].head(5).tolist()
+    assert [row["rank"] for row in body["clients"]] == [1, 2, 3, 4, 5]
+    assert [row["probability"] for row in body["clients"]] == [round(p, 6) for p in expected["probability"].head(5)]
+    assert body["n"] == 5 and body["release"] == config.prod_deployment_path.resolve().name
+
+
+def test_the_pushes_add_up_to_the_log_odds(client, config):
+    import json
+
+    card = json.loads((config.prod_deployment_path / "modelcard.json").read_text())
+    model = load_model(config.prod_deployment_path / "trainedmodel.pkl")
+    means = np.array([card["feature_means"][f] for f in FEATURES])
+    intercept_at_means = model.intercept_[0] + model.coef_[0] @ means
+    for row in client.get("/toprisk?n=50").get_json()["clients"]:
+        log_odds = intercept_at_means + sum(row["push"].values())
+        assert 1 / (1 + np.exp(-log_odds)) == pytest.approx(row["probability"], abs=2e-5)
+        strongest = max(row["push"], key=row["push"].get)
+        if row["push"][strongest] > 0:
+            words = {"lastmonth_activity": "activity last month", "lastyear_activity": "activity last year"}
+            assert row["reason"].startswith(words.get(strongest, "employees"))
+
+
+def test_a_client_without_a_feature_is_listed_apart_with_why(client, config):
+    path = config.output_folder_path / "finaldata.csv"
+    path.write_text(path.read_text() + "zzzz,,5,7,0\n")
+    body = client.get("/toprisk?n=10000").get_json()
+    assert body["unscored"] == [{"corporation": "zzzz", "reason": "no value for activity last month"}]
+    assert "zzzz" not in [row["corporation"] for row in body["clients"]]
+    assert client.get("/clients/zzzz").get_json()["unscored"]["reason"] == "no value for activity last month"
+
+
+@pytest.mark.parametrize("n", ["0", "-3", "abc", "10001", "1e3", "99999999999999999999"])
+def test_a_bad_n_is_a_400_naming_it(client, n):
+    response = client.get(f"/toprisk?n={n}")
+    assert response.status_code == 400
+    assert response.get_json()["error"].startswith("'n' must be a whole number from 1 to 10,000")
+
+
+def test_the_risk_list_downloads_as_csv(client, config):
+    response = client.get("/toprisk.csv?n=3")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert "attachment; filename=riskranking-" in response.headers["Content-Disposition"]
+    lines = response.get_data(as_text=True).splitlines()
+    assert lines[0] == (
+        "rank,corporation,probability,lastmonth_activity,lastyear_activity,number_of_employees,"
+        "push_lastmonth_activity,push_lastyear_activity,push_number_of_employees,reason"
+    )
+    top = client.get("/toprisk?n=3").get_json()["clients"]
+    assert [line.split(",")[1] for line in lines[1:]] == [row["corporation"] for row in top]
+
+
+def test_one_client_is_found_by_its_code_and_an_unknown_one_is_a_404(client):
+    first = client.get("/toprisk?n=1").get_json()["clients"][0]
+    assert client.get(f"/clients/{first['corporation']}").get_json()["client"] == first
+    response = client.get("/clients/nope")
+    assert response.status_code == 404 and response.get_json()["error"] == "no client 'nope' in the ingested data"
+
+
+def test_history_releases_and_drift_read_the_history(client, config):
+    runs = client.get("/history?limit=5").get_json()["runs"]
+    assert [run["trigger"] for run in runs] == ["manual deployment"]
+    assert runs[0]["decision"] == "deployed by hand" and runs[0]["verdicts"] == []
+    (release,) = client.get("/releases").get_json()["releases"]
+    assert release["live"] is True and release["reason"] == "manual"
+    assert release["release"] == config.prod_deployment_path.resolve().name
+    assert client.get("/drift").get_json() == {
+        "performance": None,
+        "data_run_id": None,
+        "data_checked_at": None,
+        "features": [],
+    }
+    assert client.get("/history?limit=0").status_code == 400
+
+
+def set_heartbeat(config, checked_at: str) -> None:
+    import sqlite3
+
+    with sqlite3.connect(config.history_path) as conn:
+        conn.execute(
+            "INSERT OR REPLACE INTO heartbeats VALUES (?, ?, 'no new data', NULL)",
+            (str(config.config_path), checked_at),
+        )
+
+
+def test_health_says_when_cron_is_late_and_raises_one_alert(trained_project, config):
+    import sqlite3
+    import time
+
+    from conftest import set_config
+
+    config = set_config(config, alert_webhook_url="http://127.0.0.1:9/hook")  # nothing listens: stays pending
+    client = create_app(config).test_client()
+    set_heartbeat(config, time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()))
+    assert client.get("/health").get_json()["pipeline"]["late"] is False
+    set_heartbeat(config, time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(time.time() - 21 * 60)))
+    for _ in range(3):
+        assert client.get("/health").get_json()["pipeline"]["late"] is True
+    with sqlite3.connect(config.history_path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM alerts WHERE event = 'late cron'").fetchone()[0] == 1
