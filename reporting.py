@@ -1,8 +1,10 @@
-"""Step 4: the deployed model's confusion matrix and a PDF report for people.
+"""Step 4: the deployed model's confusion matrix, the ranked risk list and a PDF report for people.
 
 Config keys: prod_deployment_path (the deployed model and its file record), test_data_path,
-output_folder_path (finaldata.csv, ingestionmetrics.json), output_model_path (writes
-confusionmatrix.png and report.pdf there). Both files are written atomically.
+output_folder_path (finaldata.csv, ingestionmetrics.json), history_path (read only: the live model's
+record, the newest verdicts and the F1 trend for page 1), output_model_path (writes confusionmatrix.png,
+trend.png, riskranking.csv, riskunscored.csv and report.pdf there, each atomically).
+Page 1 is for the chief data scientist at a glance; the sections after it are the course's report.
 """
 
 import io
@@ -15,7 +17,7 @@ from pathlib import Path
 from sklearn.metrics import confusion_matrix, f1_score, precision_score, recall_score
 
 import diagnostics
-from risk import artifacts, ranking, registry
+from risk import artifacts, charts, history, overview, ranking, registry
 from risk.artifacts import (
     CONFUSION_MATRIX_FILE,
     INGESTEDFILES_FILE,
@@ -23,7 +25,7 @@ from risk.artifacts import (
     MODEL_FILE,
     REPORT_FILE,
 )
-from risk.config import Config, PipelineError, atomic_write_bytes, load_config, run_cli
+from risk.config import Config, PipelineError, atomic_write_bytes, atomic_writer, load_config, run_cli
 from risk.contract import TARGET
 from risk.model import complete_rows, load_model, predict
 
@@ -31,6 +33,14 @@ logger = logging.getLogger(__name__)
 
 CLASS_NAMES = ["stays (0)", "exits (1)"]
 TOP_RISK_COUNT = 20
+PAGE_ONE_CLIENTS = 10
+TREND_FILE = "trend.png"  # output_model_path: the F1 trend chart of page 1
+RANKING_FILE = "riskranking.csv"  # output_model_path: every scored client, highest risk first, with why
+UNSCORED_FILE = "riskunscored.csv"  # output_model_path: the clients that cannot be scored, with why
+NO_HISTORY = (
+    "No history database yet (the steps were run as plain scripts): the deployment record, the verdicts"
+    " and the F1 trend start with the first run of fullprocess.py."
+)
 
 
 def plot_confusion_matrix(y_true, y_pred, title: str) -> bytes:
@@ -105,12 +115,15 @@ def gather_report_data(config: Config) -> dict:
     testdata = complete_rows(diagnostics.read_data(artifacts.testdata_path(config)))
     y_pred, _ = predict(model, testdata)
     finaldata = diagnostics.read_data(artifacts.finaldata_path(config))
-    ranked, _ = ranking.risk_table(finaldata, model, ranking.training_means(registry.read_card(release), finaldata))
+    card = registry.read_card(release)
+    ranked, unscored = ranking.risk_table(finaldata, model, ranking.training_means(card, finaldata))
+    summary = history_summary(config, card)
     return {
         "generated_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "release": release.name,
         "test_rows": len(testdata),
         "metrics": model_metrics(testdata[TARGET], y_pred),
+        "confusion": confusion_matrix(testdata[TARGET], y_pred, labels=[0, 1]).tolist(),
         "confusion_png": plot_confusion_matrix(
             testdata[TARGET], y_pred, f"Deployed model on the test data ({len(testdata)} clients)"
         ),
@@ -120,28 +133,68 @@ def gather_report_data(config: Config) -> dict:
         "outdated": diagnostics.outdated_packages_list(config),
         "ingested": ingested_files_table(release, config.output_folder_path / INGESTION_METRICS_FILE),
         "top_risk": ranked.head(TOP_RISK_COUNT).to_dict("records"),
+        "ranked": ranked,
+        "unscored": unscored,
+        "history": summary,
+        "trend_png": charts.trend_png(summary["trend"]),
     }
 
 
-def pdf_table(rows, widths=None, align_right_from=1):
+def newest_judged_run(conn, config_path: str) -> dict | None:
+    """The newest run of this configuration with verdicts: the one calling reporting, under fullprocess."""
+    for run in overview.runs(conn, 50):
+        if run["config_path"] == config_path and run["verdicts"]:
+            return run
+    return None
+
+
+def history_summary(config: Config, card: dict | None) -> dict:
+    """Page 1's facts from the history, opened read-only: the live model's record, the newest verdicts,
+    data-drift checks and the F1 trend; without a history, what the model card says and `note` why."""
+    fallback = {
+        "release": artifacts.live_release_name(config.prod_deployment_path),
+        **{key: (card or {}).get(key) for key in ("window", "validation_f1", "validation_low", "validation_high")},
+        "model_id": (card or {}).get("id"),
+    }
+    empty = {"live": fallback, "run": None, "drift": {"performance": None, "features": []}}
+    try:
+        conn = history.connect_readonly(config.history_path)
+    except history.HistoryError as error:
+        return {**empty, "trend": {"checks": [], "deployments": []}, "note": str(error)}
+    if conn is None:
+        return {**empty, "trend": {"checks": [], "deployments": []}, "note": NO_HISTORY}
+    try:
+        return {
+            "live": overview.live_state(conn, config),
+            "run": newest_judged_run(conn, str(config.config_path)),
+            "drift": overview.latest_drift(conn),
+            "trend": overview.quality_over_time(conn),
+            "note": None,
+        }
+    finally:
+        conn.close()
+
+
+def pdf_table(rows, widths=None, align_right_from=1, header=True):
     """A report table: bold shaded header, banded rows, numbers right-aligned from a column on."""
     from reportlab.lib import colors
     from reportlab.platypus import Table, TableStyle
 
-    grid = Table(rows, colWidths=widths, hAlign="LEFT", repeatRows=1)
-    grid.setStyle(
-        TableStyle(
-            [
-                ("FONTNAME", (0, 0), (-1, 0), "Helvetica-Bold"),
-                ("FONTSIZE", (0, 0), (-1, -1), 9),
-                ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#dde6f0")),
-                ("ROWBACKGROUNDS", (0, 1), (-1, -1), [colors.white, colors.HexColor("#f5f7fa")]),
-                ("GRID", (0, 0), (-1, -1), 0.25, colors.HexColor("#b0b8c4")),
-                ("ALIGN", (align_right_from, 1), (-1, -1), "RIGHT"),
-                ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
-            ]
-        )
-    )
+    grid = Table(rows, colWidths=widths, hAlign="LEFT", repeatRows=1 if header else 0)
+    first = 1 if header else 0
+    commands = [
+        ("FONTSIZE", (0, 0), (-1, -1), 9),
+        ("ROWBACKGROUNDS", (0, first), (-1, -1), [colors.white, colors.HexColor("#f5f7fa")]),
+        ("GRID", (0, 0), (-1, -1), 0.25, colors.HexColor("#b0b8c4")),
+        ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+    ]
+    if header:
+        commands += [
+            ("FONTNAME", (0, 0), (-1, 0), "Helvetica-Bold"),
+            ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#dde6f0")),
+            ("ALIGN", (align_right_from, 1), (-1, -1), "RIGHT"),
+        ]
+    grid.setStyle(TableStyle(commands))
     return grid
 
 
@@ -155,18 +208,171 @@ def pdf_section(title, *flowables):
     return KeepTogether([Spacer(1, 0.35 * cm), heading, *flowables])
 
 
-def report_story(data: dict) -> list:
-    """The report's content, top to bottom, as reportlab flowables."""
+def page_one(data: dict) -> list:
+    """Page 1, for the chief data scientist in one look: the live model and why, the newest verdicts in
+    numbers, the data-drift flags, the F1 trend and the ten clients most at risk with their reasons."""
     from reportlab.lib.styles import getSampleStyleSheet
     from reportlab.lib.units import cm
-    from reportlab.platypus import Image, Paragraph, Spacer
+    from reportlab.platypus import Image, KeepInFrame, Paragraph, Spacer
+
+    styles = getSampleStyleSheet()
+    small = styles["BodyText"].clone("small", fontSize=8.5, leading=10.5, spaceBefore=0, spaceAfter=1.5)
+    heading = styles["Heading3"].clone("h3", spaceBefore=5, spaceAfter=2)
+    summary = data["history"]
+    flowables = [
+        Paragraph("Client exit risk: model report", styles["Title"]),
+        Paragraph(f"Generated {data['generated_at']} &middot; deployed release {data['release']}", styles["Normal"]),
+    ]
+    if summary["note"]:
+        flowables.append(Paragraph(f"<b>{escape(summary['note'])}</b>", small))
+    flowables += [Paragraph("Live model", heading), live_table(data, small)]
+    flowables += [Paragraph("Last verdict", heading), *verdict_paragraphs(summary["run"], small)]
+    flowables += [Paragraph("Data drift", heading), *drift_flowables(summary["drift"], small)]
+    width = 12 * cm
+    flowables += [
+        Paragraph("The live model's F1 on new data over time", heading),
+        Image(io.BytesIO(data["trend_png"]), width=width, height=width * charts.FIGURE_SIZE[1] / charts.FIGURE_SIZE[0]),
+        Paragraph(f"The {PAGE_ONE_CLIENTS} clients most at risk", heading),
+        top_clients_table(data["ranked"].head(PAGE_ONE_CLIENTS), small),
+    ]
+    if len(data["unscored"]):
+        flowables.append(
+            Paragraph(
+                f"{len(data['unscored'])} client(s) cannot be scored (a feature is missing): see {UNSCORED_FILE}.",
+                small,
+            )
+        )
+    flowables.append(Spacer(1, 0.1 * cm))
+    return [KeepInFrame(17 * cm, 25.4 * cm, flowables, mode="shrink")]
+
+
+def percent(probability: float) -> str:
+    """A probability for people: one decimal, and the ends as bounds (99.97 % is not 100 %)."""
+    if probability >= 0.9995:
+        return ">99.9%"
+    return "<0.1%" if probability < 0.0005 else f"{probability:.1%}"
+
+
+def escape(text) -> str:
+    """Text for a reportlab Paragraph, which reads a little markup."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def f1_words(value, low=None, high=None) -> str:
+    if value is None:
+        return "not recorded"
+    return f"{value:.2f}" + (f" [{low:.2f}, {high:.2f}]" if low is not None and high is not None else "")
+
+
+def live_table(data: dict, style):
+    from reportlab.lib.units import cm
+    from reportlab.platypus import Paragraph
+
+    live = data["history"]["live"]
+    since = "not recorded in the history"
+    if live.get("since"):
+        since = f"{charts.time_words(live['since'])} UTC: {live['reason']}, by {live['actor']}"
+    reference = live.get("reference")
+    rows = [
+        ["Release", live.get("release") or data["release"]],
+        ["Model", live.get("model_id") or "unknown"],
+        ["Live since", since],
+        [
+            "Validation F1",
+            f1_words(live.get("validation_f1"), live.get("validation_low"), live.get("validation_high"))
+            + (f" on {live['window']}" if live.get("window") else ""),
+        ],
+        ["Test F1", f"{data['metrics']['F1']:.4f} on {data['test_rows']} test clients"],
+    ]
+    if reference:
+        rows.append(
+            [
+                "Expected on new data",
+                f"F1 {f1_words(reference['f1'])} ({reference['kind']}, {reference['rows'] or '?'} rows)",
+            ]
+        )
+    cells = [[Paragraph(f"<b>{name}</b>", style), Paragraph(escape(value), style)] for name, value in rows]
+    return pdf_table(cells, widths=[3.6 * cm, 13.4 * cm], header=False)
+
+
+def verdict_paragraphs(run: dict | None, style) -> list:
+    from reportlab.platypus import Paragraph
+
+    if run is None:
+        return [
+            Paragraph("No verdict yet: the first run of fullprocess.py with new data judges the live model.", style)
+        ]
+    decision = run["decision"] or ("in progress: this report is part of it" if run["state"] == "running" else "none")
+    lines = [
+        f"Run {run['id']}, {charts.time_words(run['started_at'])} UTC ({run['trigger']}): <b>{escape(decision)}</b>"
+    ]
+    for verdict in run["verdicts"]:
+        if verdict["kind"] in ("performance", "gate"):
+            lines.append(f"<b>{verdict['kind'].capitalize()}</b>: {escape(verdict['detail'])}")
+    return [Paragraph(line, style) for line in lines]
+
+
+def drift_flowables(drift: dict, style) -> list:
+    from reportlab.lib.units import cm
+    from reportlab.platypus import Paragraph
+
+    features = [entry for entry in drift["features"] if "ks" in entry["checks"] or "psi" in entry["checks"]]
+    if not features:
+        return [Paragraph("No data-drift check yet.", style)]
+
+    def number(check, key):
+        return "-" if not check or check.get(key) is None else f"{check[key]:.3f}"
+
+    rows = [["Feature", "Flagged", "KS D", "KS p", "PSI"]]
+    for entry in features:
+        ks, psi = entry["checks"].get("ks"), entry["checks"].get("psi")
+        flag = "DRIFT" if entry["flagged"] else "no"
+        rows.append([entry["feature"], flag, number(ks, "value"), number(ks, "p_value"), number(psi, "value")])
+    when = charts.time_words(drift["data_checked_at"])
+    flowables = [
+        Paragraph(
+            f"Run {drift['data_run_id']}, {when} UTC: the new rows against the live model's reference rows.", style
+        ),
+        pdf_table(rows, widths=[4.5 * cm, 2 * cm, 2 * cm, 2 * cm, 2 * cm], align_right_from=2),
+    ]
+    rate = next(
+        (entry["checks"].get("rate change") for entry in drift["features"] if entry["feature"] == "exit rate"), None
+    )
+    if rate:
+        flag = "DRIFT" if rate["outcome"] == "drift" else "no drift"
+        flowables.append(Paragraph(f"<b>Exit rate ({flag})</b>: {escape(rate['detail'])}", style))
+    return flowables
+
+
+def top_clients_table(top, style):
+    from reportlab.lib.units import cm
+    from reportlab.platypus import Paragraph
+
+    rows = [["Rank", "Client", "Exit probability", "Why"]]
+    for item in top.to_dict("records"):
+        rows.append(
+            [
+                str(item["rank"]),
+                item["corporation"],
+                percent(item["probability"]),
+                Paragraph(escape(item["reason"]), style),
+            ]
+        )
+    return pdf_table(rows, widths=[1.3 * cm, 2 * cm, 2.9 * cm, 10.8 * cm], align_right_from=2)
+
+
+def report_story(data: dict) -> list:
+    """The report's content, top to bottom, as reportlab flowables: page 1, then the sections."""
+    from reportlab.lib.styles import getSampleStyleSheet
+    from reportlab.lib.units import cm
+    from reportlab.platypus import Image, PageBreak, Paragraph, Spacer
 
     styles = getSampleStyleSheet()
     cell = styles["BodyText"].clone("cell", fontSize=9, leading=11)
     metrics = data["metrics"]
     story = [
-        Paragraph("Client exit risk: model report", styles["Title"]),
-        Paragraph(f"Generated {data['generated_at']} &middot; deployed release {data['release']}", styles["Normal"]),
+        *page_one(data),
+        PageBreak(),
         pdf_section(
             "Deployed model on the test data",
             pdf_table(
@@ -176,7 +382,15 @@ def report_story(data: dict) -> list:
             Spacer(1, 0.2 * cm),
             Paragraph(f"Scored on {data['test_rows']} test clients.", styles["Normal"]),
         ),
-        pdf_section("Confusion matrix", Image(io.BytesIO(data["confusion_png"]), width=10.4 * cm, height=8.8 * cm)),
+        pdf_section(
+            "Confusion matrix",
+            Image(io.BytesIO(data["confusion_png"]), width=10.4 * cm, height=8.8 * cm),
+            pdf_table(
+                [["Actual", "Predicted to stay", "Predicted to exit"]]
+                + [[name, str(row[0]), str(row[1])] for name, row in zip(CLASS_NAMES, data["confusion"], strict=True)],
+                widths=[4 * cm, 4 * cm, 4 * cm],
+            ),
+        ),
         pdf_section(
             f"The {len(data['top_risk'])} clients most at risk of exiting",
             Paragraph(
@@ -187,7 +401,7 @@ def report_story(data: dict) -> list:
             pdf_table(
                 [["Rank", "Corporation", "Exit probability"]]
                 + [
-                    [str(rank), item["corporation"], f"{item['probability']:.1%}"]
+                    [str(rank), item["corporation"], percent(item["probability"])]
                     for rank, item in enumerate(data["top_risk"], 1)
                 ],
                 widths=[1.5 * cm, 4 * cm, 4 * cm],
@@ -277,6 +491,11 @@ def build_pdf(data: dict) -> bytes:
     return buffer.getvalue()
 
 
+def write_csv(path: Path, table) -> None:
+    with atomic_writer(path) as handle:
+        table.to_csv(handle, index=False, lineterminator="\n", float_format="%.6f")
+
+
 def main(config_path=None) -> dict[str, Path]:
     config = load_config(config_path)
     started = time.perf_counter()
@@ -284,15 +503,20 @@ def main(config_path=None) -> dict[str, Path]:
     data = gather_report_data(config)
     paths = {
         "confusion_matrix": config.output_model_path / CONFUSION_MATRIX_FILE,
+        "trend": config.output_model_path / TREND_FILE,
+        "ranking": config.output_model_path / RANKING_FILE,
+        "unscored": config.output_model_path / UNSCORED_FILE,
         "report": config.output_model_path / REPORT_FILE,
     }
     atomic_write_bytes(paths["confusion_matrix"], data["confusion_png"])
+    atomic_write_bytes(paths["trend"], data["trend_png"])
+    write_csv(paths["ranking"], data["ranked"])
+    write_csv(paths["unscored"], data["unscored"])
     atomic_write_bytes(paths["report"], build_pdf(data))
     logger.info(
-        "reporting finished in %.2fs: %s, %s",
+        "reporting finished in %.2fs: %s",
         time.perf_counter() - started,
-        paths["confusion_matrix"],
-        paths["report"],
+        ", ".join(str(path) for path in paths.values()),
     )
     return paths
 

@@ -201,3 +201,35 @@ def gunicorn(config_path: Path, log_path: Path, *args: str, env=None):
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+@pytest.fixture(scope="session")
+def history_project(tmp_path_factory):
+    """A project with a real history, made by the full process as cron runs it (as processes): a bootstrap;
+    a month whose exits follow another rule (drift: re-trained and re-deployed), one client of it without
+    last year's activity; then a month like it (no drift). Shared by the page tests, which only read it."""
+    root = tmp_path_factory.mktemp("history_project")
+    config = load_config(make_project(root, api_base_url=f"http://127.0.0.1:{free_port()}"))
+    seed_outdated_cache(config)
+    month = client_rows(4, 400, "flipped")
+    month.loc[len(month)] = ["zzzz", 50, None, 10, 1]
+    for new_file in (None, ("dataset3.csv", month), ("dataset4.csv", client_rows(5, 400, "flipped"))):
+        if new_file:
+            new_file[1].to_csv(config.input_folder_path / new_file[0], index=False)
+        result = run_script("fullprocess.py", config.config_path, env={"RISK_ACTOR": "cron"})
+        assert result.returncode in (0, 2), result.stderr[-3000:]  # 2: apicalls found no API, as intended
+    return config
+
+
+def ranked_by_model(config) -> pd.DataFrame:
+    """Every client's exit probability from its newest complete row in finaldata.csv, by the deployed
+    model's own predict_proba, highest first (ties by code): what the risk list must agree with."""
+    import pickle
+
+    finaldata = pd.read_csv(config.output_folder_path / "finaldata.csv", dtype={"corporation": str})
+    newest = finaldata.drop_duplicates("corporation", keep="last").dropna(subset=FEATURES)
+    with open(config.prod_deployment_path / "trainedmodel.pkl", "rb") as handle:
+        model = pickle.load(handle)
+    probability = model.predict_proba(newest[FEATURES].to_numpy(dtype=float))[:, 1]
+    table = pd.DataFrame({"corporation": newest["corporation"].to_numpy(), "probability": probability})
+    return table.sort_values(["probability", "corporation"], ascending=[False, True]).reset_index(drop=True)

@@ -1,8 +1,21 @@
+"""reporting.py: the confusion matrix, the trend chart, the ranked list as CSV and the PDF report.
+
+Expected values are computed here from the data files with scikit-learn and the model's own
+predict_proba, or read from the history database with sqlite3: never with the functions under test.
+"""
+
+import json
+import pickle
+import re
+import sqlite3
 import struct
 
+import numpy as np
+import pandas as pd
 import pytest
-from conftest import seed_outdated_cache
+from conftest import FEATURES, ranked_by_model, seed_outdated_cache
 from pypdf import PdfReader
+from sklearn.metrics import confusion_matrix
 
 import diagnostics
 import reporting
@@ -23,6 +36,35 @@ SECTIONS = [
     "Dependencies",
     "Data the deployed model learned from",
 ]
+PAGE_ONE = [
+    "Live model",
+    "Last verdict",
+    "Data drift",
+    "The live model's F1 on new data over time",
+    "The 10 clients most at risk",
+]
+FEATURE_WORDS = {
+    "lastmonth_activity": "activity last month",
+    "lastyear_activity": "activity last year",
+    "number_of_employees": "employees",
+}
+
+
+def pages_text(path) -> list[str]:
+    """Each page's text, whitespace made single spaces (lines wrap where the PDF wraps them)."""
+    return [" ".join(page.extract_text().split()) for page in PdfReader(path).pages]
+
+
+def load_deployed_model(config):
+    with open(config.prod_deployment_path / "trainedmodel.pkl", "rb") as handle:
+        return pickle.load(handle)
+
+
+def history_rows(config, sql, params=()) -> list[dict]:
+    with sqlite3.connect(config.history_path) as conn:
+        conn.row_factory = sqlite3.Row
+        rows = [dict(row) for row in conn.execute(sql, params)]
+    return [{**row, "detail": json.loads(row["detail"])} if "detail" in row else row for row in rows]
 
 
 @pytest.fixture
@@ -31,15 +73,28 @@ def report_paths(trained_project, config):
     return reporting.main(config.config_path)
 
 
-def test_confusion_matrix_is_a_png_of_readable_size(report_paths):
-    data = report_paths["confusion_matrix"].read_bytes()
+def test_main_returns_every_file_it_writes(report_paths, config):
+    assert report_paths == {
+        "confusion_matrix": config.output_model_path / "confusionmatrix.png",
+        "trend": config.output_model_path / "trend.png",
+        "ranking": config.output_model_path / "riskranking.csv",
+        "unscored": config.output_model_path / "riskunscored.csv",
+        "report": config.output_model_path / "report.pdf",
+    }
+    assert all(path.is_file() for path in report_paths.values())
+    assert not list(config.output_model_path.glob(".*.tmp"))  # atomic writes leave no temporary file
+
+
+@pytest.mark.parametrize("name", ["confusion_matrix", "trend"])
+def test_the_charts_are_pngs_of_readable_size(report_paths, name):
+    data = report_paths[name].read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", data[16:24])
-    assert width >= 600 and height >= 500
+    assert width >= 600 and height >= 400
 
 
 def test_report_contains_every_section(report_paths, config):
-    text = "\n".join(page.extract_text() for page in PdfReader(report_paths["report"]).pages)
+    text = "\n".join(pages_text(report_paths["report"]))
     for section in SECTIONS:
         assert section in text, section
     assert "dataset1.csv" in text and "dataset2.csv" in text
@@ -47,11 +102,118 @@ def test_report_contains_every_section(report_paths, config):
         assert package in text
 
 
+def test_the_confusion_matrix_counts_are_in_the_report(report_paths, config):
+    testdata = pd.read_csv(config.test_data_path / "testdata.csv")
+    y_pred = load_deployed_model(config).predict(testdata[FEATURES].to_numpy(dtype=float))
+    (tn, fp), (fn, tp) = confusion_matrix(testdata["exited"], y_pred, labels=[0, 1])
+    text = " ".join(pages_text(report_paths["report"])[1:])
+    assert f"Actual Predicted to stay Predicted to exit stays (0) {tn} {fp} exits (1) {fn} {tp}" in text
+
+
+def test_page_one_lists_the_ten_clients_the_model_ranks_highest(report_paths, config):
+    page = pages_text(report_paths["report"])[0]
+    for heading in PAGE_ONE:
+        assert heading in page, heading
+    top = ranked_by_model(config).head(10)
+    positions = [
+        page.index(f"{rank} {code} {'>99.9%' if p >= 0.9995 else f'{p:.1%}'} ")
+        for rank, code, p in zip(range(1, 11), top["corporation"], top["probability"], strict=True)
+    ]
+    assert positions == sorted(positions)
+
+
+def test_page_one_names_the_live_model_and_its_manual_deployment(report_paths, config):
+    page = pages_text(report_paths["report"])[0]
+    release = config.prod_deployment_path.resolve().name
+    (deployed,) = history_rows(config, "SELECT at, reason, actor, model_id FROM deployments")
+    card = json.loads((config.prod_deployment_path / "modelcard.json").read_text())
+    assert f"Release {release}" in page and f"Model {deployed['model_id']}" in page
+    assert f"{deployed['at'][:16].replace('T', ' ')} UTC: manual, by {deployed['actor']}" in page
+    assert (
+        f"Validation F1 {card['validation_f1']:.2f} [{card['validation_low']:.2f}, {card['validation_high']:.2f}]"
+        in page
+    )
+    testdata = pd.read_csv(config.test_data_path / "testdata.csv")
+    y_pred = load_deployed_model(config).predict(testdata[FEATURES].to_numpy(dtype=float))
+    (tn, fp), (fn, tp) = confusion_matrix(testdata["exited"], y_pred, labels=[0, 1])
+    assert f"Test F1 {2 * tp / (2 * tp + fp + fn):.4f} on {len(testdata)} test clients" in page
+    assert "No verdict yet" in page and "No data-drift check yet" in page
+
+
+def test_without_a_history_page_one_says_so_and_still_names_the_model(trained_project, config):
+    seed_outdated_cache(config)
+    for suffix in ("", "-wal", "-shm"):
+        config.history_path.with_name(config.history_path.name + suffix).unlink(missing_ok=True)
+    page = pages_text(reporting.main(config.config_path)["report"])[0]
+    card = json.loads((config.prod_deployment_path / "modelcard.json").read_text())
+    assert "No history database yet" in page
+    assert f"Model {card['id']}" in page and "Live since not recorded in the history" in page
+    assert not config.history_path.exists()  # read-only: reporting never creates it
+
+
+def test_page_one_after_a_drift_gives_the_verdicts_in_numbers(history_project):
+    """The report the full process wrote when it re-deployed after drift (run 2 of the shared history)."""
+    page = pages_text(history_project.output_model_path / "report.pdf")[0]
+    (run,) = history_rows(history_project, "SELECT * FROM runs WHERE decision LIKE 'drift:%'")
+    verdicts = history_rows(
+        history_project, "SELECT kind, outcome, detail FROM verdicts WHERE run_id = ? ORDER BY id", (run["id"],)
+    )
+    details = {verdict["kind"]: verdict["detail"] for verdict in verdicts if verdict["kind"] in ("performance", "gate")}
+    assert f"Run {run['id']}, " in page and "(new data): in progress: this report is part of it" in page
+    assert f"Performance: {details['performance']}" in page and f"Gate: {details['gate']}" in page
+    for verdict in verdicts:
+        if verdict["kind"] == "exit rate":
+            assert f"Exit rate (DRIFT): {verdict['detail']}" in page
+    assert ": drift, by cron" in page
+
+
+def test_the_ranking_csv_lists_every_client_with_the_models_probability_and_pushes(report_paths, config):
+    ranking = pd.read_csv(report_paths["ranking"], dtype={"corporation": str})
+    push_columns = [f"push_{feature}" for feature in FEATURES]
+    assert list(ranking.columns) == ["rank", "corporation", "probability", *FEATURES, *push_columns, "reason"]
+    expected = ranked_by_model(config)
+    assert ranking["rank"].tolist() == list(range(1, len(expected) + 1))
+    assert ranking["corporation"].tolist() == expected["corporation"].tolist()
+    np.testing.assert_allclose(ranking["probability"], expected["probability"], atol=1e-6)
+    model = load_deployed_model(config)
+    means = json.loads((config.prod_deployment_path / "modelcard.json").read_text())["feature_means"]
+    pushes = (ranking[FEATURES].to_numpy(float) - [means[f] for f in FEATURES]) * model.coef_[0]
+    np.testing.assert_allclose(ranking[push_columns].to_numpy(), pushes, atol=1e-5)
+    for row, push in zip(ranking.to_dict("records"), pushes, strict=True):
+        strongest = FEATURES[int(np.argmax(push))]
+        assert row["reason"].startswith(FEATURE_WORDS[strongest]) if push.max() > 0 else "no feature" in row["reason"]
+    assert report_paths["unscored"].read_text() == "corporation,reason\n"
+
+
+def test_clients_without_a_feature_are_written_apart(trained_project, config):
+    seed_outdated_cache(config)
+    finaldata_path = config.output_folder_path / "finaldata.csv"
+    finaldata = pd.read_csv(finaldata_path)
+    code = finaldata["corporation"].iloc[0]
+    extra = pd.DataFrame(
+        [
+            {
+                "corporation": code,
+                "lastmonth_activity": 10,
+                "lastyear_activity": None,
+                "number_of_employees": 3,
+                "exited": 0,
+            }
+        ]
+    )
+    pd.concat([finaldata, extra]).to_csv(finaldata_path, index=False)
+    paths = reporting.main(config.config_path)
+    assert paths["unscored"].read_text() == f"corporation,reason\n{code},no value for activity last year\n"
+    ranking = pd.read_csv(paths["ranking"], dtype={"corporation": str})
+    assert code not in set(ranking["corporation"]) and len(ranking) == finaldata["corporation"].nunique() - 1
+    assert "1 client(s) cannot be scored" in pages_text(paths["report"])[0]
+
+
 def test_report_lists_the_20_riskiest_clients_highest_first(trained_project, config):
     seed_outdated_cache(config)
     data = reporting.gather_report_data(config)
-    probabilities = [item["probability"] for item in data["top_risk"]]
-    assert len(probabilities) == 20 and probabilities == sorted(probabilities, reverse=True)
+    expected = ranked_by_model(config).head(20)
+    assert [item["corporation"] for item in data["top_risk"]] == expected["corporation"].tolist()
     assert set(data["metrics"]) == {"F1", "precision", "recall"}
     assert data["summary"] == diagnostics.summary_table(config)
     assert data["missing"] == diagnostics.missing_data_table(config)
@@ -65,3 +227,9 @@ def test_reporting_without_a_deployment_names_the_folder(config):
 def test_a_confusion_matrix_counts_every_cell():
     png = reporting.plot_confusion_matrix([0, 0, 1, 1, 1], [0, 1, 1, 1, 0], "t")
     assert png[:4] == b"\x89PNG"
+
+
+def test_page_one_text_fits_on_page_one(report_paths):
+    pages = pages_text(report_paths["report"])
+    assert "The 10 clients most at risk" in pages[0] and "Deployed model on the test data" not in pages[0]
+    assert re.search(r"\b10 \w{4} \d+\.\d%", pages[0])  # the tenth client is on page 1, not pushed over

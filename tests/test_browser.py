@@ -1,0 +1,214 @@
+"""The dashboard in a real headless Chromium (selenium), served by a real gunicorn over a real history.
+
+Needs Debian's chromium and chromium-driver (/usr/bin/chromium, /usr/bin/chromedriver): without them
+the tests are skipped with how to install them, except under CI=true, where they must run. Selenium
+Manager is kept offline (SE_OFFLINE): nothing is downloaded. Each test leaves a screenshot in its
+tmp_path (pytest keeps the last few); a failed check names the screenshot taken at that moment.
+"""
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+import requests
+from conftest import gunicorn, ranked_by_model
+
+pytestmark = pytest.mark.slow
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+TOKEN = "browser-s3cret"
+OPTIONS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--window-size=1280,1000",
+]
+
+
+def require_chromium() -> None:
+    """On a machine without Chromium the tests are skipped with how to get it; under CI=true they must run."""
+    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.access(path, os.X_OK)]
+    if not missing:
+        return
+    reason = f"{' and '.join(missing)} not installed (Debian: apt-get install chromium chromium-driver)"
+    if IN_CI:
+        pytest.fail(reason + "; CI must run this test")
+    pytest.skip(reason)
+
+
+class Browser:
+    """A Chromium session that keeps screenshots of what it saw in `folder`."""
+
+    def __init__(self, driver, folder: Path, name: str):
+        self.driver, self.folder, self.name, self.shots = driver, folder, name, 0
+
+    def screenshot(self, label: str) -> Path:
+        self.shots += 1
+        path = self.folder / f"{self.name}-{self.shots}-{label}.png"
+        self.driver.save_screenshot(str(path))
+        return path
+
+    def evidence(self, what: str) -> str:
+        """An assertion message: what was wrong, where the page was and the screenshot of it."""
+        return f"{what} (at {self.driver.current_url}); screenshot: {self.screenshot('failed')}"
+
+    def console_errors(self) -> list[dict]:
+        return [entry for entry in self.driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+    def check_console(self) -> None:
+        errors = self.console_errors()
+        assert errors == [], self.evidence(f"errors in the browser console: {errors}")
+
+    def css(self, selector: str):
+        from selenium.webdriver.common.by import By
+
+        return self.driver.find_element(By.CSS_SELECTOR, selector)
+
+    def wait_until(self, condition, what: str) -> None:
+        """Wait up to 10 s for condition(driver); then fail with the screenshot of the page."""
+        from selenium.common.exceptions import TimeoutException
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        try:
+            WebDriverWait(self.driver, 10).until(condition)
+        except TimeoutException:
+            pytest.fail(self.evidence(f"waited 10 s for {what}"))
+
+    def wait_for_url(self, part: str) -> None:
+        self.wait_until(lambda driver: part in driver.current_url, f"an address with {part!r}")
+
+    def cookies(self) -> dict:
+        return {cookie["name"]: cookie["value"] for cookie in self.driver.get_cookies()}
+
+
+@pytest.fixture
+def browser(tmp_path, monkeypatch, request):
+    require_chromium()
+    monkeypatch.setenv("SE_OFFLINE", "true")  # Selenium Manager must not look for (or fetch) a driver
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for option in [*OPTIONS, f"--user-data-dir={tmp_path / 'chromium-profile'}"]:
+        options.add_argument(option)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    session = Browser(driver, tmp_path, request.node.name.replace("/", "-")[:60])
+    try:
+        yield session
+    finally:
+        print(f"last screenshot of {request.node.name}: {session.screenshot('end')}")
+        driver.quit()
+
+
+@pytest.fixture(scope="module")
+def server(history_project, tmp_path_factory):
+    log_path = tmp_path_factory.mktemp("browser-server") / "gunicorn.log"
+    with gunicorn(history_project.config_path, log_path, "--workers", "1") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def guarded_server(history_project, tmp_path_factory):
+    log_path = tmp_path_factory.mktemp("browser-guarded") / "gunicorn.log"
+    with gunicorn(history_project.config_path, log_path, "--workers", "1", env={"API_TOKEN": TOKEN}) as url:
+        yield url
+
+
+def test_the_dashboard_shows_the_banner_the_chart_and_the_risk_list(browser, server, history_project):
+    browser.driver.get(server + "/")
+    status = browser.css("#status").text
+    release = history_project.prod_deployment_path.resolve().name
+    assert "LIVE" in status and release in status and "ON TIME" in status, browser.evidence(f"banner: {status!r}")
+    chart = browser.css("figure.chart svg")
+    assert chart.is_displayed() and chart.size["width"] > 300, browser.evidence(f"chart size {chart.size}")
+    top = ranked_by_model(history_project)["corporation"].iloc[0]
+    first_row = browser.css("table.risk tbody tr").text.split()
+    assert first_row[:2] == ["1", top], browser.evidence(f"first risk row {first_row}, expected client {top}")
+    loaded = browser.driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert all(name.startswith(server + "/") for name in loaded), browser.evidence(f"fetched {loaded}")
+    browser.check_console()
+
+
+def test_searching_a_client_shows_its_row_with_its_rank(browser, server, history_project):
+    code = ranked_by_model(history_project)["corporation"].iloc[41]
+    browser.driver.get(server + "/")
+    field = browser.css("input#client")
+    field.send_keys(code)
+    browser.css("form.search button[type=submit]").click()
+    browser.wait_for_url(f"client={code}")
+    caption = browser.css("p#found").text
+    assert caption.startswith(f"Client {code}: rank 42 of "), browser.evidence(f"caption {caption!r}")
+    row = browser.css("table[aria-labelledby=found] tbody tr").text.split()
+    assert row[:2] == ["42", code], browser.evidence(f"row {row}")
+    browser.check_console()
+
+
+def test_a_client_not_in_the_data_is_said_not_found(browser, server):
+    browser.driver.get(server + "/")
+    browser.css("input#client").send_keys("qqqq\n")
+    browser.wait_for_url("client=qqqq")
+    notice = browser.css("#found").text
+    assert "NOT FOUND" in notice and "qqqq" in notice, browser.evidence(f"notice {notice!r}")
+    browser.check_console()
+
+
+def test_the_csv_link_downloads_the_ranked_list(browser, server, history_project):
+    browser.driver.get(server + "/")
+    from selenium.webdriver.common.by import By
+
+    href = browser.driver.find_element(By.LINK_TEXT, "top 20").get_attribute("href")
+    assert href == server + "/toprisk.csv?n=20", browser.evidence(f"link {href}")
+    response = requests.get(href, cookies=browser.cookies(), timeout=10)
+    assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/csv")
+    assert "attachment; filename=riskranking-" in response.headers["Content-Disposition"]
+    lines = response.text.splitlines()
+    assert lines[0].split(",")[:3] == ["rank", "corporation", "probability"] and len(lines) == 21
+    expected = ranked_by_model(history_project)["corporation"].head(20).tolist()
+    assert [line.split(",")[1] for line in lines[1:]] == expected
+    browser.check_console()
+
+
+def test_on_a_phone_the_page_fits_its_width_and_tables_scroll_inside(browser, server):
+    browser.driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride", {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True}
+    )
+    browser.driver.get(server + "/")
+    page_width = browser.driver.execute_script("return document.documentElement.scrollWidth")
+    assert page_width <= 390, browser.evidence(f"the page is {page_width}px wide on a 390px phone")
+    table_box = browser.css("#clients .scroll")
+    inner = browser.driver.execute_script("return arguments[0].scrollWidth", table_box)
+    assert table_box.size["width"] <= 390 < inner, browser.evidence("the risk table does not scroll in its box")
+    assert browser.css("figure.chart svg").size["width"] > 300
+    browser.check_console()
+
+
+def test_with_a_token_the_browser_logs_in_and_out(browser, guarded_server, history_project):
+    browser.driver.get(guarded_server + "/")
+    assert "/login" in browser.driver.current_url, browser.evidence("not sent to the login form")
+    browser.css("input#token").send_keys("wrong\n")
+    browser.wait_for_url("/login")
+    refused = browser.css("p.notice").text
+    assert "That token is not the right one." in refused, browser.evidence(f"notice {refused!r}")
+    browser.css("input#token").send_keys(TOKEN + "\n")
+    browser.wait_until(lambda driver: "/login" not in driver.current_url, "the dashboard after logging in")
+    assert "LIVE" in browser.css("#status").text, browser.evidence("no dashboard after logging in")
+    href = browser.css("#clients .downloads a").get_attribute("href")
+    response = requests.get(href, cookies=browser.cookies(), timeout=10)
+    assert response.status_code == 200 and len(response.text.splitlines()) == 21
+    assert requests.get(href, timeout=10, allow_redirects=False).status_code == 302  # no session, no list
+    browser.css("form.logout button").click()
+    browser.wait_for_url("/login")
+    browser.driver.get(guarded_server + "/")
+    assert re.search(r"/login\b", browser.driver.current_url), browser.evidence("still logged in after logout")
+    # A wrong token answers 401: Chromium logs that load as a console error, the one expected here.
+    errors = [entry for entry in browser.console_errors() if "401" not in entry["message"]]
+    assert errors == [], browser.evidence(f"errors in the browser console: {errors}")

@@ -1,0 +1,404 @@
+"""The dashboard page through Flask's test client, and the trend chart as a pure function.
+
+The expected values come from the files and the history database directly (pandas, pickle, sqlite3),
+never from the functions the page calls.
+"""
+
+import html
+import json
+import re
+import sqlite3
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from conftest import FEATURES, ranked_by_model
+
+from app import create_app
+from risk import charts
+
+SECTIONS = [
+    "Status",
+    "The model's F1 over time",
+    "Latest data-drift check",
+    "Clients most at risk",
+    "Recent runs",
+    "Deployment audit",
+]
+TOKEN = "s3cret-token"
+
+
+def query(config, sql, params=()) -> list[dict]:
+    """Rows of the history database; `detail` is stored as JSON text."""
+    with sqlite3.connect(config.history_path) as conn:
+        conn.row_factory = sqlite3.Row
+        rows = [dict(row) for row in conn.execute(sql, params)]
+    return [{**row, "detail": json.loads(row["detail"])} if "detail" in row else row for row in rows]
+
+
+def shown_percent(probability: float) -> str:
+    """How the page writes a probability: one decimal, and the ends said as bounds (HTML-escaped)."""
+    if probability >= 0.9995:
+        return "&gt; 99.9 %"
+    return "&lt; 0.1 %" if probability < 0.0005 else f"{probability * 100:.1f} %"
+
+
+def headings(page: str) -> list[str]:
+    return [html.unescape(text) for text in re.findall(r"<h2[^>]*>(.*?)</h2>", page)]
+
+
+def first_risk_row(page: str) -> tuple[str, str]:
+    """(code, probability text) of the first row of the table of clients most at risk."""
+    table = page[page.index('aria-labelledby="top-title"') :]
+    match = re.search(
+        r"<tbody>\s*<tr>\s*<td class=\"n\">1</td>\s*<th scope=\"row\"><code>(\w+)</code></th>"
+        r"\s*<td class=\"n strong\">(.*?)</td>",
+        table,
+    )
+    assert match, table[:2000]
+    return match.group(1), match.group(2)
+
+
+@pytest.fixture(scope="module")
+def page_client(history_project):
+    return create_app(history_project).test_client()
+
+
+@pytest.fixture(scope="module")
+def page(page_client) -> str:
+    response = page_client.get("/")
+    assert response.status_code == 200 and response.mimetype == "text/html"
+    return response.get_data(as_text=True)
+
+
+# --- the page over a real history -------------------------------------------------------------
+
+
+def test_every_section_is_shown_in_order(page):
+    assert headings(page) == SECTIONS
+
+
+def test_the_status_banner_names_the_live_release_and_why(page, history_project):
+    live = history_project.prod_deployment_path.resolve().name
+    (deployed,) = query(
+        history_project, "SELECT model_id, reason, actor FROM deployments WHERE to_release = ?", (live,)
+    )
+    status = page[page.index('id="status"') : page.index('id="quality"')]
+    assert live in status and deployed["model_id"] in status
+    assert deployed["reason"] == "drift" and "<strong>drift</strong>, by cron" in status
+    assert "ON TIME" in status  # the last run left a heartbeat just now
+
+
+def test_the_status_banner_gives_the_last_runs_decision_and_verdict_in_numbers(page, history_project):
+    (last,) = query(history_project, "SELECT * FROM runs ORDER BY id DESC LIMIT 1")
+    (performance,) = query(
+        history_project, "SELECT detail FROM verdicts WHERE run_id = ? AND kind = 'performance'", (last["id"],)
+    )
+    status = html.unescape(page[page.index('id="status"') : page.index('id="quality"')])
+    assert f"Run {last['id']}," in status and last["decision"] in status
+    assert f"EXIT {last['exit_code']}" in status
+    assert performance["detail"] in status
+
+
+def test_the_chart_is_inline_svg_in_a_figure_with_its_text_alternative(page, history_project):
+    figure = page[page.index('<figure class="chart">') : page.index("</figure>")]
+    assert '<svg width="100%" class="chart-svg" role="img" viewBox=' in figure
+    checks = query(history_project, "SELECT value, reference FROM verdicts WHERE kind = 'performance' ORDER BY id")
+    assert len(checks) == 2
+    words = html.unescape(figure[figure.index("<figcaption>") :])
+    for check in checks:
+        assert f"{check['value']:.2f}" in words and f"expected {check['reference']:.2f}" in words
+    assert "bootstrap to model" in words and "drift to model" in words
+
+
+def test_the_drift_section_shows_each_features_latest_statistics(page, history_project):
+    section = page[page.index('id="drift"') : page.index('id="clients"')]
+    (run,) = query(history_project, "SELECT max(run_id) AS id FROM verdicts WHERE kind = 'data drift'")
+    rows = query(
+        history_project,
+        "SELECT feature, statistic, value FROM verdicts WHERE run_id = ? AND kind = 'data drift'",
+        (run["id"],),
+    )
+    assert {row["feature"] for row in rows} == set(FEATURES)
+    for row in rows:
+        assert f"{row['value']:.3f}" in section
+    (rate,) = query(
+        history_project, "SELECT detail FROM verdicts WHERE run_id = ? AND kind = 'exit rate'", (run["id"],)
+    )
+    assert rate["detail"] in html.unescape(section)
+
+
+def test_the_top_client_is_the_one_the_model_ranks_first(page, history_project):
+    expected = ranked_by_model(history_project).iloc[0]
+    assert first_risk_row(page) == (expected["corporation"], shown_percent(expected["probability"]))
+
+
+def test_a_searched_client_is_shown_with_its_rank(page_client, history_project):
+    expected = ranked_by_model(history_project)
+    code = expected["corporation"].iloc[41]
+    page = page_client.get(f"/?client={code.upper()}").get_data(as_text=True)
+    assert f"Client {code}: rank 42 of {len(expected):,}" in page
+    row = page[page.index('aria-labelledby="found"') :]
+    assert f"<code>{code}</code>" in row[: row.index("</tbody>")]
+
+
+def test_a_client_not_in_the_data_is_said_not_found(page_client):
+    page = page_client.get("/?client=qqqq").get_data(as_text=True)
+    assert "NOT FOUND" in page and "No client “qqqq” in the ingested data." in page
+
+
+def test_a_client_without_a_feature_is_listed_apart_and_found_with_why(page, page_client):
+    assert "<li><code>zzzz</code>: no value for activity last year</li>" in page
+    found = page_client.get("/?client=zzzz").get_data(as_text=True)
+    assert "NOT SCORED" in found and "cannot be scored: no value for activity last year" in found
+
+
+def test_the_csv_links_download_the_ranked_list(page, page_client, history_project):
+    links = re.findall(r'href="(/toprisk\.csv[^"]*)"', page)
+    assert links == ["/toprisk.csv?n=20", "/toprisk.csv?n=100", "/toprisk.csv"]
+    expected = ranked_by_model(history_project)
+    for link, rows in zip(links, (20, 100, len(expected)), strict=True):
+        response = page_client.get(link)
+        assert response.status_code == 200 and response.mimetype == "text/csv"
+        lines = response.get_data(as_text=True).splitlines()
+        assert lines[0].startswith("rank,corporation,probability,") and len(lines) == rows + 1
+        assert lines[1].split(",")[1] == expected["corporation"].iloc[0]
+
+
+def test_the_runs_are_listed_newest_first_with_decisions_and_exit_codes(page, history_project):
+    section = html.unescape(page[page.index('id="runs"') : page.index('id="deployments"')])
+    runs = query(history_project, "SELECT id, decision, exit_code FROM runs ORDER BY id DESC")
+    positions = [section.index(run["decision"]) for run in runs]
+    assert positions == sorted(positions) and len(runs) == 3
+    assert [int(code) for code in re.findall(r'<span class="badge \w+">(\d+)</span>', section)] == [
+        run["exit_code"] for run in runs
+    ]
+
+
+def test_the_deployment_audit_lists_who_moved_production_and_why(page, history_project):
+    section = page[page.index('id="deployments"') :]
+    moves = query(history_project, "SELECT at, reason, actor, model_id, to_release FROM deployments ORDER BY id DESC")
+    assert [move["reason"] for move in moves] == ["drift", "bootstrap"]
+    for move in moves:
+        assert move["to_release"] in section and move["model_id"] in section
+    assert re.findall(r'<strong class="badge \w+">(\w+)</strong>', section) == ["drift", "bootstrap"]
+
+
+@pytest.mark.parametrize("path", ["/", "/?client=qqqq", "/?client=http://evil.example"])
+def test_the_page_names_no_url_but_what_the_user_typed(page_client, path):
+    page = page_client.get(path).get_data(as_text=True)
+    typed = path.partition("client=")[2]
+    if typed:
+        page = page.replace(html.escape(typed[:20]), "")
+    assert re.findall(r"https?://", page) == []
+    assert re.findall(r'(?:src|href)="(?!/|#|data:,)', page) == []  # every link stays on this server
+
+
+# --- empty states -----------------------------------------------------------------------------
+
+
+def test_with_nothing_deployed_and_no_history_the_page_says_so(config):
+    response = create_app(config).test_client().get("/")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert headings(page) == SECTIONS
+    for words in (
+        "NOTHING DEPLOYED",
+        "NO RUNS YET",
+        "NO CHECK YET",
+        "No F1 check and no deployment yet",
+        "No drift check yet",
+        "No risk list yet: no model is deployed yet",
+        "No runs yet",
+        "Nothing deployed yet",
+    ):
+        assert words in page, words
+    assert "<svg" not in page
+
+
+def test_after_plain_scripts_the_page_shows_the_deployment_without_checks(trained_project, config):
+    page = create_app(config).test_client().get("/").get_data(as_text=True)
+    assert config.prod_deployment_path.resolve().name in page
+    assert "No F1 check yet" in page and "No drift check yet" in page  # the chart shows the deployment alone
+    assert "manual to model" in html.unescape(page)
+
+
+# --- with a token: a login for browsers ---------------------------------------------------------
+
+
+@pytest.fixture
+def guarded(history_project, monkeypatch):
+    monkeypatch.setenv("API_TOKEN", TOKEN)
+    return create_app(history_project).test_client()
+
+
+def test_with_a_token_the_page_sends_a_browser_to_the_login_form(guarded):
+    response = guarded.get("/")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/login?next=/")
+    form = guarded.get(response.headers["Location"]).get_data(as_text=True)
+    assert '<form class="login" method="post" action="/login">' in form
+    assert 'name="token" type="password"' in form
+
+
+def test_a_wrong_token_is_refused(guarded):
+    response = guarded.post("/login", data={"token": "wrong", "next": "/"})
+    assert response.status_code == 401 and "That token is not the right one." in response.get_data(as_text=True)
+    assert guarded.get("/").status_code == 302
+
+
+def test_the_right_token_logs_in_until_logout(guarded):
+    response = guarded.post("/login", data={"token": TOKEN, "next": "/?client=qqqq"})
+    assert response.status_code == 302 and response.headers["Location"] == "/?client=qqqq"
+    page = guarded.get("/")
+    assert page.status_code == 200 and "Log out" in page.get_data(as_text=True)
+    assert guarded.get("/toprisk.csv?n=5").get_data(as_text=True).count("\n") == 6
+    assert guarded.post("/logout").status_code == 302
+    assert guarded.get("/").status_code == 302
+    assert guarded.get("/toprisk.csv?n=5").status_code == 302
+
+
+# --- the chart, as a pure function ------------------------------------------------------------
+
+
+def at(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def synthetic_trend(checks: int, step: timedelta, start=datetime(2026, 11, 27, 18, 30, tzinfo=UTC)) -> dict:
+    """`checks` F1 checks `step` apart (every fifth one a drift), a bootstrap before, a redeploy mid-way."""
+    rows = [
+        {
+            "at": at(start + (i + 1) * step),
+            "value": 0.5 if i % 5 == 4 else 0.8,
+            "low": 0.45 if i % 5 == 4 else 0.75,
+            "high": 0.55 if i % 5 == 4 else 0.85,
+            "reference": 0.8,
+            "n": 500,
+            "outcome": "drift" if i % 5 == 4 else "no drift",
+            "release_before": "r1",
+        }
+        for i in range(checks)
+    ]
+    moves = [
+        {
+            "at": at(start),
+            "from_release": None,
+            "to_release": "r1",
+            "reason": "bootstrap",
+            "actor": "cron",
+            "model_id": "m1",
+        }
+    ]
+    if checks >= 5:
+        moves.append(
+            {
+                "at": at(start + 5.5 * step),
+                "from_release": "r1",
+                "to_release": "r2",
+                "reason": "rollback",
+                "actor": "ann",
+                "model_id": "m0",
+            }
+        )
+    return {"checks": rows, "deployments": moves}
+
+
+def svg_texts(svg: str) -> list[str]:
+    root = ET.fromstring(svg)
+    return [element.text for element in root.iter("{http://www.w3.org/2000/svg}text") if element.text]
+
+
+@pytest.mark.parametrize("checks", [0, 1, 2, 60])
+def test_the_trend_svg_is_a_small_scalable_svg_with_text_as_text(checks):
+    svg = charts.trend_svg(synthetic_trend(checks, timedelta(days=7)))
+    root = ET.fromstring(svg)
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    assert root.get("width") == "100%" and root.get("height") is None and len(root.get("viewBox").split()) == 4
+    assert "<image" not in svg and "<font" not in svg and "DejaVuSans-" not in svg  # no embedded glyphs
+    assert "F1" in svg_texts(svg) and len(svg) < 120_000
+
+
+def test_with_no_check_the_chart_says_so_and_keeps_the_deployments():
+    trend = synthetic_trend(0, timedelta(days=1))
+    assert "No F1 check yet: the first run with new data adds a point" in svg_texts(charts.trend_svg(trend))
+    assert (
+        charts.trend_text(trend)
+        == "F1 on new data: no check yet; deployments: 2026-11-27 18:30 bootstrap to model m1 by cron."
+    )
+    empty = {"checks": [], "deployments": []}
+    assert charts.trend_text(empty) == "F1 on new data: no check yet; no deployment yet."
+
+
+def test_one_check_is_said_with_its_interval_and_what_was_expected():
+    text = charts.trend_text(synthetic_trend(1, timedelta(days=1)))
+    assert text == (
+        "F1 on new data: 0.80 [0.75, 0.85] on 2026-11-28 18:30 (expected 0.80: no drift); "
+        "deployments: 2026-11-27 18:30 bootstrap to model m1 by cron."
+    )
+
+
+def test_many_checks_are_summed_up_and_the_last_ten_listed():
+    text = charts.trend_text(synthetic_trend(60, timedelta(days=7)))
+    assert text.startswith(
+        "F1 on new data over 60 checks, lowest 0.50 on 2027-01-01 18:30, highest 0.80 on 2026-12-04 18:30; "
+    )
+    assert text.count(" then ") == 9 and "rollback to model m0 by ann" in text
+
+
+def test_checks_seconds_apart_get_whole_times_on_the_axis_and_in_words():
+    trend = synthetic_trend(6, timedelta(seconds=3))
+    labels = svg_texts(charts.trend_svg(trend))
+    assert any(re.fullmatch(r"18:30:\d\d", label) for label in labels), labels
+    assert "2026-11-27 18:30:03 (expected 0.80: no drift)" in charts.trend_text(trend)
+
+
+def test_a_burst_of_checks_after_a_long_pause_is_drawn_in_order():
+    trend = synthetic_trend(1, timedelta(days=1))
+    burst = synthetic_trend(5, timedelta(seconds=10), start=datetime(2027, 3, 1, tzinfo=UTC))["checks"]
+    trend["checks"] += burst
+    labels = svg_texts(charts.trend_svg(trend))
+    assert "runs in time order (UTC; spacing not to scale)" in labels
+
+
+def test_the_inline_svg_names_no_url_and_the_png_is_a_png():
+    trend = synthetic_trend(6, timedelta(days=1))
+    inline = charts.trend_svg(trend, inline=True)
+    assert inline.startswith("<svg ") and "http" not in inline and "xlink:" not in inline
+    png = charts.trend_png(trend)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) < 200_000
+
+
+def test_the_chart_route_serves_a_standalone_svg(page_client):
+    response = page_client.get("/charts/trend.svg")
+    assert response.status_code == 200 and response.mimetype == "image/svg+xml"
+    assert ET.fromstring(response.get_data(as_text=True)).tag == "{http://www.w3.org/2000/svg}svg"
+
+
+def test_a_late_cron_is_said_in_words_as_well_as_colour(config):
+    from risk import history
+
+    with history.opened(config.history_path) as conn, conn:
+        conn.execute(
+            "INSERT INTO heartbeats (config_path, checked_at, outcome) VALUES (?, ?, ?)",
+            (str(config.config_path), "2026-01-01T00:00:00.000Z", "no new data"),
+        )
+    page = create_app(config).test_client().get("/").get_data(as_text=True)
+    status = page[page.index('id="status"') : page.index('id="quality"')]
+    assert '<article class="card bad">\n      <h3>Cron <strong class="badge bad">LATE</strong></h3>' in status
+    assert 'No check since <time datetime="2026-01-01T00:00:00.000Z">2026-01-01 00:00</time> UTC' in status
+
+
+@pytest.mark.parametrize(
+    "before, words",
+    [
+        (timedelta(seconds=-120), "in the future (is a clock wrong?)"),
+        (timedelta(seconds=59), "just now"),
+        (timedelta(minutes=5, seconds=59), "5 min ago"),
+        (timedelta(hours=3), "3 h ago"),
+        (timedelta(days=1, hours=23), "1 day ago"),
+        (timedelta(days=40), "40 days ago"),
+    ],
+)
+def test_ages_are_said_in_words(before, words):
+    now = datetime(2026, 11, 27, 12, tzinfo=UTC)
+    assert charts.ago(at(now - before), now) == words
