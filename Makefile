@@ -56,7 +56,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmark/benchmark.py
 
 simulate: $(VENV)/.installed
-	$(BIN)/python benchmark/simulate.py
+	$(BIN)/python benchmark/simulate.py $(ARGS)
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest

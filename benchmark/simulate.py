@@ -84,8 +84,8 @@ def change_kind(month: int) -> str:
     return next(kind for start, _, kind in SCHEDULE if start == month)
 
 
-def draw_month(seed: int, month: int, holdout: bool = False):
-    return build_regime_month([seed, month], regime_of(month), ROWS, holdout=holdout)
+def draw_month(seed: int, month: int, rows: int = ROWS, holdout: bool = False):
+    return build_regime_month([seed, month], regime_of(month), rows, holdout=holdout)
 
 
 def draw_testdata(seed: int):
@@ -265,13 +265,13 @@ def bootstrap(root: Path, first_file) -> Month:
     return record
 
 
-def simulate_seed(seed: int, months: int, work_path: Path) -> tuple[list[Month], dict]:
+def simulate_seed(seed: int, months: int, work_path: Path, rows: int = ROWS) -> tuple[list[Month], dict]:
     """Play months 0..`months` of one seed; the per-month records and the data (for measuring)."""
     root = work_path / f"seed{seed}"
     root.mkdir()
     testdata = draw_testdata(seed)
     make_project(root, testdata)
-    files = {month: draw_month(seed, month) for month in range(months + 1)}
+    files = {month: draw_month(seed, month, rows) for month in range(months + 1)}
     holdouts = {month: draw_month(seed, month, holdout=True) for month in range(1, months + 1)}
     baselines = {
         "course rule": CourseRule(files[0], testdata),
@@ -363,13 +363,13 @@ def worst_lag(lags: list[int | None]) -> int | None:
     return None if any(lag is None for lag in lags) else max(lags)
 
 
-def print_header(seeds: list[int], months: int) -> None:
+def print_header(seeds: list[int], months: int, rows: int = ROWS) -> None:
     print("Simulation benchmark of the full process's decisions (benchmark/simulate.py)")
     print(
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
         f"{platform.platform()}; date {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}"
     )
-    print(f"Seeds {' '.join(map(str, seeds))}; months 0..{months}; {ROWS:,} rows a month, holdouts of {ROWS:,}")
+    print(f"Seeds {' '.join(map(str, seeds))}; months 0..{months}; {rows:,} rows a month, holdouts of {ROWS:,}")
     print("\nSchedule (a change's first month is the first month of the new regime):")
     for index, (start, regime, kind) in enumerate(SCHEDULE):
         if start > months:
@@ -517,6 +517,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5], help="seeds to play")
     parser.add_argument("--seed", type=int, help="play this one seed (instead of --seeds)")
     parser.add_argument("--months", type=int, default=24, help="months after the bootstrap (>= 1)")
+    parser.add_argument("--rows", type=int, default=ROWS, help="rows in each month's file (holdouts keep 10,000)")
     args = parser.parse_args(argv)
     if args.seed is not None:
         args.seeds = [args.seed]
@@ -530,12 +531,12 @@ def main(argv=None) -> dict[int, dict[str, dict]]:
     args = parse_args(argv)
     started = time.perf_counter()
     changes = change_months(args.months)
-    print_header(args.seeds, args.months)
+    print_header(args.seeds, args.months, args.rows)
     results, measures = {}, {change: [] for change in changes}
     with tempfile.TemporaryDirectory(prefix="risk-simulate-") as folder:
         for seed in args.seeds:
             try:
-                records, data = simulate_seed(seed, args.months, Path(folder))
+                records, data = simulate_seed(seed, args.months, Path(folder), args.rows)
             except SimulationError as error:
                 print(f"\nSeed {seed}: the simulation stopped: {error}")
                 raise SystemExit(1) from None

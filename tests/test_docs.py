@@ -14,7 +14,23 @@ README = (PROJECT_DIR / "README.md").read_text(encoding="utf-8")
 def test_every_route_is_documented():
     app = create_app(load_config(PROJECT_DIR / "config.json"))
     routes = {rule.rule for rule in app.url_map.iter_rules() if rule.endpoint != "static"}
-    assert routes == {"/prediction", "/scoring", "/summarystats", "/diagnostics", "/health"}
+    assert routes == {
+        "/prediction",
+        "/scoring",
+        "/summarystats",
+        "/diagnostics",
+        "/health",
+        "/toprisk",
+        "/toprisk.csv",
+        "/clients/<code>",
+        "/history",
+        "/releases",
+        "/drift",
+        "/",
+        "/login",
+        "/logout",
+        "/charts/trend.svg",
+    }
     for route in routes:
         assert re.search(rf"`(GET|POST) {re.escape(route)}`", README), route
 
