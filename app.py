@@ -339,10 +339,11 @@ def pipeline_state(config: Config) -> dict:
     here in the background (the cron that would send it is the one that is late)."""
     if not os.path.isfile(config.history_path):
         return {"late": None, "heartbeat": None, "last_run": None}
+    if not config.alert_webhook_url:  # nothing to raise: a reader's connection is enough
+        with closing(reader(config)) as conn:
+            return alerts.check_late(conn, str(config.config_path), config.expected_interval_minutes, alert=False)
     with history.opened(config.history_path) as conn:
-        state = alerts.check_late(
-            conn, str(config.config_path), config.expected_interval_minutes, alert=bool(config.alert_webhook_url)
-        )
+        state = alerts.check_late(conn, str(config.config_path), config.expected_interval_minutes)
     if state.get("alert_id") and config.alert_webhook_url:
         threading.Thread(target=send_alerts, args=(config,), daemon=True).start()
     return state

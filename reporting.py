@@ -34,9 +34,6 @@ logger = logging.getLogger(__name__)
 CLASS_NAMES = ["stays (0)", "exits (1)"]
 TOP_RISK_COUNT = 20
 PAGE_ONE_CLIENTS = 10
-TREND_FILE = "trend.png"  # output_model_path: the F1 trend chart of page 1
-RANKING_FILE = "riskranking.csv"  # output_model_path: every scored client, highest risk first, with why
-UNSCORED_FILE = "riskunscored.csv"  # output_model_path: the clients that cannot be scored, with why
 NO_HISTORY = (
     "No history database yet (the steps were run as plain scripts): the deployment record, the verdicts"
     " and the F1 trend start with the first run of fullprocess.py."
@@ -238,7 +235,8 @@ def page_one(data: dict) -> list:
     if len(data["unscored"]):
         flowables.append(
             Paragraph(
-                f"{len(data['unscored'])} client(s) cannot be scored (a feature is missing): see {UNSCORED_FILE}.",
+                f"{len(data['unscored'])} client(s) cannot be scored (a feature is missing): "
+                f"see {artifacts.UNSCORED_FILE}.",
                 small,
             )
         )
@@ -503,9 +501,9 @@ def main(config_path=None) -> dict[str, Path]:
     data = gather_report_data(config)
     paths = {
         "confusion_matrix": config.output_model_path / CONFUSION_MATRIX_FILE,
-        "trend": config.output_model_path / TREND_FILE,
-        "ranking": config.output_model_path / RANKING_FILE,
-        "unscored": config.output_model_path / UNSCORED_FILE,
+        "trend": config.output_model_path / artifacts.TREND_FILE,
+        "ranking": config.output_model_path / artifacts.RANKING_FILE,
+        "unscored": config.output_model_path / artifacts.UNSCORED_FILE,
         "report": config.output_model_path / REPORT_FILE,
     }
     atomic_write_bytes(paths["confusion_matrix"], data["confusion_png"])

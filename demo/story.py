@@ -105,6 +105,8 @@ def describe_outputs(config_path: Path) -> None:
         config.output_model_path / "latestscore.txt",
         config.output_model_path / "confusionmatrix.png",
         config.output_model_path / "report.pdf",
+        config.output_model_path / "trend.png",
+        config.output_model_path / "riskranking.csv",
         config.output_model_path / "apireturns.txt",
         config.prod_deployment_path,
         config.log_path,

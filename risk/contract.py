@@ -103,7 +103,7 @@ def field_problem(column: str, text: str, mode: Mode) -> str | None:
     if column == ID_COLUMN:
         return None if CODE_RE.fullmatch(text) else f"corporation must be four lowercase letters, got {text!r}"
     if column == TARGET:
-        if text in ("0", "1") or (text == "" and mode is PREDICTION):
+        if (text == "" and mode is PREDICTION) or (WHOLE_RE.fullmatch(text) and float(text) in (0, 1)):
             return None
         return f"exited must be 0 or 1, got {text!r}"
     if text == "":

@@ -92,7 +92,7 @@ def latest_drift(conn) -> dict:
         )
     features = {}
     for verdict in data:
-        name = verdict["feature"] or "exit rate"
+        name = verdict["feature"] or ("exit rate" if verdict["kind"] == "exit rate" else "reference rows")
         entry = features.setdefault(name, {"feature": name, "flagged": False, "checks": {}})
         entry["checks"][verdict["statistic"]] = {
             key: verdict[key] for key in ("value", "p_value", "low", "high", "reference", "outcome", "detail")
