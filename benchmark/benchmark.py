@@ -25,6 +25,8 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
+from risk import sandbox  # noqa: E402
+
 PYTHON = sys.executable
 IDLE_RUNS = 60
 BASELINE_REF = "db1a923"  # main before the history database, the contract and the service work
@@ -69,29 +71,10 @@ def row(what, value, baseline, ratio, target, met) -> dict:
 
 
 def make_project(root: Path, input_folder="practicedata", **extra) -> Path:
-    """A config in `root` over copies of the bundled data, with a fresh outdated-packages cache."""
-    for folder in ("practicedata", "sourcedata", "testdata"):
-        shutil.copytree(PROJECT_DIR / folder, root / folder, dirs_exist_ok=True)
-    config = {
-        "input_folder_path": input_folder,
-        "output_folder_path": "ingesteddata",
-        "test_data_path": "testdata",
-        "output_model_path": "models",
-        "prod_deployment_path": "production_deployment",
-        **extra,
-    }
-    config_path = root / "config.json"
-    config_path.write_text(json.dumps(config, indent=2))
-    from diagnostics import REQUIREMENTS_PATH, installed_version, requirement_names
-    from risk.artifacts import OUTDATED_CACHE_FILE
-
-    packages = [
-        {"package": name, "installed": installed_version(name), "latest": "not checked (benchmark)"}
-        for name in requirement_names(REQUIREMENTS_PATH)
-    ]
-    (root / "models").mkdir(exist_ok=True)
-    (root / "models" / OUTDATED_CACHE_FILE).write_text(json.dumps({"checked_at": time.time(), "packages": packages}))
-    return config_path
+    """A scratch project in `root` over copies of the bundled data, with a fresh outdated-packages cache."""
+    sandbox.copy_bundled_data(root)
+    sandbox.seed_outdated_cache(root / "models", "not checked (benchmark)")
+    return sandbox.write_config(root, input_folder_path=input_folder, **extra)
 
 
 def bench_idle(root: Path) -> list[dict]:
@@ -202,26 +185,6 @@ def drift_run_rows(config_path: Path) -> list[dict]:
         for step, value in json.loads(steps).items()
     ]
     return rows + [row(f"drift run: whole process ({decision})", f"{seconds:.2f} s", "", None, "", None)]
-
-
-def start_server(project_dir: Path, config_path: Path, port: int, args=()) -> subprocess.Popen:
-    gunicorn = Path(PYTHON).with_name("gunicorn")
-    process = subprocess.Popen(
-        [str(gunicorn), "--workers", "2", *args, "--bind", f"127.0.0.1:{port}", "wsgi:app"],
-        cwd=project_dir,
-        env={**ENV, "RISK_CONFIG": str(config_path)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
-            return process
-        except OSError:
-            time.sleep(0.2)
-    process.kill()
-    raise SystemExit(f"gunicorn in {project_dir} did not start")
 
 
 def wrk(url: str, body_path: Path | None, seconds: int) -> dict:
@@ -359,23 +322,10 @@ def api_rows(ours: dict, before: dict | None, diagnostics_seconds: float, ref: s
     return rows
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def serve_and_measure(project_dir: Path, config_path: Path, bodies: dict, seconds: int) -> tuple[dict, float]:
-    port = free_port()
-    server = start_server(project_dir, config_path, port)
-    try:
-        url = f"http://127.0.0.1:{port}"
+    """The API of the code in `project_dir` (its own gunicorn settings) under load."""
+    with sandbox.serve(config_path, config_path.parent / f"gunicorn-{project_dir.name}.log", cwd=project_dir) as url:
         return measure_api(url, bodies, seconds), diagnostics_latency(url)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def bench_service(root: Path, seconds: int, ref: str) -> list[dict]:
@@ -384,7 +334,7 @@ def bench_service(root: Path, seconds: int, ref: str) -> list[dict]:
         return [row("API", "not measured: wrk is missing (Debian: apt-get install wrk)", "", None, "", None)]
     project = root / "api"
     project.mkdir()
-    config_path = deploy_bundled(project, free_port())
+    config_path = deploy_bundled(project, sandbox.free_port())
     rows = drift_run_rows(config_path)
     bodies = request_bodies(root, config_path)
     ours, diagnostics_seconds = serve_and_measure(PROJECT_DIR, config_path, bodies, seconds)

@@ -11,7 +11,6 @@ the last regime. `python benchmark/simulate.py [--seeds 1 2 3] [--months 24]`; t
 
 import argparse
 import datetime
-import json
 import os
 import platform
 import sqlite3
@@ -29,8 +28,7 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
 from datagen.generate_data import build_regime_month  # noqa: E402
-from diagnostics import REQUIREMENTS_PATH, installed_version, requirement_names  # noqa: E402
-from risk.artifacts import OUTDATED_CACHE_FILE  # noqa: E402
+from risk import sandbox  # noqa: E402
 from risk.contract import FEATURES  # noqa: E402
 from risk.model import load_model, score_model, train_model  # noqa: E402
 
@@ -98,26 +96,12 @@ def draw_testdata(seed: int):
 
 def make_project(root: Path, testdata) -> Path:
     """A config in `root` over an empty input folder, the test data and a fresh outdated-packages cache."""
-    config = {
-        "input_folder_path": "inputs",
-        "output_folder_path": "ingesteddata",
-        "test_data_path": "testdata",
-        "output_model_path": "models",
-        "prod_deployment_path": "production_deployment",
-        "api_base_url": "http://127.0.0.1:9",  # nothing listens: apicalls fails fast (exit code 2)
-    }
-    config_path = root / "config.json"
-    config_path.write_text(json.dumps(config, indent=2))
-    for folder in ("inputs", "testdata", "models"):
-        (root / folder).mkdir()
+    (root / "inputs").mkdir()
+    (root / "testdata").mkdir()
     testdata.to_csv(root / "testdata" / "testdata.csv", index=False, lineterminator="\n")
-    # The report asks pip for the latest versions; a fresh cache keeps the network out of the run.
-    packages = [
-        {"package": name, "installed": installed_version(name), "latest": "not checked (simulation)"}
-        for name in requirement_names(REQUIREMENTS_PATH)
-    ]
-    (root / "models" / OUTDATED_CACHE_FILE).write_text(json.dumps({"checked_at": time.time(), "packages": packages}))
-    return config_path
+    sandbox.seed_outdated_cache(root / "models", "not checked (simulation)")
+    # nothing listens on port 9: apicalls fails fast (exit code 2)
+    return sandbox.write_config(root, input_folder_path="inputs", api_base_url="http://127.0.0.1:9")
 
 
 def log_tail(root: Path) -> str:

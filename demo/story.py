@@ -10,15 +10,12 @@ import os
 import shutil
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
-from risk import history  # noqa: E402
+from risk import history, sandbox  # noqa: E402
 from risk.config import load_config  # noqa: E402
 
 PRACTICE_CONFIG = PROJECT_DIR / "practiceconfig.json"
@@ -40,32 +37,6 @@ def reset_outputs() -> None:
             path.unlink()
         elif path.exists():
             shutil.rmtree(path)
-
-
-def start_api(config_path: Path, log_path: Path) -> subprocess.Popen:
-    """gunicorn serving wsgi:app on the config's api_host:api_port, once it answers."""
-    config = load_config(config_path)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    process = subprocess.Popen(
-        [str(gunicorn), "--workers", "2", "--bind", f"{config.api_host}:{config.api_port}", "wsgi:app"],
-        cwd=PROJECT_DIR,
-        env={**os.environ, "RISK_CONFIG": str(config_path)},
-        stdout=subprocess.DEVNULL,
-        stderr=log_path.open("a"),
-    )
-    for _ in range(100):
-        if process.poll() is not None:
-            sys.exit(f"the API did not start (is port {config.api_port} in use?); see {log_path}")
-        try:
-            urllib.request.urlopen(f"{config.api_base_url}/health", timeout=1)
-            break
-        except urllib.error.HTTPError:  # 503: up, nothing deployed yet
-            break
-        except OSError:
-            time.sleep(0.2)
-    print(f"API: gunicorn serving on {config.api_base_url} (log: {log_path.relative_to(PROJECT_DIR)})")
-    return process
 
 
 def run_fullprocess(config_path: Path) -> int:
@@ -117,13 +88,16 @@ def describe_outputs(config_path: Path) -> None:
 
 def main() -> int:
     reset_outputs()
-    api = start_api(PRODUCTION_CONFIG, PROJECT_DIR / "logs" / "gunicorn.log")
+    config = load_config(PRODUCTION_CONFIG)
+    log_path = PROJECT_DIR / "logs" / "gunicorn.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        codes = [run_fullprocess(PRACTICE_CONFIG), run_fullprocess(PRODUCTION_CONFIG)]
-    finally:
-        api.terminate()
-        api.wait(timeout=30)
-        print("\nAPI stopped.")
+        with sandbox.serve(PRODUCTION_CONFIG, log_path, host=config.api_host, port=config.api_port) as url:
+            print(f"API: gunicorn serving on {url} (log: {log_path.relative_to(PROJECT_DIR)})")
+            codes = [run_fullprocess(PRACTICE_CONFIG), run_fullprocess(PRODUCTION_CONFIG)]
+    except sandbox.ServerError as error:
+        sys.exit(f"the API did not start (is port {config.api_port} in use?): {error}")
+    print("\nAPI stopped.")
     describe_runs(load_config(PRODUCTION_CONFIG).history_path)
     describe_outputs(PRODUCTION_CONFIG)
     return max(codes)

@@ -4,11 +4,11 @@ the Flask app, scripts run as processes, and a real gunicorn server on a free lo
 import contextlib
 import json
 import os
-import socket
 import string
 import subprocess
 import sys
-import time
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +18,9 @@ import pytest
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
+from risk import sandbox  # noqa: E402
 from risk.config import load_config  # noqa: E402
+from risk.sandbox import free_port  # noqa: E402,F401 - the tests import it from here
 
 COLUMNS = ["corporation", "lastmonth_activity", "lastyear_activity", "number_of_employees", "exited"]
 HEADER = ",".join(COLUMNS)
@@ -63,22 +65,12 @@ def client_rows(seed: int, n: int, rule: str = "activity") -> pd.DataFrame:
 
 def make_project(root: Path, input_folder="sourcedata", **overrides) -> Path:
     """A config over data folders inside `root`, with two small input files and test data."""
-    config = {
-        "input_folder_path": input_folder,
-        "output_folder_path": "ingesteddata",
-        "test_data_path": "testdata",
-        "output_model_path": "models",
-        "prod_deployment_path": "production_deployment",
-        **overrides,
-    }
     (root / input_folder).mkdir(parents=True, exist_ok=True)
     client_rows(1, 400).to_csv(root / input_folder / "dataset1.csv", index=False)
     client_rows(2, 300).to_csv(root / input_folder / "dataset2.csv", index=False)
     (root / "testdata").mkdir(exist_ok=True)
     client_rows(3, 200).to_csv(root / "testdata" / "testdata.csv", index=False)
-    config_path = root / "config.json"
-    config_path.write_text(json.dumps(config, indent=2), encoding="utf-8")
-    return config_path
+    return sandbox.write_config(root, input_folder_path=input_folder, **overrides)
 
 
 def set_config(config, **changes):
@@ -126,16 +118,7 @@ def run_script(script: str, config_path: Path, *args, cwd=None, env=None) -> sub
 
 def seed_outdated_cache(config, latest="9.9.9") -> None:
     """A fresh outdated-packages cache, so nothing asks pip (and the network) during a test."""
-    from diagnostics import REQUIREMENTS_PATH, installed_version, requirement_names
-    from risk.artifacts import OUTDATED_CACHE_FILE
-
-    packages = [
-        {"package": name, "installed": installed_version(name), "latest": latest}
-        for name in requirement_names(REQUIREMENTS_PATH)
-    ]
-    config.output_model_path.mkdir(parents=True, exist_ok=True)
-    cache = {"checked_at": time.time(), "packages": packages}
-    (config.output_model_path / OUTDATED_CACHE_FILE).write_text(json.dumps(cache))
+    sandbox.seed_outdated_cache(config.output_model_path, latest)
 
 
 @pytest.fixture
@@ -151,56 +134,15 @@ def client(app):
     return app.test_client()
 
 
-def free_port() -> int:
-    """A loopback port nothing listens on (bound and released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until_ready(url: str, process: subprocess.Popen, log_path: Path, seconds: float = 60) -> None:
-    """Poll `url` until it answers; fail the test with the server's log if it dies or never answers."""
-    import urllib.error
-    import urllib.request
-
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"the server exited with code {process.returncode}:\n{log_path.read_text()[-3000:]}")
-        try:
-            urllib.request.urlopen(url, timeout=5)
-            return
-        except urllib.error.HTTPError:  # it answers (503 before a deployment is an answer)
-            return
-        except OSError:
-            time.sleep(0.2)
-    pytest.fail(f"the server did not answer {url} within {seconds:g} s:\n{log_path.read_text()[-3000:]}")
-
-
 @contextlib.contextmanager
 def gunicorn(config_path: Path, log_path: Path, *args: str, env=None):
-    """gunicorn serving wsgi:app for `config_path` on a free loopback port; yields its base URL."""
-    port = free_port()
-    binary = Path(sys.executable).with_name("gunicorn")
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [str(binary), "--bind", f"127.0.0.1:{port}", *args, "wsgi:app"],
-            cwd=PROJECT_DIR,
-            env={**os.environ, "RISK_CONFIG": str(config_path), **(env or {})},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_until_ready(f"{url}/health", process, log_path)
+    """gunicorn serving wsgi:app for `config_path` on a free loopback port (risk.sandbox.serve); a
+    server that dies or never answers fails the test with its log."""
+    try:
+        with sandbox.serve(config_path, log_path, *args, env=env) as url:
             yield url
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    except sandbox.ServerError as error:
+        pytest.fail(str(error))
 
 
 @pytest.fixture(scope="session")
@@ -233,3 +175,56 @@ def ranked_by_model(config) -> pd.DataFrame:
     probability = model.predict_proba(newest[FEATURES].to_numpy(dtype=float))[:, 1]
     table = pd.DataFrame({"corporation": newest["corporation"].to_numpy(), "probability": probability})
     return table.sort_values(["probability", "corporation"], ascending=[False, True]).reset_index(drop=True)
+
+
+class Webhook:
+    """A webhook on a loopback port: records each POSTed JSON body and answers `statuses` in turn,
+    then `status`, after `delay` seconds."""
+
+    def __init__(self, port: int):
+        self.port, self.bodies, self.statuses, self.status, self.delay = port, [], [], 200, 0.0
+        self.release = threading.Event()
+        self.server = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def start(self):
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - the name http.server calls
+                hook.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                hook.release.wait(hook.delay)
+                status = hook.statuses.pop(0) if hook.statuses else hook.status
+                try:
+                    self.send_response(status)
+                    self.send_header("Location", "/elsewhere")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                except OSError:  # the client gave up waiting
+                    pass
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def stop(self):
+        self.release.set()
+        if self.server:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+
+@pytest.fixture
+def webhook():
+    """A webhook not yet started: start() it, or leave it down."""
+    hook = Webhook(free_port())
+    yield hook
+    hook.stop()

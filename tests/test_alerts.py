@@ -2,77 +2,14 @@
 and the migration that adds the alerts table."""
 
 import calendar
-import json
-import socket
 import sqlite3
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from risk import alerts, history
 
 CONFIG = "/srv/risk/config.json"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class Webhook:
-    """A webhook on a loopback port: records each POSTed JSON body and answers `statuses` in turn,
-    then `status`, after `delay` seconds."""
-
-    def __init__(self, port: int):
-        self.port, self.bodies, self.statuses, self.status, self.delay = port, [], [], 200, 0.0
-        self.release = threading.Event()
-        self.server = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
-
-    def start(self):
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - the name http.server calls
-                hook.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                hook.release.wait(hook.delay)
-                status = hook.statuses.pop(0) if hook.statuses else hook.status
-                try:
-                    self.send_response(status)
-                    self.send_header("Location", "/elsewhere")
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                except OSError:  # the client gave up waiting
-                    pass
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
-    def stop(self):
-        self.release.set()
-        if self.server:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
-
-
-@pytest.fixture
-def webhook():
-    """A webhook not yet started: start() it, or leave it down."""
-    hook = Webhook(free_port())
-    yield hook
-    hook.stop()
 
 
 @pytest.fixture

@@ -391,37 +391,8 @@ def test_a_release_unknown_to_the_history_is_adopted_by_the_next_run(bootstrappe
         assert registry.reconcile(conn, config, "x") == []
 
 
-class Webhook:
-    """A local webhook that records the JSON bodies it receives (started and stopped by the test)."""
-
-    def __init__(self, port: int):
-        import http.server
-        import json as json_module
-        import threading
-
-        received = self.received = []
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                received.append(json_module.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def test_a_drift_run_alerts_and_an_unreachable_webhook_fails_nothing(bootstrapped):
-    port = free_port()
-    config = set_config(bootstrapped, alert_webhook_url=f"http://127.0.0.1:{port}/hook")
+def test_a_drift_run_alerts_and_an_unreachable_webhook_fails_nothing(bootstrapped, webhook):
+    config = set_config(bootstrapped, alert_webhook_url=webhook.url)  # not started: the webhook is down
     add_file(config, "dataset3.csv", seed=4, rows=2000, rule="flipped")
     started = time.monotonic()
     assert fullprocess(config).returncode == 2  # the webhook is down: the run still deploys
@@ -429,16 +400,13 @@ def test_a_drift_run_alerts_and_an_unreachable_webhook_fails_nothing(bootstrappe
     pending = query(config, "SELECT event, delivered_at, attempts FROM alerts ORDER BY id")
     assert [(row["event"], row["delivered_at"]) for row in pending] == [("drift", None), ("deployment", None)]
     assert pending[0]["attempts"] >= 1 and "waiting for the webhook" in config.log_path.read_text()
-    hook = Webhook(port)
-    try:
-        assert fullprocess(config).returncode == 0  # nothing new: the idle run sends what waited
-        assert [body["event"] for body in hook.received] == ["drift", "deployment"]
-        assert hook.received[0]["text"].startswith("[WARNING] drift: F1 ")
-        assert hook.received[1]["severity"] == "info" and hook.received[1]["link"].endswith("/")
-        assert query(config, "SELECT COUNT(*) AS n FROM alerts WHERE delivered_at IS NULL") == [{"n": 0}]
-        import deployment
+    webhook.start()
+    assert fullprocess(config).returncode == 0  # nothing new: the idle run sends what waited
+    assert [body["event"] for body in webhook.bodies] == ["drift", "deployment"]
+    assert webhook.bodies[0]["text"].startswith("[WARNING] drift: F1 ")
+    assert webhook.bodies[1]["severity"] == "info" and webhook.bodies[1]["link"].endswith("/")
+    assert query(config, "SELECT COUNT(*) AS n FROM alerts WHERE delivered_at IS NULL") == [{"n": 0}]
+    import deployment
 
-        deployment.rollback(config.config_path)
-        assert hook.received[-1]["event"] == "rollback" and "rolled back to release" in hook.received[-1]["summary"]
-    finally:
-        hook.stop()
+    deployment.rollback(config.config_path)
+    assert webhook.bodies[-1]["event"] == "rollback" and "rolled back to release" in webhook.bodies[-1]["summary"]
