@@ -361,16 +361,20 @@ def top_clients_table(top, style):
 
 def report_story(data: dict) -> list:
     """The report's content, top to bottom, as reportlab flowables: page 1, then the sections."""
+    from reportlab.platypus import PageBreak
+
+    return [*page_one(data), PageBreak(), *model_sections(data), *data_sections(data)]
+
+
+def model_sections(data: dict) -> list:
+    """The course's sections about the model: scores, confusion matrix, the clients most at risk."""
     from reportlab.lib.styles import getSampleStyleSheet
     from reportlab.lib.units import cm
-    from reportlab.platypus import Image, PageBreak, Paragraph, Spacer
+    from reportlab.platypus import Image, Paragraph, Spacer
 
     styles = getSampleStyleSheet()
-    cell = styles["BodyText"].clone("cell", fontSize=9, leading=11)
     metrics = data["metrics"]
-    story = [
-        *page_one(data),
-        PageBreak(),
+    return [
         pdf_section(
             "Deployed model on the test data",
             pdf_table(
@@ -406,6 +410,17 @@ def report_story(data: dict) -> list:
                 align_right_from=2,
             ),
         ),
+    ]
+
+
+def data_sections(data: dict) -> list:
+    """The course's sections about the data and the pipeline: statistics, timings, dependencies, files."""
+    from reportlab.lib.styles import getSampleStyleSheet
+    from reportlab.lib.units import cm
+    from reportlab.platypus import Paragraph
+
+    cell = getSampleStyleSheet()["BodyText"].clone("cell", fontSize=9, leading=11)
+    return [
         pdf_section(
             "Summary statistics of the ingested data",
             pdf_table(
@@ -465,7 +480,6 @@ def report_story(data: dict) -> list:
             ),
         ),
     ]
-    return story
 
 
 def build_pdf(data: dict) -> bytes:
