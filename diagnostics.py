@@ -274,8 +274,10 @@ def outdated_packages_list(
         cached = json.loads(cache_path.read_text(encoding="utf-8"))
         if time.time() - cached["checked_at"] < config.outdated_cache_seconds:
             return cached["packages"]
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
+    except FileNotFoundError:
+        pass  # no answer cached yet
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        logger.warning("the outdated-packages cache %s is unreadable (%s); asking pip again", cache_path, error)
     names = requirement_names(requirements_path)
     latest = latest_versions(names, deadline_seconds)
     packages = [{"package": name, "installed": installed_version(name), "latest": latest[name]} for name in names]

@@ -23,10 +23,17 @@ logger = logging.getLogger(__name__)
 
 def training_files(config) -> list[dict]:
     """The files finaldata.csv was made of (from ingestionmetrics.json), as the history names them."""
+    metrics_path = config.output_folder_path / artifacts.INGESTION_METRICS_FILE
     try:
-        metrics = json.loads((config.output_folder_path / artifacts.INGESTION_METRICS_FILE).read_text(encoding="utf-8"))
+        metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
         names = [(item["name"], item["sha256"]) for item in metrics["files_read"]]
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        logger.warning(
+            "%s is unreadable (%s): the model card will not name the files it learned from, and the full"
+            " process will judge data drift without its reference rows",
+            metrics_path,
+            error,
+        )
         return []
     folder = history.folder_key(config.input_folder_path, config.history_path)
     return [{"folder": folder, "name": name, "sha256": sha256} for name, sha256 in names]
