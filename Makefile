@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CONFIG ?= config.json
 PRACTICE_CONFIG ?= practiceconfig.json
 
-.PHONY: run pipeline serve rollback releases cron-install cron-remove bench simulate test lint format clean venv
+.PHONY: run pipeline serve rollback releases cron-install cron-remove bench simulate test mutation lint format clean venv
 
 # The virtual environment, rebuilt when a requirements file changes.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -60,6 +60,35 @@ simulate: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest
+
+# Mutation testing of the modules that decide things ([tool.mutmut] in pyproject.toml; slow, not in CI):
+# a fresh run of every mutant against the fast tests, then the score. tests/MUTATION.md lists the survivors.
+MUTATION_CHILDREN ?= 2
+mutation: $(VENV)/.installed
+	rm -rf mutants
+	@start=$$(date +%s); $(BIN)/mutmut run --max-children $(MUTATION_CHILDREN) && \
+	$(BIN)/python -c "$$MUTATION_SCORE" $$(( $$(date +%s) - start ))
+
+define MUTATION_SCORE
+import collections, glob, json, sys
+from mutmut.stats import status_by_exit_code
+
+modules, survivors = {}, []
+for meta in sorted(glob.glob("mutants/risk/*.py.meta")):
+    codes = json.load(open(meta))["exit_code_by_key"]
+    modules[meta[len("mutants/") : -len(".meta")]] = collections.Counter(status_by_exit_code[c] for c in codes.values())
+    survivors += [name for name, c in codes.items() if status_by_exit_code[c] not in ("killed", "timeout")]
+modules["all"] = sum(modules.values(), collections.Counter())
+print(f"{'module':<20}{'mutants':>8}{'killed':>8}{'timeout':>8}{'survived':>9}{'no tests':>9}{'score':>8}")
+for name, count in modules.items():
+    total, killed = count.total(), count["killed"] + count["timeout"]
+    print(f"{name:<20}{total:>8}{count['killed']:>8}{count['timeout']:>8}{count['survived']:>9}{count['no tests']:>9}"
+          f"{100 * killed / total:>7.1f}%")
+seconds = int(sys.argv[1])
+print(f"killed {killed} of {total} mutants ({100 * killed / total:.1f} %) in {seconds // 3600}h {seconds // 60 % 60:02d}m")
+print("not killed (tests/MUTATION.md says why):", *survivors, sep="\n  ")
+endef
+export MUTATION_SCORE
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

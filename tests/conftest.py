@@ -2,8 +2,10 @@
 the Flask app, scripts run as processes, and a real gunicorn server on a free loopback port."""
 
 import contextlib
+import ipaddress
 import json
 import os
+import socket
 import string
 import subprocess
 import sys
@@ -228,3 +230,85 @@ def webhook():
     hook = Webhook(free_port())
     yield hook
     hook.stop()
+
+
+# --- guards for the whole session: loopback only, the repository's own folders untouched -------------
+
+# What a test must never write: the repository's bundled data and the outputs `make run` leaves there.
+REPOSITORY_FOLDERS = [
+    "practicedata",
+    "sourcedata",
+    "testdata",
+    "ingesteddata",
+    "models",
+    "practicemodels",
+    "production_deployment",
+    "production_deployment.releases",
+]
+
+
+class NetworkBlocked(RuntimeError):
+    """A test tried to connect beyond loopback (README, Tests: none needs the network)."""
+
+
+def is_loopback(family, address) -> bool:
+    if family not in (socket.AF_INET, socket.AF_INET6):
+        return True  # Unix sockets and the like never leave the machine
+    host = address[0]
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False  # a name to resolve: somewhere else
+
+
+@pytest.fixture(scope="session", autouse=True)
+def loopback_only():
+    """Every connection a test makes in this process goes to loopback; anything else raises NetworkBlocked."""
+    connect, connect_ex = socket.socket.connect, socket.socket.connect_ex
+
+    def check(sock, address):
+        if not is_loopback(sock.family, address):
+            raise NetworkBlocked(f"a test connected to {address!r}: tests use loopback only")
+
+    def guarded_connect(self, address):
+        check(self, address)
+        return connect(self, address)
+
+    def guarded_connect_ex(self, address):
+        check(self, address)
+        return connect_ex(self, address)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket.socket, "connect", guarded_connect)
+        patch.setattr(socket.socket, "connect_ex", guarded_connect_ex)
+        yield
+
+
+def repository_snapshot() -> dict[str, tuple]:
+    """(size, mtime) of every file, and the target of every link, in the repository's own folders."""
+    state = {}
+    for name in REPOSITORY_FOLDERS:
+        top = PROJECT_DIR / name
+        if top.is_symlink():
+            state[name] = ("link", os.readlink(top))
+            continue
+        for path in sorted(top.rglob("*")) if top.is_dir() else []:
+            if path.is_symlink():
+                state[str(path.relative_to(PROJECT_DIR))] = ("link", os.readlink(path))
+            elif path.is_file():
+                stat = path.stat()
+                state[str(path.relative_to(PROJECT_DIR))] = (stat.st_size, stat.st_mtime_ns)
+    return state
+
+
+@pytest.fixture(scope="session", autouse=True)
+def repository_untouched():
+    """After the session the repository's data and model folders are as they were (README, Tests: tests
+    work in temporary folders); a change is an error at the last test's teardown, naming the paths."""
+    before = repository_snapshot()
+    yield
+    after = repository_snapshot()
+    changed = sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))
+    assert changed == [], f"the tests wrote into the repository's own folders: {changed[:20]}"

@@ -2,11 +2,14 @@
 and the migration that adds the alerts table."""
 
 import calendar
+import inspect
 import sqlite3
 import time
 
 import pytest
+from conftest import set_config
 
+import fullprocess
 from risk import alerts, history
 
 CONFIG = "/srv/risk/config.json"
@@ -60,6 +63,7 @@ def test_message_puts_one_line_of_text_first_for_slack_and_teams():
         "details": {"exit_code": 1},
         "link": None,
     }
+    assert list(alerts.message(alert))[0] == "text"
 
 
 @pytest.mark.parametrize(
@@ -132,6 +136,18 @@ def test_a_down_server_leaves_alerts_pending_then_delivers_them_in_order(conn, w
         {"id": 3, "attempts": 1, "delivered": 1},
     ]
     assert history.select_one(conn, "SELECT last_error FROM alerts WHERE id = 1")["last_error"] is None
+
+
+def test_the_defaults_are_a_2_s_timeout_3_retries_with_backoff_and_a_6_s_budget():
+    defaults = {
+        name: parameter.default for name, parameter in inspect.signature(alerts.deliver_pending).parameters.items()
+    }
+    assert {key: defaults[key] for key in ("timeout", "retries", "backoff", "budget_seconds")} == {
+        "timeout": 2.0,
+        "retries": 3,
+        "backoff": 0.5,
+        "budget_seconds": 6.0,
+    }
 
 
 def test_a_down_server_costs_at_most_a_few_seconds_in_real_time(conn, webhook):
@@ -256,6 +272,12 @@ def test_a_late_heartbeat_raises_one_alert_however_often_it_is_checked(conn):
     assert summary == f"no cron heartbeat for {CONFIG} since {checked_at} (21 min; expected every 10 min)"
 
 
+@pytest.mark.parametrize("seconds, late", [(1200.0, False), (1200.001, True)])
+def test_late_means_no_heartbeat_within_twice_the_expected_interval(conn, seconds, late):
+    _, checked_at = finished_run(conn)
+    assert alerts.check_late(conn, CONFIG, 10, now=epoch(checked_at) + seconds)["late"] is late  # 2 x 10 min
+
+
 def test_a_new_heartbeat_then_lateness_again_raises_a_second_alert(conn):
     _, first = finished_run(conn)
     alerts.check_late(conn, CONFIG, 10, now=epoch(first) + 3600)
@@ -306,3 +328,99 @@ def test_a_version_1_database_migrates_to_the_alerts_table_and_keeps_its_rows(tm
         migrated = conn.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall()
     with history.opened(tmp_path / "fresh.db") as conn:
         assert conn.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall() == migrated
+
+
+# --- what the full process and deployment.py raise ----------------------------------------------------------
+
+
+def raised(conn) -> list[tuple]:
+    return [
+        (row["event"], row["severity"], row["summary"], row["link"], row["run_id"])
+        for row in history.select(conn, "SELECT * FROM alerts ORDER BY id")
+    ]
+
+
+RUN_CONFIG = {"api_base_url": "http://127.0.0.1:8000", "alert_webhook_url": "http://127.0.0.1:9/hook"}
+
+
+@pytest.mark.parametrize(
+    "run, code, expected",
+    [
+        (
+            {
+                "decision": "drift: re-trained and re-deployed",
+                "drift": ["F1 0.00 -> drift"],
+                "steps": {"deployment": 1},
+            },
+            0,
+            [
+                ("drift", "warning", "drift: F1 0.00 -> drift"),
+                ("deployment", "info", "release r2 is live (drift: re-trained and re-deployed)"),
+            ],
+        ),
+        (
+            {"decision": "drift, no better model: the live model stays", "drift": ["PSI 0.3 -> drift"], "steps": {}},
+            3,
+            [
+                ("drift", "warning", "drift: PSI 0.3 -> drift"),
+                ("no better model", "warning", "run 1: drift, no better model: the live model stays"),
+            ],
+        ),
+        (
+            {"decision": "failed: step scoring failed: no model", "steps": {"ingestion": 1}},
+            1,
+            [("failed run", "critical", "run 1 failed: step scoring failed: no model")],
+        ),
+        (
+            {"decision": "bootstrap", "steps": {"deployment": 1}},
+            2,
+            [("deployment", "info", "release r2 is live (bootstrap)")],
+        ),
+        ({"decision": "no drift: the live model stays", "steps": {"ingestion": 1}}, 0, []),
+    ],
+)
+def test_the_full_process_raises_one_alert_per_event_linking_the_dashboard(conn, run, code, expected):
+    run_id = history.start_run(conn, CONFIG, "cron", "new data", "r1")
+    fullprocess.raise_alerts(conn, RUN_CONFIG, {"id": run_id, "release_after": "r2", **run}, code)
+    assert raised(conn) == [(*alert, "http://127.0.0.1:8000/", run_id) for alert in expected]
+
+
+def retrain_and_deploy(config) -> str:
+    import pandas as pd
+
+    import deployment
+    import training
+
+    path = config.output_folder_path / "finaldata.csv"
+    finaldata = pd.read_csv(path)
+    finaldata.assign(exited=1 - finaldata["exited"]).to_csv(path, index=False)
+    training.main(config.config_path)
+    return deployment.main(config.config_path).name
+
+
+def test_a_rollback_by_hand_is_alerted_at_once(trained_project, config, webhook, monkeypatch):
+    import deployment
+
+    webhook.start()
+    monkeypatch.setenv("RISK_ACTOR", "ann@box")
+    first = config.prod_deployment_path.resolve().name
+    config = set_config(config, alert_webhook_url=webhook.url)
+    second = retrain_and_deploy(config)
+    deployment.rollback(config.config_path)
+    assert [(body["event"], body["severity"], body["summary"]) for body in webhook.bodies][-1] == (
+        "rollback",
+        "warning",
+        f"production rolled back to release {first} (was {second}) by ann@box",
+    )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="README says deployment.py alerts the moves it makes by hand (a deployment is one of the events); "
+    "code: deployment.main records the manual deployment but raises no alert (only rollback() does)",
+)
+def test_a_deployment_by_hand_is_alerted(trained_project, config, webhook):
+    webhook.start()
+    config = set_config(config, alert_webhook_url=webhook.url)
+    retrain_and_deploy(config)
+    assert [body["event"] for body in webhook.bodies] == ["deployment"]

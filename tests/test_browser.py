@@ -14,7 +14,6 @@ import pytest
 import requests
 from conftest import gunicorn, ranked_by_model
 
-pytestmark = pytest.mark.slow
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -90,6 +89,7 @@ class Browser:
 
 @pytest.fixture
 def browser(tmp_path, monkeypatch, request):
+    """A headless Chromium; parametrized indirectly with {"javascript": False} it runs with JavaScript off."""
     require_chromium()
     monkeypatch.setenv("SE_OFFLINE", "true")  # Selenium Manager must not look for (or fetch) a driver
     from selenium import webdriver
@@ -99,6 +99,8 @@ def browser(tmp_path, monkeypatch, request):
     options.binary_location = CHROMIUM
     for option in [*OPTIONS, f"--user-data-dir={tmp_path / 'chromium-profile'}"]:
         options.add_argument(option)
+    if not getattr(request, "param", {}).get("javascript", True):
+        options.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
     session = Browser(driver, tmp_path, request.node.name.replace("/", "-")[:60])
@@ -123,6 +125,7 @@ def guarded_server(history_project, tmp_path_factory):
         yield url
 
 
+@pytest.mark.slow
 def test_the_dashboard_shows_the_banner_the_chart_and_the_risk_list(browser, server, history_project):
     browser.driver.get(server + "/")
     status = browser.css("#status").text
@@ -138,6 +141,7 @@ def test_the_dashboard_shows_the_banner_the_chart_and_the_risk_list(browser, ser
     browser.check_console()
 
 
+@pytest.mark.slow
 def test_searching_a_client_shows_its_row_with_its_rank(browser, server, history_project):
     code = ranked_by_model(history_project)["corporation"].iloc[41]
     browser.driver.get(server + "/")
@@ -152,6 +156,7 @@ def test_searching_a_client_shows_its_row_with_its_rank(browser, server, history
     browser.check_console()
 
 
+@pytest.mark.slow
 def test_a_client_not_in_the_data_is_said_not_found(browser, server):
     browser.driver.get(server + "/")
     browser.css("input#client").send_keys("qqqq\n")
@@ -161,6 +166,7 @@ def test_a_client_not_in_the_data_is_said_not_found(browser, server):
     browser.check_console()
 
 
+@pytest.mark.slow
 def test_the_csv_link_downloads_the_ranked_list(browser, server, history_project):
     browser.driver.get(server + "/")
     from selenium.webdriver.common.by import By
@@ -177,6 +183,7 @@ def test_the_csv_link_downloads_the_ranked_list(browser, server, history_project
     browser.check_console()
 
 
+@pytest.mark.slow
 def test_on_a_phone_the_page_fits_its_width_and_tables_scroll_inside(browser, server):
     browser.driver.execute_cdp_cmd(
         "Emulation.setDeviceMetricsOverride", {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True}
@@ -191,6 +198,7 @@ def test_on_a_phone_the_page_fits_its_width_and_tables_scroll_inside(browser, se
     browser.check_console()
 
 
+@pytest.mark.slow
 def test_with_a_token_the_browser_logs_in_and_out(browser, guarded_server, history_project):
     browser.driver.get(guarded_server + "/")
     assert "/login" in browser.driver.current_url, browser.evidence("not sent to the login form")
@@ -212,3 +220,35 @@ def test_with_a_token_the_browser_logs_in_and_out(browser, guarded_server, histo
     # A wrong token answers 401: Chromium logs that load as a console error, the one expected here.
     errors = [entry for entry in browser.console_errors() if "401" not in entry["message"]]
     assert errors == [], browser.evidence(f"errors in the browser console: {errors}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("browser", [{"javascript": False}], indirect=True)
+def test_without_javascript_the_page_shows_everything_and_the_search_works(browser, server, history_project):
+    browser.driver.get("data:text/html,<title>off</title><script>document.title = 'on'</script>")
+    assert browser.driver.title == "off", "JavaScript is still on in this browser"
+    browser.driver.get(server + "/")
+    status = browser.css("#status").text
+    assert "LIVE" in status and "ON TIME" in status, browser.evidence(f"banner: {status!r}")
+    assert browser.css("figure.chart svg").size["width"] > 300, browser.evidence("no chart without JavaScript")
+    ranked = ranked_by_model(history_project)
+    assert browser.css("table.risk tbody tr").text.split()[:2] == ["1", ranked["corporation"].iloc[0]]
+    code = ranked["corporation"].iloc[6]
+    browser.css("input#client").send_keys(code + "\n")  # a plain GET form
+    browser.wait_for_url(f"client={code}")
+    caption = browser.css("p#found").text
+    assert caption.startswith(f"Client {code}: rank 7 of "), browser.evidence(f"caption {caption!r}")
+
+
+@pytest.mark.parametrize("ci", ["", "true"])
+def test_without_chromium_the_tests_are_skipped_with_how_to_get_it_or_fail_under_ci(monkeypatch, tmp_path, ci):
+    import sys
+
+    module = sys.modules[__name__]
+    monkeypatch.setattr(module, "CHROMIUM", str(tmp_path / "chromium"))
+    monkeypatch.setattr(module, "IN_CI", bool(ci))
+    reason = f"{tmp_path / 'chromium'} not installed (Debian: apt-get install chromium chromium-driver)"
+    expected = pytest.fail.Exception if ci else pytest.skip.Exception
+    with pytest.raises(expected) as outcome:
+        require_chromium()
+    assert str(outcome.value) == (reason + "; CI must run this test" if ci else reason)

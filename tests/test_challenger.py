@@ -14,7 +14,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import confusion_matrix, f1_score
 from sklearn.model_selection import StratifiedKFold
 
-from risk import challenger
+from risk import challenger, drift
 from risk.config import PipelineError
 
 FEATURES = ["lastmonth_activity", "lastyear_activity", "number_of_employees"]
@@ -389,3 +389,87 @@ def test_validation_record_holds_the_candidates_numbers_for_the_model_card():
         "validation_counts": [2, 1, 1, 6],
         "validation_method": "5-fold cross-validation",
     }
+
+
+# --- every field of what the search reports ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "k, total, label",
+    [
+        (1, 1, "all data (1 batch)"),
+        (2, 2, "all data (2 batches)"),
+        (3, 3, "all data (3 batches)"),
+        (1, 3, "newest batch"),
+        (2, 3, "newest 2 batches"),
+    ],
+)
+def test_window_label_names_the_window_in_words(k, total, label):
+    assert challenger.window_label(k, total) == label
+
+
+def test_prepare_batches_numbers_the_rows_of_each_batch_from_zero():
+    prepared = challenger.prepare_batches([frame([A, A, C_INCOMPLETE, B]), frame([B, D])])
+    pd.testing.assert_frame_equal(prepared[0], frame([A, B]))  # index 0, 1: not 0, 3
+    pd.testing.assert_frame_equal(prepared[1], frame([D]))
+
+
+def test_describe_candidates_gives_each_candidate_its_numbers_and_only_the_chosen_one_the_mark():
+    candidates = [candidate(1, 0.75, 0.125), candidate(2, 0.6875, 0.01)]
+    result = challenger.SearchResult(candidates, candidates[1], np.array([1, 0, 1]), None, None, 3, 2)
+    assert challenger.describe_candidates(result) == [
+        drift.Verdict(
+            "candidate",
+            "f1",
+            "candidate",
+            "candidate 1 (1000 rows): F1 0.75 [0.50, 1.00] on 3 newest rows",
+            feature="1",
+            value=0.75,
+            low=0.5,
+            high=1.0,
+            n=3,
+            positives=2,
+        ),
+        drift.Verdict(
+            "candidate",
+            "f1",
+            "chosen",
+            "candidate 2 (2000 rows): F1 0.69 [0.67, 0.71] on 3 newest rows -> chosen",
+            feature="2",
+            value=0.6875,
+            low=0.6675,
+            high=0.7075,
+            n=3,
+            positives=2,
+        ),
+    ]
+
+
+def test_the_gate_records_a_refusal_and_a_first_deployment_with_the_rows_they_were_judged_on():
+    refused = challenger.gate(search_result(Y_TRUE, [0] * 10), np.array(GOOD), 0.05, 0.95, np.random.default_rng(0))
+    assert refused == drift.Verdict(
+        "gate",
+        "single class",
+        "not better",
+        "the best candidate (newest batch) predicts a single class on 10 newest rows that hold both -> refused",
+        n=10,
+    )
+    first = challenger.gate(search_result(Y_TRUE, GOOD), np.array(GOOD), 0.05, 0.95, np.random.default_rng(0))
+    assert first == drift.Verdict(
+        "gate",
+        "f1",
+        "better",
+        "nothing is deployed: the best candidate (newest batch, F1 0.75) goes live -> better",
+        value=0.75,
+        n=10,
+    )
+
+
+def test_search_counts_the_champions_predictions_on_the_newest_batch():
+    newest = client_batch(21, 400, rule="high")
+    champion = fit_readme_model(client_batch(20, 2000, rule="low"))
+    result = challenger.search([client_batch(20, 2000, rule="low"), newest], champion, 0.95, np.random.default_rng(0))
+    champion_pred = champion.predict(newest[FEATURES].to_numpy(float))
+    (tn, fp), (fn, tp) = confusion_matrix(newest["exited"], champion_pred, labels=[0, 1])
+    np.testing.assert_array_equal(result.champion_pred, champion_pred)
+    np.testing.assert_array_equal(result.champion_counts, [tp, fp, fn, tn])

@@ -35,9 +35,21 @@ def test_relative_paths_resolve_against_the_config_folder_not_the_cwd(tmp_path, 
 
 def test_optional_keys_have_the_documented_defaults(tmp_path):
     config = load_config(write_config(tmp_path, VALID))
-    assert (config.drift_margin, config.drift_confidence) == (0.05, 0.99)
-    assert (config.min_new_rows, config.min_new_positives) == (200, 50)
-    assert (config.api_host, config.api_port, config.outdated_cache_seconds) == ("127.0.0.1", 8000, 3600)
+    folder = tmp_path / "conf"
+    assert {key: value for key, value in vars(config).items() if key not in VALID and key != "config_path"} == {
+        "log_path": folder / "logs" / "fullprocess.log",
+        "history_path": folder / "logs" / "history.db",
+        "drift_margin": 0.05,
+        "drift_confidence": 0.99,
+        "min_new_rows": 200,
+        "min_new_positives": 50,
+        "alert_webhook_url": None,
+        "expected_interval_minutes": 10,
+        "api_host": "127.0.0.1",
+        "api_port": 8000,
+        "api_base_url": "http://127.0.0.1:8000",
+        "outdated_cache_seconds": 3600,
+    }
 
 
 def test_absolute_paths_are_kept(tmp_path):
@@ -85,15 +97,26 @@ def test_default_is_config_json_beside_the_scripts(monkeypatch):
             {**VALID, "outdated_cache_seconds": -1},
             "key 'outdated_cache_seconds' must be an integer >= 0, got -1",
         ),
+        (
+            {**VALID, "alert_webhook_url": "ftp://hooks.example"},
+            "key 'alert_webhook_url' must be an http(s) URL or null, got 'ftp://hooks.example'",
+        ),
+        (
+            {**VALID, "expected_interval_minutes": 0},
+            "key 'expected_interval_minutes' must be an integer >= 1, got 0",
+        ),
+        ({**VALID, "log_path": ""}, "key 'log_path' must be a non-empty path, got ''"),
+        ({**VALID, "api_base_url": ""}, "key 'api_base_url' must be a non-empty URL, got ''"),
+        ({**VALID, "min_new_rows": True}, "key 'min_new_rows' must be an integer >= 1, got True"),
         ("{not json", "is not readable JSON"),
         ("[1, 2]", "must hold a JSON object"),
     ],
 )
 def test_bad_config_names_the_file_and_key(tmp_path, data, message):
     path = write_config(tmp_path, data)
-    with pytest.raises(PipelineError, match=re.escape(f"config file {path}")) as error:
+    with pytest.raises(PipelineError) as error:
         load_config(path)
-    assert message in str(error.value)
+    assert str(error.value) in (f"config file {path}: {message}", f"config file {path} {message}")
 
 
 def test_missing_config_file_is_named(tmp_path):
@@ -107,3 +130,25 @@ def test_shipped_configs_load(name):
 
     config = load_config(PROJECT_DIR / name)
     assert config.test_data_path == PROJECT_DIR / "testdata"
+
+
+@pytest.mark.parametrize("value", ["http://127.0.0.1:9/hook", "https://hooks.slack.com/services/T/B/X", None])
+def test_a_webhook_url_may_be_http_https_or_null(tmp_path, value):
+    assert load_config(write_config(tmp_path, {**VALID, "alert_webhook_url": value})).alert_webhook_url == value
+
+
+def test_the_practice_config_reads_practicedata_into_practicemodels_and_shares_the_rest():
+    from conftest import PROJECT_DIR
+
+    practice, production = load_config(PROJECT_DIR / "practiceconfig.json"), load_config(PROJECT_DIR / "config.json")
+    assert (practice.input_folder_path, practice.output_model_path) == (
+        PROJECT_DIR / "practicedata",
+        PROJECT_DIR / "practicemodels",
+    )
+    assert (production.input_folder_path, production.output_model_path) == (
+        PROJECT_DIR / "sourcedata",
+        PROJECT_DIR / "models",
+    )
+    shared = ["history_path", "prod_deployment_path", "log_path", "output_folder_path", "test_data_path"]
+    assert [getattr(practice, key) for key in shared] == [getattr(production, key) for key in shared]
+    assert practice.history_path == PROJECT_DIR / "logs" / "history.db"

@@ -385,3 +385,71 @@ def test_any_row_the_contract_accepts_is_predicted_as_scikit_learn_would(client,
     X = np.array([[record[f] for f in FEATURES] for record in records], dtype=float)
     assert body["predictions"] == model.predict(X).tolist()
     assert body["probabilities"] == np.round(model.predict_proba(X)[:, 1], 6).tolist()
+
+
+# --- the fast records check takes the common cases -------------------------------------------------
+
+ROW = {"lastmonth_activity": 5, "lastyear_activity": 100, "number_of_employees": 12}
+
+
+@pytest.mark.parametrize(
+    "records, X, corporation",
+    [
+        ([ROW, {**ROW, "lastmonth_activity": 7}], [[5, 100, 12], [7, 100, 12]], None),
+        (  # the smallest and the largest counts the contract accepts
+            [
+                {"lastmonth_activity": 0, "lastyear_activity": 0, "number_of_employees": 1},
+                {**ROW, "lastyear_activity": 10**9},
+            ],
+            [[0, 0, 1], [5, 10**9, 12]],
+            None,
+        ),
+        ([{"corporation": "abcd", **ROW}, {"corporation": "wxyz", **ROW}], [[5, 100, 12]] * 2, ["abcd", "wxyz"]),
+        ([{"corporation": "abcd", **ROW}, ROW], [[5, 100, 12]] * 2, ["abcd", None]),  # left out of one record
+        ([{**ROW, "exited": 0}, {**ROW, "exited": 1}, {**ROW, "exited": None}], [[5, 100, 12]] * 3, None),
+        ([{**ROW, "exited": 1, "corporation": "abcd"}, {**ROW, "exited": 0}], [[5, 100, 12]] * 2, ["abcd", None]),
+    ],
+    ids=["features", "bounds", "codes", "a code left out", "labels", "codes and labels"],
+)
+def test_the_fast_records_check_takes_the_common_cases(records, X, corporation):
+    rows = contract.fast_records(records)
+    assert rows is not None, "the common case must not need the record-by-record check"
+    np.testing.assert_array_equal(rows.X, np.array(X, dtype=np.float64))
+    assert rows.X.dtype == np.float64 and rows.corporation == corporation
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        (float("nan"), "lastmonth_activity must be a whole number, got nan"),
+        (float("inf"), "lastmonth_activity must be a whole number, got inf"),
+        (float("-inf"), "lastmonth_activity must be a whole number, got -inf"),
+    ],
+)
+def test_a_record_with_a_value_that_is_not_a_number_is_named(value, message):
+    assert contract.record_problem({**ROW, "lastmonth_activity": value}, PREDICTION) == message
+    with pytest.raises(DataError) as raised:
+        contract.prediction_rows([ROW, {**ROW, "lastmonth_activity": value}])
+    assert str(raised.value) == f"records[1]: {message}"
+
+
+@pytest.mark.parametrize(
+    "value, shown",
+    [
+        ("x" * 38, "'" + "x" * 38 + "'"),  # 40 characters with the quotes: shown whole
+        ("x" * 39, "'" + "x" * 36 + "..."),  # 41: cut to 37 and "...", 40 in all
+        (10**45, "1" + "0" * 36 + "..."),
+    ],
+)
+def test_a_long_value_is_cut_to_forty_characters_in_a_message(value, shown):
+    assert contract.short(value) == shown
+
+
+def test_rows_to_predict_from_a_file_carry_the_codes_only_when_the_file_has_them():
+    with_codes = contract.prediction_rows_from_csv(f"{PREDICT_HEADER}\nabcd,1,2,3\n".encode(), "x.csv")
+    without = contract.prediction_rows_from_csv(
+        b"lastmonth_activity,lastyear_activity,number_of_employees\n1,2,3\n", "x.csv"
+    )
+    for rows in (with_codes, without):
+        np.testing.assert_array_equal(rows.X, [[1.0, 2.0, 3.0]])
+    assert (with_codes.corporation, without.corporation) == (["abcd"], None)

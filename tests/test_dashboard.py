@@ -133,6 +133,33 @@ def test_the_top_client_is_the_one_the_model_ranks_first(page, history_project):
     assert first_risk_row(page) == (expected["corporation"], shown_percent(expected["probability"]))
 
 
+def test_the_risk_table_lists_the_20_clients_the_model_ranks_highest_in_order(page, history_project):
+    table = page[page.index('aria-labelledby="top-title"') :]
+    table = table[: table.index("</tbody>")]
+    codes = re.findall(r'<th scope="row"><code>(\w+)</code></th>', table)
+    assert codes == ranked_by_model(history_project)["corporation"].head(20).tolist()
+
+
+def test_the_status_shows_three_cards_each_with_a_colour_and_a_word(page, history_project):
+    status = page[page.index('id="status"') : page.index('id="quality"')]
+    cards = re.findall(
+        r'<article class="card (\w+)">\s*<h3>([^<]+?) <strong class="badge (\w+)">([^<]+)</strong>', status
+    )
+    (last,) = query(history_project, "SELECT exit_code FROM runs ORDER BY id DESC LIMIT 1")
+    assert cards == [
+        ("ok", "Live model", "ok", "LIVE"),
+        ("ok", "Last run", "ok", f"EXIT {last['exit_code']}"),
+        ("ok", "Cron", "ok", "ON TIME"),
+    ]
+
+
+def test_the_page_needs_no_javascript_and_its_search_is_a_plain_get_form(page):
+    assert re.findall(r"<script|javascript:|\son[a-z]+=", page, flags=re.IGNORECASE) == []
+    (form,) = re.findall(r'<form class="search"[^>]*>', page)
+    assert 'method="get"' in form and 'action="/#clients"' in form
+    assert '<input id="client" name="client" type="search"' in page
+
+
 def test_a_searched_client_is_shown_with_its_rank(page_client, history_project):
     expected = ranked_by_model(history_project)
     code = expected["corporation"].iloc[41]
@@ -358,6 +385,14 @@ def test_a_burst_of_checks_after_a_long_pause_is_drawn_in_order():
     trend["checks"] += burst
     labels = svg_texts(charts.trend_svg(trend))
     assert "runs in time order (UTC; spacing not to scale)" in labels
+
+
+def test_deployments_and_rollbacks_are_labelled_on_the_chart_by_their_reason():
+    labels = svg_texts(charts.trend_svg(synthetic_trend(6, timedelta(days=1))))
+    assert [label for label in labels if label in ("bootstrap", "rollback", "drift", "manual")] == [
+        "bootstrap",
+        "rollback",
+    ]
 
 
 def test_the_inline_svg_names_no_url_and_the_png_is_a_png():

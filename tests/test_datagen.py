@@ -39,27 +39,51 @@ def test_generator_reproduces_the_committed_files_byte_for_byte(tmp_path):
 
 
 @pytest.mark.parametrize("relative_path", FILES)
-def test_each_file_is_valid_input(relative_path):
-    df = read_csv(PROJECT_DIR / relative_path)
+def test_each_file_follows_the_data_dictionary(relative_path):
+    df = pd.read_csv(PROJECT_DIR / relative_path, dtype={"corporation": str}, keep_default_na=False)
+    assert list(df.columns) == ["corporation", *FEATURES, "exited"]
     assert df["corporation"].str.fullmatch(r"[a-z]{4}").all()
-    assert df[FEATURES].notna().all().all() and (df[FEATURES] >= 0).all().all()
+    assert all(pd.api.types.is_integer_dtype(df[column]) for column in [*FEATURES, "exited"])  # no blanks, no floats
+    assert (df["lastmonth_activity"] >= 0).all() and (df["lastyear_activity"] >= 0).all()
+    assert (df["number_of_employees"] >= 1).all() and set(df["exited"]) == {0, 1}
     assert 0.10 <= df["exited"].mean() <= 0.30
 
 
-def test_source_data_holds_10000_distinct_clients_plus_duplicate_rows():
-    source = load_folder("sourcedata")
-    assert len(source) == 10_000 and source["corporation"].nunique() == 10_000
-    files = [pd.read_csv(path) for path in find_csv_files(PROJECT_DIR / "sourcedata")]
-    assert all(df.duplicated().any() for df in files)
-    assert len(files[0].merge(files[1])) > 0
+def test_source_data_holds_10000_distinct_clients_and_250_duplicate_rows_within_and_across_files():
+    dataset3, dataset4 = (pd.read_csv(PROJECT_DIR / "sourcedata" / name) for name in ("dataset3.csv", "dataset4.csv"))
+    assert (len(dataset3), len(dataset4)) == (5_260, 4_990)
+    within = (int(dataset3.duplicated().sum()), int(dataset4.duplicated().sum()))
+    across = len(dataset3.drop_duplicates().merge(dataset4.drop_duplicates()))
+    assert (within, across) == ((60, 40), 150)  # 60 + 40 + 150 = 250 duplicate rows
+    both = pd.concat([dataset3, dataset4])
+    assert len(both.drop_duplicates()) == both["corporation"].nunique() == 10_000  # 10,250 - 250
+    assert len(load_folder("sourcedata")) == 10_000  # ingestion drops exactly the duplicates
 
 
-def test_practice_files_share_some_rows_and_test_data_is_large():
-    first, second = (pd.read_csv(path) for path in find_csv_files(PROJECT_DIR / "practicedata"))
-    assert 200 <= len(first) <= 500 and 200 <= len(second) <= 500
-    assert len(first.merge(second)) > 0
+def test_practice_files_hold_330_and_360_rows_40_shared_and_test_data_1200_distinct_clients():
+    first, second = (pd.read_csv(PROJECT_DIR / "practicedata" / name) for name in ("dataset1.csv", "dataset2.csv"))
+    assert (len(first), len(second), len(first.merge(second))) == (330, 360, 40)
+    assert len(pd.concat([first, second]).drop_duplicates()) == 650  # 330 + 360 - 40
     testdata = pd.read_csv(PROJECT_DIR / "testdata" / "testdata.csv")
-    assert len(testdata) >= 1000 and testdata["corporation"].is_unique
+    assert len(testdata) == testdata["corporation"].nunique() == 1_200
+
+
+def standardised_coefficients(folder: str) -> dict[str, float]:
+    """scikit-learn's logistic regression on standardised features: which feature drives the exits."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    df = pd.concat([pd.read_csv(path) for path in find_csv_files(PROJECT_DIR / folder)]).drop_duplicates()
+    model = LogisticRegression().fit(StandardScaler().fit_transform(df[FEATURES]), df["exited"])
+    return dict(zip(FEATURES, model.coef_[0], strict=True))
+
+
+def test_practice_clients_leave_when_activity_drops_and_current_ones_when_they_are_small():
+    practice, current = standardised_coefficients("practicedata"), standardised_coefficients("sourcedata")
+    assert min(practice, key=practice.get) == "lastmonth_activity"  # the strongest push towards staying
+    assert max(map(abs, practice.values())) == -practice["lastmonth_activity"]
+    assert max(map(abs, current.values())) == -current["number_of_employees"]
+    assert abs(current["lastmonth_activity"]) < abs(current["number_of_employees"]) / 10  # whatever their activity
 
 
 def test_features_are_skewed():
@@ -85,8 +109,8 @@ def test_a_new_month_drifts_only_when_the_business_changes(tmp_path, regime, dri
     (path,) = tmp_path.iterdir()
     assert path.name == "dataset1.csv"
     month = read_csv(path)
-    assert len(month) == 10_000 and month["corporation"].nunique() == 10_000
     source = load_folder("sourcedata")
+    assert len(month) == 10_000 and set(month["corporation"]) == set(source["corporation"])  # the same clients again
     model = train_model(source)
     combined = pd.concat([source, month]).drop_duplicates()
     testdata = pd.read_csv(PROJECT_DIR / "testdata" / "testdata.csv")
@@ -165,3 +189,24 @@ def test_the_command_line_writes_a_month_of_the_new_regimes(tmp_path, regime):
     month = read_csv(tmp_path / "dataset1.csv")
     expected = generate_data.build_regime_month(11, regime)
     pd.testing.assert_frame_equal(month, expected, check_dtype=False)
+
+
+def test_the_simulations_months_change_the_business_as_the_readme_says():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("simulate", PROJECT_DIR / "benchmark" / "simulate.py")
+    simulate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(simulate)
+    assert simulate.SCHEDULE == [
+        (0, "source", None),
+        (7, "exodus", "exit rate"),
+        (13, "shifted", "concept"),
+        (19, "shifted-grown", "covariate"),
+    ]
+    source, exodus = generate_data.build_regime_month(1, "source"), generate_data.build_regime_month(1, "exodus")
+    assert round(source["exited"].mean(), 2) == 0.23 and abs(exodus["exited"].mean() - 0.39) < 0.015  # 23 % -> 39 %
+    shifted, grown = (
+        generate_data.build_regime_month(1, "shifted"),
+        generate_data.build_regime_month(1, "shifted-grown"),
+    )
+    assert shifted["number_of_employees"].median() == 35 and 118 <= grown["number_of_employees"].median() <= 122

@@ -1,4 +1,5 @@
 import json
+import pickle
 import sys
 import time
 
@@ -8,7 +9,6 @@ from conftest import FEATURES, seed_outdated_cache
 
 import diagnostics
 from risk.config import PipelineError
-from risk.model import load_model
 
 KNOWN = pd.DataFrame(
     {
@@ -29,6 +29,9 @@ def known_finaldata(config):
 
 
 def test_summary_has_mean_median_and_std_of_every_numeric_column(known_finaldata):
+    # By hand (std with n - 1): last month 1, 2, 3 (the missing value left out): mean 2, std 1;
+    # last year 10..40: mean 25, std sqrt((225 + 25 + 25 + 225) / 3) = sqrt(166.67) = 12.909944;
+    # employees 5, 5, 5, 9: mean 6, median 5, std sqrt((1 + 1 + 1 + 9) / 3) = 2; exited 0, 1, 0, 1: std sqrt(1/3).
     assert diagnostics.summary_table(known_finaldata) == {
         "lastmonth_activity": {"mean": 2.0, "median": 2.0, "std": 1.0},
         "lastyear_activity": {"mean": 25.0, "median": 25.0, "std": 12.909944},
@@ -41,6 +44,7 @@ def test_summary_has_mean_median_and_std_of_every_numeric_column(known_finaldata
 
 
 def test_missing_data_is_a_percentage_per_column(known_finaldata):
+    # 1 of 4 values of lastmonth_activity is missing: 25 %.
     assert diagnostics.missing_data(known_finaldata) == [0.0, 25.0, 0.0, 0.0, 0.0]
     assert diagnostics.missing_data_table(known_finaldata)["lastmonth_activity"] == 25.0
 
@@ -52,13 +56,13 @@ def test_summary_without_finaldata_names_the_file(config):
 
 def test_model_predictions_default_to_the_test_data(trained_project, config):
     testdata = pd.read_csv(config.test_data_path / "testdata.csv")
-    predictions = diagnostics.model_predictions(config=config)
-    model = load_model(config.prod_deployment_path / "trainedmodel.pkl")
+    with open(config.prod_deployment_path / "trainedmodel.pkl", "rb") as handle:
+        model = pickle.load(handle)
     features = testdata[FEATURES].to_numpy(float)
-    assert predictions == model.predict(features).tolist()
-    probabilities = diagnostics.model_probabilities(testdata, config)
-    assert len(probabilities) == len(testdata) and all(0 <= p <= 1 for p in probabilities)
-    assert [int(p > 0.5) for p in probabilities] == predictions
+    assert diagnostics.model_predictions(config=config) == model.predict(features).tolist()
+    assert diagnostics.model_probabilities(testdata, config) == [
+        round(float(p), 6) for p in model.predict_proba(features)[:, 1]
+    ]
 
 
 def test_model_predictions_refuse_rows_with_a_missing_feature(trained_project, config):
@@ -96,8 +100,9 @@ def test_execution_time_without_a_recorded_run_says_so(config):
 def test_a_fresh_timing_runs_the_steps_without_touching_the_project(trained_project, config):
     root = config.config_path.parent
     before = {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
-    timings = diagnostics.execution_time(config, refresh=True)
-    assert len(timings) == 2 and all(0 < seconds < 120 for seconds in timings)
+    timings = diagnostics.execution_details(config, refresh=True)
+    assert [(row["step"], row["source"]) for row in timings] == [("ingestion", "fresh run"), ("training", "fresh run")]
+    assert all(seconds > 0 for seconds in (row["seconds"] for row in timings))  # each ran, as a process
     after = {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
     assert after == before
 

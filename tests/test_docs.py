@@ -1,5 +1,7 @@
-"""The README stays true: every route, config key and script is described there."""
+"""The README stays true: every route, config key (with its default), script, module, exit code, make
+target and dependency it names exists as it says; what its tables say is compared with the code."""
 
+import json
 import re
 
 import pytest
@@ -9,6 +11,14 @@ from app import create_app
 from risk.config import OPTIONAL_KEYS, REQUIRED_PATH_KEYS, load_config
 
 README = (PROJECT_DIR / "README.md").read_text(encoding="utf-8")
+
+
+def table_rows(heading: str) -> list[list[str]]:
+    """The cells of the table rows under a README heading (up to the next heading), header rows left out."""
+    section = README[README.index(heading) :]
+    section = section[: section.find("\n#", len(heading))] if "\n#" in section[len(heading) :] else section
+    rows = [line.strip("|").split(" | ") for line in section.splitlines() if line.startswith("| `")]
+    return [[cell.strip() for cell in row] for row in rows]
 
 
 def test_every_route_is_documented():
@@ -43,3 +53,128 @@ def test_every_config_key_is_documented(key):
 @pytest.mark.parametrize("path", sorted(p.name for p in PROJECT_DIR.glob("*.py")))
 def test_every_script_is_documented(path):
     assert f"`{path}`" in README
+
+
+def test_the_config_table_gives_each_keys_default_as_the_loader_applies_it(tmp_path):
+    required = {key: f"folder-{key}" for key in REQUIRED_PATH_KEYS}
+    (tmp_path / "config.json").write_text(json.dumps(required))
+    loaded = vars(load_config(tmp_path / "config.json"))
+    rows = table_rows("## Configuration")
+    keys = [row[0].strip("`") for row in rows]
+    assert len(keys) == len(set(keys)) and set(keys) == {*REQUIRED_PATH_KEYS, *OPTIONAL_KEYS}
+    for key, needed, default, _ in rows:
+        key = key.strip("`")
+        if needed == "yes":
+            assert key in REQUIRED_PATH_KEYS and default.startswith("(`")  # an example, not a default
+            continue
+        text = default.strip("`")
+        written = json.loads(text) if re.fullmatch(r"null|\d+(\.\d+)?", text) else text  # `null`, `0.05`; else a string
+        if key.endswith("_path"):
+            assert loaded[key] == tmp_path / written, key
+        else:
+            assert loaded[key] == written and type(loaded[key]) is type(written), key
+
+
+def test_the_scripts_the_readme_lists_exist():
+    names = [row[0].strip("`") for row in table_rows("## The scripts")]
+    assert [name for name in names if not (PROJECT_DIR / name).is_file()] == []
+    assert {path.name for path in PROJECT_DIR.glob("*.py")} <= set(names)
+
+
+def test_the_modules_the_readme_names_in_the_package_exist():
+    sentence = README[README.index("a module per concept: `config`") : README.index("Nothing in it imports")]
+    named = re.findall(r"`(\w+)`", sentence)
+    assert len(named) == 14 and [name for name in named if not (PROJECT_DIR / "risk" / f"{name}.py").is_file()] == []
+
+
+def test_the_exit_code_table_is_the_full_processs():
+    import fullprocess
+
+    documented = [int(row.split(" | ")[0].strip("| ")) for row in README.splitlines() if re.match(r"\| \d+ \|", row)]
+    codes = {name: value for name, value in vars(fullprocess).items() if name.startswith("EXIT_")}
+    assert documented == sorted(codes.values()) == [0, 1, 2, 3, 75]
+
+
+def test_every_make_command_the_readme_names_is_a_makefile_target():
+    makefile = (PROJECT_DIR / "Makefile").read_text()
+    targets = set(re.findall(r"^([a-z-]+):", makefile, flags=re.MULTILINE))
+    named = set(re.findall(r"`make ([a-z-]+)", README))
+    assert named >= {
+        "run",
+        "test",
+        "serve",
+        "rollback",
+        "releases",
+        "pipeline",
+        "cron-install",
+        "cron-remove",
+        "bench",
+        "simulate",
+        "lint",
+        "format",
+        "clean",
+    }
+    assert named <= targets
+
+
+def test_every_dependency_the_readme_explains_is_pinned():
+    pinned = {}
+    for name in ("requirements.txt", "requirements-dev.txt"):
+        for line in (PROJECT_DIR / name).read_text().splitlines():
+            if "==" in line:
+                package, version = line.split("==")
+                pinned[package.strip()] = version.strip()
+    explained = [name for row in table_rows("## Dependencies") for name in re.findall(r"`([\w-]+)`", row[0])]
+    assert explained == ["scipy", "pyarrow", "orjson", "gevent", "greenlet", "hypothesis", "selenium"]
+    assert [name for name in explained if name not in pinned] == []
+    started_with = [
+        "pandas",
+        "scikit-learn",
+        "numpy",
+        "matplotlib",
+        "seaborn",
+        "flask",
+        "requests",
+        "gunicorn",
+        "reportlab",
+    ]
+    assert [name for name in started_with if name not in pinned] == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="README's Benchmark section still holds the placeholder BENCHMARK_TABLE instead of the benchmark's table",
+)
+def test_no_placeholder_is_left_in_the_readme():
+    assert re.findall(r"^[A-Z][A-Z_]+$", README, flags=re.MULTILINE) == []  # a line that is only a NAME_LIKE_THIS
+
+
+def test_pytest_settings_make_warnings_errors_and_mark_the_slow_tests():
+    import tomllib
+
+    settings = tomllib.loads((PROJECT_DIR / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    assert settings["testpaths"] == ["tests"] and settings["filterwarnings"] == ["error"]
+    assert [marker.split(":")[0] for marker in settings["markers"]] == ["slow"]
+
+
+def defined_tests() -> set[str]:
+    """`file::test` and `file::Class::test` of every test function in tests/, read from the source."""
+    import ast
+
+    names = set()
+    for path in (PROJECT_DIR / "tests").glob("test_*.py"):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
+                names.add(f"{path.name}::{node.name}")
+            elif isinstance(node, ast.ClassDef):
+                for item in node.body:
+                    if isinstance(item, ast.FunctionDef) and item.name.startswith("test_"):
+                        names.add(f"{path.name}::{node.name}::{item.name}")
+    return names
+
+
+def test_the_map_of_promises_names_only_tests_that_exist():
+    text = (PROJECT_DIR / "tests" / "README.md").read_text()
+    table = text[: text.index("## Mutation testing")] if "## Mutation testing" in text else text
+    named = set(re.findall(r"`(test_\w+\.py::[\w:]+)`", table))
+    assert len(named) > 100 and sorted(named - defined_tests()) == []

@@ -585,3 +585,328 @@ def test_course_verdict_is_drift_only_when_strictly_lower(f1_all_rows, test_f1, 
         f"course rule: F1 {f1_all_rows:.4f} on all 30000 ingested rows {relation} {test_f1:.4f} "
         f"on the test data -> {outcome} (recorded only)"
     )
+
+
+# --- whole verdicts: every field the history records -------------------------------------------
+
+
+def test_course_verdict_records_both_f1s_and_the_row_count():
+    assert drift.course_verdict(0.5301, 0.5966, 30_000) == drift.Verdict(
+        "course",
+        "f1",
+        drift.DRIFT,
+        "course rule: F1 0.5301 on all 30000 ingested rows < 0.5966 on the test data -> drift (recorded only)",
+        value=0.5301,
+        reference=0.5966,
+        n=30_000,
+    )
+
+
+def test_ks_verdict_records_the_feature_its_statistic_and_p_value():
+    reference, new = np.arange(100.0), np.arange(100.0) + 25  # D = 25 / 100
+    p_value = ks_2samp(reference, new).pvalue  # 0.0037
+    assert drift.ks_verdict("x", reference, new, 0.95) == drift.Verdict(
+        "data drift",
+        "ks",
+        drift.DRIFT,
+        "x: KS D 0.250 (p = 0.004) on 100 new rows vs 100 reference rows -> drift",
+        feature="x",
+        value=0.25,
+        p_value=p_value,
+        n=100,
+    )
+
+
+@pytest.mark.parametrize(
+    "verdict_of, expected",
+    [
+        (
+            lambda: drift.ks_verdict("x", np.arange(99), np.arange(150), 0.95),
+            drift.Verdict(
+                "data drift",
+                "ks",
+                drift.INSUFFICIENT,
+                "x: KS needs 100 rows in each sample, has 99 and 150 -> insufficient data",
+                feature="x",
+                n=150,
+            ),
+        ),
+        (
+            lambda: drift.psi_verdict("x", np.arange(150), np.arange(99)),
+            drift.Verdict(
+                "data drift",
+                "psi",
+                drift.INSUFFICIENT,
+                "x: PSI needs 100 rows in each sample, has 150 and 99 -> insufficient data",
+                feature="x",
+                n=99,
+            ),
+        ),
+        (
+            lambda: drift.exit_rate_verdict(labels_with_rate(99, 0.2), labels_with_rate(150, 0.2), 0.95),
+            drift.Verdict(
+                "exit rate",
+                "rate change",
+                drift.INSUFFICIENT,
+                "exit rate needs 100 rows in each sample, has 99 and 150 -> insufficient data",
+                n=150,
+            ),
+        ),
+        (
+            lambda: drift.performance_verdict(
+                [30, 70, 70, 230], 0.8, REFERENCE_COUNTS, **PERFORMANCE, rng=np.random.default_rng(0)
+            ),
+            drift.Verdict(
+                "performance",
+                "f1",
+                drift.INSUFFICIENT,
+                "F1 0.30 on 400 new rows with 100 exits vs 0.80 expected: "
+                "below the minimum of 500 rows and 50 exits -> insufficient data (the files wait)",
+                value=0.3,  # 60 / 200
+                reference=0.8,
+                n=400,
+                positives=100,
+            ),
+        ),
+    ],
+    ids=["ks", "psi", "exit rate", "performance"],
+)
+def test_an_insufficient_verdict_records_its_kind_statistic_and_sample(verdict_of, expected):
+    assert verdict_of() == expected
+
+
+def test_psi_verdict_records_the_flag_as_its_reference_and_decides_at_exactly_min_data_rows():
+    values = np.arange(100.0)
+    assert drift.psi_verdict("x", values, values.copy()) == drift.Verdict(
+        "data drift",
+        "psi",
+        drift.NO_DRIFT,
+        "x: PSI 0.000 (< 0.2) -> no drift",
+        feature="x",
+        value=0.0,
+        reference=0.2,
+        n=100,
+    )
+
+
+def test_a_psi_of_exactly_the_flag_is_drift(monkeypatch):
+    # The README: flagged when PSI >= 0.2. No data gives exactly 0.2, so psi() is replaced.
+    monkeypatch.setattr(drift, "psi", lambda reference_values, new_values: 0.2)
+    verdict = drift.psi_verdict("x", np.arange(100.0), np.arange(100.0))
+    assert (verdict.outcome, verdict.detail) == (drift.DRIFT, "x: PSI 0.200 (>= 0.2) -> drift")
+
+
+def test_performance_verdict_records_its_kind_and_statistic_when_it_decides():
+    verdict = drift.performance_verdict(
+        [30, 90, 50, 830], 0.8, REFERENCE_COUNTS, **PERFORMANCE, rng=np.random.default_rng(0)
+    )
+    assert (verdict.kind, verdict.statistic, verdict.feature, verdict.outcome) == ("performance", "f1", None, "drift")
+
+
+def test_exit_rate_verdict_records_both_rates_the_interval_and_the_exits_at_exactly_min_data_rows():
+    # 25 of 100 against 25 of 100: change 0, se = sqrt(2 * .25 * .75 / 100) = 0.0612; 95%: 0 -+ 1.96 se;
+    # p = P(Z > (0 - 0.05) / se) = Phi(0.816) = 0.793.
+    se = math.sqrt(2 * 0.25 * 0.75 / 100)
+    verdict = drift.exit_rate_verdict(labels_with_rate(100, 0.25), labels_with_rate(100, 0.25), 0.95)
+    z = norm.ppf(0.975)
+    assert verdict == drift.Verdict(
+        "exit rate",
+        "rate change",
+        drift.NO_DRIFT,
+        "exit rate 25.0% on 100 new rows vs 25.0% on the reference: change +0.0% [-12.0%, +12.0%] vs margin 5% "
+        "-> no drift",
+        value=0.25,
+        reference=0.25,
+        low=pytest.approx(-z * se, rel=1e-12),
+        high=pytest.approx(z * se, rel=1e-12),
+        p_value=pytest.approx(norm.sf(-0.05 / se), rel=1e-12),
+        n=100,
+        positives=25,
+    )
+
+
+@pytest.mark.parametrize(
+    "reference_rate, new_rate, detail, outcome",
+    [
+        # No exit on either side: the rates are certain (se 0, kept just above 0): change 0, nothing to flag.
+        (0.0, 0.0, "exit rate 0.0% on 100 new rows vs 0.0% on the reference: change +0.0% [-0.0%, +0.0%]", "no drift"),
+        # Every client left, where none did: certain, and 100 points beyond the margin.
+        (
+            0.0,
+            1.0,
+            "exit rate 100.0% on 100 new rows vs 0.0% on the reference: change +100.0% [+100.0%, +100.0%]",
+            "drift",
+        ),
+    ],
+)
+def test_exit_rate_verdict_of_certain_rates_has_an_empty_interval(reference_rate, new_rate, detail, outcome):
+    verdict = drift.exit_rate_verdict(labels_with_rate(100, reference_rate), labels_with_rate(100, new_rate), 0.99)
+    assert verdict.detail == f"{detail} vs margin 5% -> {outcome}"
+    assert verdict.outcome == outcome
+
+
+def test_exit_rate_verdict_p_value_equal_to_one_minus_confidence_is_not_significant():
+    # 25 of 100 on both sides: change 0, p = P(Z > (0 - 0.05) / se) = 0.793, the same formula as the module
+    # (so the same float). At confidence 1 - p, exact in floats for p >= 1/2, p < 1 - confidence is false.
+    se = np.sqrt(0.25 * (1 - 0.25) / 100 + 0.25 * (1 - 0.25) / 100)
+    p_value = float(norm.sf((0.0 - 0.05) / se))
+    labels = labels_with_rate(100, 0.25)
+    assert drift.exit_rate_verdict(labels, labels, 0.95).p_value == p_value
+    assert drift.exit_rate_verdict(labels, labels, 1 - p_value).outcome == drift.NO_DRIFT
+
+
+@pytest.mark.parametrize(
+    "confidence_of_p, outcome",
+    [
+        # D is exactly 0.1 here and scipy's p is 0.702; at confidence 1 - p the p-value equals 1 - confidence
+        # (exact in floats for p >= 1/2): not significant, strictly.
+        (lambda p: 1 - p, drift.NO_DRIFT),
+        # At confidence 0.2 (p 0.702 < 0.8) the effect D = 0.1 is exactly KS_MIN_EFFECT, which is enough.
+        (lambda p: 0.2, drift.DRIFT),
+    ],
+    ids=["p at 1 - confidence", "D at the minimum effect"],
+)
+def test_ks_verdict_boundaries_are_p_strictly_below_and_d_at_least(confidence_of_p, outcome):
+    reference, new = np.arange(100.0), np.arange(100.0) + 10
+    expected = ks_2samp(reference, new)
+    assert (expected.statistic, 1 - (1 - expected.pvalue)) == (0.1, expected.pvalue)
+    verdict = drift.ks_verdict("x", reference, new, confidence_of_p(expected.pvalue))
+    assert verdict.outcome == outcome
+
+
+# --- boundaries of the bootstrap tests: p = (1 + k) / (1 + B), exact for chosen B ---------------
+
+
+def test_performance_verdict_p_value_equal_to_one_minus_confidence_is_not_drift():
+    # One resample: the new F1 is 0 in every replicate (no true positive), the fixed reference 0.9, so the
+    # drop 0.9 > margin and k = 0: p = (1 + 0) / (1 + 1) = 1/2 = 1 - 0.5 exactly.
+    verdict = drift.performance_verdict([0, 0, 10, 90], 0.9, None, 0.05, 0.5, 1, 1, np.random.default_rng(0), 1)
+    assert (verdict.p_value, verdict.outcome) == (0.5, drift.NO_DRIFT)
+
+
+def test_p_text_shows_a_p_value_of_exactly_one_thousandth_as_its_value():
+    # 999 resamples, none within the margin: p = 1 / 1000.
+    verdict = drift.performance_verdict([0, 0, 10, 90], 0.9, None, 0.05, 0.99, 1, 1, np.random.default_rng(0), 999)
+    assert verdict.p_value == 0.001
+    assert verdict.detail.endswith("> margin 0.05 (p = 0.001) -> drift")
+
+
+def test_performance_verdict_counts_a_replicate_drop_of_exactly_the_margin_as_within_it():
+    # Counts [tp 1, fp 2, fn 0, tn 0], 3 rows: a replicate draws tp ~ Binomial(3, 1/3) and fp = 3 - tp.
+    # F1 = 2tp / (2tp + fp): tp 0 -> 0, tp 1 -> 2/4 = 0.5, tp 2 -> 4/5, tp 3 -> 1. Against a fixed 1.0 with
+    # margin 0.5 the drop is <= 0.5 whenever tp >= 1 (tp = 1 gives exactly 0.5): P = 1 - (2/3)^3 = 19/27.
+    verdict = drift.performance_verdict([1, 2, 0, 0], 1.0, None, 0.5, 0.95, 1, 1, np.random.default_rng(0))
+    assert verdict.p_value == pytest.approx(19 / 27, abs=0.015)  # Monte Carlo sd 0.005; 7/27 if not counted
+
+
+def test_performance_verdict_resamples_the_reference_as_often_as_the_new_rows():
+    # The reference is 200 rows at F1 0.8 (sd by the delta method ~0.04), the new rows 200,000 at 0.70
+    # (sd ~0.0015): the drop 0.10 is 0.05 beyond the margin, about 1.2 sd of the reference alone, so
+    # p ~ Phi(-0.05 / sd) with both sds. Resampling the reference once only would put p near 0 or 1.
+    reference_counts, new_counts = [40, 10, 10, 140], [35_000, 15_000, 15_000, 135_000]
+    sd = math.hypot(delta_method_se(reference_counts), delta_method_se(new_counts))
+    verdict = drift.performance_verdict(new_counts, 0.8, reference_counts, 0.05, 0.95, 1, 1, np.random.default_rng(0))
+    assert verdict.p_value == pytest.approx(norm.sf(0.05 / sd), abs=0.04)
+
+
+def test_performance_verdict_interval_is_the_two_sided_percentile_interval_at_the_confidence():
+    # 100,000 rows at F1 0.5 (tp 15,000, fp 15,000, fn 15,000): with 100,000 resamples the 99% interval is
+    # 0.5 -+ 2.576 se (delta method) to within 0.05 se; a 99.67% interval would be 0.14 se wider.
+    counts = [15_000, 15_000, 15_000, 55_000]
+    se = delta_method_se(counts)
+    verdict = drift.performance_verdict(counts, 0.5, None, 0.05, 0.99, 1, 1, np.random.default_rng(0), 100_000)
+    assert (verdict.low - 0.5) / se == pytest.approx(-norm.ppf(0.995), abs=0.07)
+    assert (verdict.high - 0.5) / se == pytest.approx(norm.ppf(0.995), abs=0.07)
+
+
+def test_gain_verdict_interval_is_the_two_sided_percentile_interval_at_the_confidence():
+    # The champion predicts no exit (F1 0 in every replicate), so the gain is the challenger's F1: 0.5 on
+    # 100,000 rows (tp, fp, fn 15,000 each), its 99% interval 0.5 -+ 2.576 se as above.
+    y_true, challenger_pred, champion_pred = gain_rows(15_000, 15_000, 15_000, 55_000)
+    se = delta_method_se([15_000, 15_000, 15_000, 55_000])
+    verdict = drift.gain_verdict(y_true, challenger_pred, champion_pred, 0.05, 0.99, np.random.default_rng(0), 100_000)
+    assert (verdict.low - 0.5) / se == pytest.approx(-norm.ppf(0.995), abs=0.07)
+    assert (verdict.high - 0.5) / se == pytest.approx(norm.ppf(0.995), abs=0.07)
+
+
+def gain_rows(tp: int, fp: int, fn: int, tn: int):
+    """Labels, a challenger with these counts, and a champion that predicts no exit at all."""
+    y_true = np.r_[np.ones(tp + fn, int), np.zeros(fp + tn, int)]
+    challenger_pred = np.r_[np.ones(tp, int), np.zeros(fn, int), np.ones(fp, int), np.zeros(tn, int)]
+    return y_true, challenger_pred, np.zeros(len(y_true), int)
+
+
+def test_gain_verdict_records_every_field_of_a_clear_gain():
+    # Challenger tp 2500, fn 500, fp 1500 (F1 5000 / 7000 = 0.714), champion tp 1500 (F1 0.5): gain 0.214.
+    y_true, challenger_pred, champion_pred = clients_with_predictions(1000)
+    verdict = drift.gain_verdict(y_true, challenger_pred, champion_pred, 0.05, 0.95, np.random.default_rng(0))
+    assert verdict == drift.Verdict(
+        "gate",
+        "f1 gain",
+        "better",
+        "challenger F1 0.71 vs champion 0.50 on the same 10000 newest rows: "
+        f"gain +0.21 [{verdict.low:+.2f}, {verdict.high:+.2f}] > margin 0.05 (p < 0.001) -> better",
+        value=pytest.approx(5000 / 7000 - 0.5, abs=1e-12),
+        reference=0.5,
+        low=verdict.low,
+        high=verdict.high,
+        p_value=1 / (drift.RESAMPLES + 1),
+        n=10_000,
+        positives=3000,
+    )
+    assert verdict.low < 5000 / 7000 - 0.5 < verdict.high
+
+
+def test_gain_verdict_of_a_gain_of_exactly_the_margin_is_not_better():
+    # Challenger tp, fp, fn 100 each: F1 200 / 400 = 0.5 exactly; the champion 0: gain 0.5 = the margin.
+    y_true, challenger_pred, champion_pred = gain_rows(100, 100, 100, 700)
+    verdict = drift.gain_verdict(y_true, challenger_pred, champion_pred, 0.5, 0.95, np.random.default_rng(0))
+    assert (verdict.value, verdict.outcome) == (0.5, "not better")
+    assert verdict.detail.endswith("<= margin 0.50 (p < 0.001) -> not better")
+
+
+def test_gain_verdict_p_value_equal_to_one_minus_confidence_is_not_better():
+    # One resample, whose gain is surely > 0: p = (1 + 0) / (1 + 1) = 1/2 = 1 - 0.5 exactly.
+    y_true, challenger_pred, champion_pred = gain_rows(100, 100, 100, 700)
+    verdict = drift.gain_verdict(y_true, challenger_pred, champion_pred, 0.05, 0.5, np.random.default_rng(0), 1)
+    assert (verdict.p_value, verdict.outcome) == (0.5, "not better")
+
+
+@pytest.mark.parametrize("dtype", [int, bool, float])
+def test_paired_cells_count_labels_and_predictions_given_as_ints_bools_or_floats(dtype):
+    y_true, pred_a, pred_b = [0, 1, 1, 1, 1], [1, 1, 1, 0, 0], [0, 1, 1, 0, 1]  # cells 2, 7, 7, 4, 5
+    cells = drift.paired_cells(*(np.asarray(values, dtype=dtype) for values in (y_true, pred_a, pred_b)))
+    np.testing.assert_array_equal(cells, [0, 0, 1, 0, 1, 1, 0, 2])
+
+
+def test_paired_cells_always_has_all_eight_cells():
+    np.testing.assert_array_equal(drift.paired_cells([0, 0], [0, 0], [0, 0]), [2, 0, 0, 0, 0, 0, 0, 0])
+
+
+# --- PSI: more worked examples -----------------------------------------------------------------
+
+
+def test_psi_on_distinct_values_worked_by_hand():
+    # bins=4 over the reference 1..8: cut points at positions 0.25, 0.5, 0.75 of 7 -> 1.75, 3.5, 5.25,
+    # values 2.75, 4.5, 6.25 (none tied). Reference counts [2, 2, 2, 2]; new [1, 1, 1, 5, 8, 9] -> [3, 0, 1, 2].
+    # Half a row each: reference 2.5 / 10 = 1/4 each; new (3.5, 0.5, 1.5, 2.5) / 8 = (7, 1, 3, 5) / 16.
+    # PSI = 3/16 ln(7/4) - 3/16 ln(1/4) - 1/16 ln(3/4) + 1/16 ln(5/4) = 0.1049 + 0.2599 + 0.0180 + 0.0139 = 0.3968
+    expected = 3 / 16 * math.log(7 / 4) - 3 / 16 * math.log(1 / 4) - 1 / 16 * math.log(3 / 4) + 1 / 16 * math.log(5 / 4)
+    assert drift.psi(np.arange(1, 9), [1, 1, 1, 5, 8, 9], bins=4) == pytest.approx(expected, rel=1e-12)
+    assert expected == pytest.approx(0.3968, abs=1e-4)
+
+
+def test_psi_of_a_constant_reference_keeps_the_empty_bin_above_it():
+    # All 100 reference values are 5: one cut point, 5; bins (-inf, 5] and (5, inf). Reference [100, 0],
+    # new (all 7) [0, 100]; shares (100.5, 0.5) / 101 and (0.5, 100.5) / 101:
+    # PSI = 2 * (100 / 101) * ln(100.5 / 0.5) = 2 * 0.990 * ln 201 = 10.50
+    expected = 2 * (100 / 101) * math.log(201)
+    assert drift.psi(np.full(100, 5.0), np.full(100, 7.0)) == pytest.approx(expected, rel=1e-12)
+
+
+def test_psi_of_new_values_all_in_the_lowest_bin_keeps_the_empty_bins():
+    # Reference 0..99: deciles 9.9, 19.8, ..., 89.1, ten rows per bin, share 10.5 / 105 = 0.1 each.
+    # New: 100 zeros, all in the first bin: shares 100.5 / 105 and then 0.5 / 105 nine times.
+    first, other = 100.5 / 105, 0.5 / 105
+    expected = (first - 0.1) * math.log(first / 0.1) + 9 * (other - 0.1) * math.log(other / 0.1)
+    assert drift.psi(np.arange(100.0), np.zeros(100)) == pytest.approx(expected, rel=1e-12)

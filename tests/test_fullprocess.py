@@ -1,8 +1,10 @@
 """The full process as cron runs it: scenarios in temporary folders, as processes, read from the history."""
 
 import fcntl
+import json
 import os
 import random
+import re
 import signal
 import sqlite3
 import subprocess
@@ -25,8 +27,6 @@ from conftest import (
 
 from risk import history, registry
 from risk.config import load_config
-
-pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
@@ -93,6 +93,7 @@ def bootstrapped(project):
     return project
 
 
+@pytest.mark.slow
 def test_a_fresh_checkout_bootstraps_and_records_why(bootstrapped):
     config = bootstrapped
     assert_agreement(config)
@@ -109,11 +110,16 @@ def test_a_fresh_checkout_bootstraps_and_records_why(bootstrapped):
         "finished",
         "cron",
     )
-    assert list(run["steps"]) if isinstance(run["steps"], dict) else True
+    assert list(json.loads(run["steps"])) == ["ingestion", "training", "scoring", "deployment", "reporting"]
     assert query(config, "SELECT reason, actor, run_id FROM deployments") == [
         {"reason": "bootstrap", "actor": "cron", "run_id": run["id"]}
     ]
     assert verdicts(config, run["id"])[("gate", None, "f1")]["outcome"] == "better"
+    stamped = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (INFO|WARNING|ERROR) \w+: "
+    assert [line for line in log_lines(config) if not re.match(stamped, line)] == []  # every line timestamped
+    for step in ("ingestion", "scoring", "deployment", "reporting"):
+        assert re.search(rf"fullprocess: step {step} finished in \d+\.\d\ds$", text, flags=re.MULTILINE), step
+    assert re.search(r"run finished in \d+\.\d\ds with exit code 2 \(bootstrap\)$", text, flags=re.MULTILINE)
 
 
 NO_HEAVY_IMPORTS = """
@@ -127,6 +133,7 @@ print(code, sorted(m for m in ("pandas", "sklearn", "matplotlib", "numpy", "scip
 """
 
 
+@pytest.mark.slow
 def test_no_new_data_stops_at_once_without_heavy_imports_and_leaves_a_heartbeat(bootstrapped):
     config = bootstrapped
     before = release_of(config)
@@ -144,10 +151,14 @@ def test_no_new_data_stops_at_once_without_heavy_imports_and_leaves_a_heartbeat(
     assert beat["checked_at"] > runs(config)[0]["finished_at"]
 
 
+@pytest.mark.slow
 def test_new_data_without_drift_keeps_the_model_and_is_not_judged_again(bootstrapped):
     config = bootstrapped
     before = release_of(config)
     add_file(config, "dataset3.csv", seed=4, rows=1500)  # more clients of the same period
+    path = config.input_folder_path / "dataset3.csv"
+    seen = (config.input_folder_path / "dataset1.csv").read_text().splitlines()[1]  # a row judged before
+    path.write_text(path.read_text() + "zzzz,,5,7,0\n" + seen + "\n")  # and a row without last month
     result = fullprocess(config)
     assert result.returncode == 0, result.stderr
     assert release_of(config) == before
@@ -159,15 +170,18 @@ def test_new_data_without_drift_keeps_the_model_and_is_not_judged_again(bootstra
     )
     judged = verdicts(config, run["id"])
     performance = judged[("performance", None, "f1")]
-    assert performance["outcome"] == "no drift" and performance["n"] == 1500
+    assert performance["outcome"] == "no drift" and performance["n"] == 1500  # 1502 rows: new and complete ones only
     assert performance["low"] <= performance["value"] <= performance["high"]
-    assert ("course", None, "f1") in judged and ("exit rate", None, "rate change") in judged
+    assert ("exit rate", None, "rate change") in judged
+    # The course's rule (F1 on all rows below latestscore.txt) says drift; it is recorded, and decides nothing.
+    assert judged[("course", None, "f1")]["outcome"] == "drift" and run["decision"].startswith("no drift")
     assert {judged[("data drift", "lastmonth_activity", s)]["outcome"] for s in ("ks", "psi")} == {"no drift"}
     assert "-> no drift" in config.log_path.read_text()
     assert fullprocess(config).returncode == 0
     assert "no new data: the 3 file(s)" in log_lines(config)[-1] and len(runs(config)) == 2
 
 
+@pytest.mark.slow
 def test_too_few_new_rows_wait_and_count_with_the_next_file(bootstrapped):
     config = bootstrapped
     add_file(config, "dataset3.csv", seed=4, rows=120, rule="flipped")
@@ -191,6 +205,7 @@ def test_too_few_new_rows_wait_and_count_with_the_next_file(bootstrapped):
     ]
 
 
+@pytest.mark.slow
 def test_drift_retrains_on_the_newest_window_and_redeploys(bootstrapped):
     config = bootstrapped
     before = release_of(config)
@@ -214,8 +229,11 @@ def test_drift_retrains_on_the_newest_window_and_redeploys(bootstrapped):
     )
     (model,) = query(config, "SELECT * FROM models WHERE window = 'newest batch'")
     assert model["rows"] == 2000 and model["validation_f1"] > 0.7
+    text = config.log_path.read_text()
+    assert [row["detail"] for row in judged.values() if json.loads(row["detail"]) not in text] == []
 
 
+@pytest.mark.slow
 def test_drift_without_a_better_model_keeps_the_champion_and_exits_3(bootstrapped):
     config = bootstrapped
     before = release_of(config)
@@ -240,6 +258,7 @@ def test_drift_without_a_better_model_keeps_the_champion_and_exits_3(bootstrappe
     assert runs(config)[-1]["decision"] == "no drift: the live model stays"
 
 
+@pytest.mark.slow
 def test_a_shift_of_the_features_alone_starts_a_challenger_check_that_keeps_the_model(bootstrapped):
     config = bootstrapped
     add_file(config, "dataset3.csv", seed=4, rows=2000, number_of_employees=5)  # bigger clients, same rule
@@ -253,6 +272,7 @@ def test_a_shift_of_the_features_alone_starts_a_challenger_check_that_keeps_the_
     assert "data drift flagged: searching for a challenger" in config.log_path.read_text()
 
 
+@pytest.mark.slow
 def test_a_running_api_serves_the_new_model_after_a_drift_run(bootstrapped, tmp_path):
     config = set_config(bootstrapped, api_base_url="http://127.0.0.1:1")
     with gunicorn(config.config_path, tmp_path / "gunicorn.log", "--workers", "2") as url:
@@ -267,6 +287,7 @@ def test_a_running_api_serves_the_new_model_after_a_drift_run(bootstrapped, tmp_
         assert runs(config)[-1]["steps"].count("apicalls") == 1
 
 
+@pytest.mark.slow
 def test_a_failing_step_stops_the_run_and_leaves_production_untouched(bootstrapped):
     config = bootstrapped
     before = release_of(config)
@@ -289,6 +310,7 @@ def test_a_failing_step_stops_the_run_and_leaves_production_untouched(bootstrapp
     assert release_of(config) != before
 
 
+@pytest.mark.slow
 def test_a_second_run_while_one_is_running_exits_at_once_and_changes_nothing(bootstrapped):
     config = bootstrapped
     add_file(config, "dataset3.csv", seed=4, rows=2000, rule="flipped")
@@ -301,6 +323,7 @@ def test_a_second_run_while_one_is_running_exits_at_once_and_changes_nothing(boo
     assert release_of(config) == before and len(runs(config)) == 1
 
 
+@pytest.mark.slow
 def test_runs_killed_at_random_moments_leave_history_and_production_in_agreement(bootstrapped):
     config = bootstrapped
     rng = random.Random(11)
@@ -327,6 +350,7 @@ def test_runs_killed_at_random_moments_leave_history_and_production_in_agreement
     assert query(config, "SELECT COUNT(*) AS n FROM files WHERE decision IS NULL") == [{"n": 0}]
 
 
+@pytest.mark.slow
 def test_a_missing_input_folder_is_one_log_line_and_exit_1(bootstrapped):
     config = bootstrapped
     config.input_folder_path.rename(config.input_folder_path.with_name("elsewhere"))
@@ -336,6 +360,7 @@ def test_a_missing_input_folder_is_one_log_line_and_exit_1(bootstrapped):
     assert query(config, "SELECT outcome FROM heartbeats")[0]["outcome"].startswith("failed: input folder")
 
 
+@pytest.mark.slow
 def test_a_rejected_file_fails_the_run_and_is_read_again_once_it_changes(bootstrapped):
     config = bootstrapped
     path = config.input_folder_path / "dataset3.csv"
@@ -351,6 +376,7 @@ def test_a_rejected_file_fails_the_run_and_is_read_again_once_it_changes(bootstr
     assert runs(config)[-1]["decision"] == "drift: re-trained and re-deployed"
 
 
+@pytest.mark.slow
 def test_a_release_deployed_without_reports_gets_them_on_the_next_run(bootstrapped):
     import deployment
 
@@ -366,6 +392,7 @@ def test_a_release_deployed_without_reports_gets_them_on_the_next_run(bootstrapp
     assert "no new data" in log_lines(config)[-1]
 
 
+@pytest.mark.slow
 def test_a_rollback_is_reported_on_the_next_run_and_kept(bootstrapped):
     import deployment
 
@@ -377,8 +404,20 @@ def test_a_rollback_is_reported_on_the_next_run_and_kept(bootstrapped):
     assert release_of(config) == first
     assert fullprocess(config).returncode == 2 and runs(config)[-1]["trigger"] == "report"
     assert fullprocess(config).returncode == 0 and release_of(config) == first
+    add_file(config, "dataset4.csv", seed=5, rows=400)  # the first period again
+    assert fullprocess(config).returncode == 0
+    run = runs(config)[-1]
+    (reference,) = query(
+        config,
+        "SELECT f1 FROM model_references WHERE kind = 'validation' AND model_id = "
+        "(SELECT model_id FROM releases WHERE name = ?)",
+        (first,),
+    )
+    performance = verdicts(config, run["id"])[("performance", None, "f1")]
+    assert (run["release_before"], performance["reference"]) == (first, reference["f1"])
 
 
+@pytest.mark.slow
 def test_a_release_unknown_to_the_history_is_adopted_by_the_next_run(bootstrapped):
     config = bootstrapped
     for path in config.history_path.parent.glob("history.db*"):
@@ -389,8 +428,18 @@ def test_a_release_unknown_to_the_history_is_adopted_by_the_next_run(bootstrappe
     assert f"adopted release {release_of(config)}" in config.log_path.read_text()
     with history.opened(config.history_path) as conn:
         assert registry.reconcile(conn, config, "x") == []
+    (adoption,) = [run for run in runs(config) if run["trigger"] == "adoption"]  # decided inside the run
+    (judged,) = [run for run in runs(config) if run["trigger"] == "new data"]
+    assert (adoption["trigger"], json.loads(adoption["new_files"])) == ("adoption", [])
+    assert query(config, "SELECT name, decided_run_id FROM files ORDER BY name") == [
+        {"name": "dataset1.csv", "decided_run_id": adoption["id"]},  # learned by the live release
+        {"name": "dataset2.csv", "decided_run_id": adoption["id"]},
+        {"name": "dataset3.csv", "decided_run_id": judged["id"]},
+    ]
+    assert verdicts(config, judged["id"])[("performance", None, "f1")]["n"] == 1500  # dataset3.csv alone
 
 
+@pytest.mark.slow
 def test_a_drift_run_alerts_and_an_unreachable_webhook_fails_nothing(bootstrapped, webhook):
     config = set_config(bootstrapped, alert_webhook_url=webhook.url)  # not started: the webhook is down
     add_file(config, "dataset3.csv", seed=4, rows=2000, rule="flipped")
@@ -410,3 +459,272 @@ def test_a_drift_run_alerts_and_an_unreachable_webhook_fails_nothing(bootstrappe
 
     deployment.rollback(config.config_path)
     assert webhook.bodies[-1]["event"] == "rollback" and "rolled back to release" in webhook.bodies[-1]["summary"]
+
+
+# --- the log under cron, and failures in-process -----------------------------------------------------
+
+
+@pytest.fixture
+def root_logging():
+    """The root logger as it was: attach_step_logging() reconfigures it for the steps of a run."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in root.handlers:
+        if handler not in handlers:
+            handler.close()
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+@pytest.mark.parametrize("stderr_is_the_log", [True, False])
+def test_when_stderr_is_the_log_each_line_is_written_once(tmp_path, monkeypatch, root_logging, stderr_is_the_log):
+    import logging
+
+    from risk.runs import RunLog
+
+    log_path = tmp_path / "fullprocess.log"
+    elsewhere = tmp_path / "stderr.txt"
+    with open(log_path if stderr_is_the_log else elsewhere, "a", encoding="utf-8", buffering=1) as stderr:
+        monkeypatch.setattr(sys, "stderr", stderr)  # as cron's `>> logs/fullprocess.log 2>&1` makes it
+        log = RunLog(str(log_path))
+        try:
+            log("a line of the run")
+            log.attach_step_logging()
+            logging.getLogger("ingestion").info("a line of a step")
+        finally:
+            log.handle.close()
+    lines = log_path.read_text().splitlines()
+    assert [line.split(" ", 3)[3] for line in lines] == [
+        "fullprocess: a line of the run",
+        "ingestion: a line of a step",
+    ]
+    assert all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO ", line) for line in lines)  # timestamped
+    if not stderr_is_the_log:  # a terminal, or the tests: the lines are shown there too
+        assert elsewhere.read_text().splitlines() == lines
+
+
+def test_a_bad_config_exits_1_with_one_line_naming_file_and_key(tmp_path, capsys):
+    import fullprocess as fullprocess_module
+
+    path = tmp_path / "config.json"
+    path.write_text('{"input_folder_path": "x"}')
+    assert fullprocess_module.main(path) == 1
+    assert capsys.readouterr().err == f"fullprocess: config file {path} has no key 'output_folder_path'\n"
+
+
+def test_an_unexpected_error_ends_in_one_log_line_a_run_record_and_exit_1(
+    trained_project, config, monkeypatch, root_logging
+):
+    import fullprocess as fullprocess_module
+    from risk import decisions
+
+    opened = []
+
+    class ClosedAfterwards(fullprocess_module.RunLog):
+        def __init__(self, log_path):
+            super().__init__(log_path)
+            opened.append(self)
+
+    def a_bug(*args, **kwargs):
+        return 1 / 0
+
+    monkeypatch.setattr(fullprocess_module, "RunLog", ClosedAfterwards)
+    monkeypatch.setattr(decisions, "check", a_bug)
+    before = release_of(config)
+    add_file(config, "dataset3.csv", seed=4, rows=300)
+    try:
+        assert fullprocess_module.main(config.config_path) == 1
+    finally:
+        for log in opened:
+            log.handle.close()
+    errors = [line for line in log_lines(config) if " ERROR " in line]
+    assert len(errors) == 1 and errors[0].endswith(
+        "fullprocess: unexpected ZeroDivisionError: division by zero; the run stopped"
+    )
+    assert "Traceback (most recent call last)" in config.log_path.read_text()  # kept in the log for whoever fixes it
+    run = runs(config)[-1]
+    assert (run["trigger"], run["state"], run["exit_code"]) == ("new data", "finished", 1)
+    assert run["decision"] == "failed: unexpected ZeroDivisionError: division by zero"
+    assert release_of(config) == before
+
+
+# --- `make run`: demo/story.py on a copy of the bundled data, and the two months after it ------------------
+
+
+def load_story(name: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, PROJECT_DIR / "demo" / "story.py")
+    story = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(story)
+    return story
+
+
+@pytest.fixture(scope="module")
+def story(tmp_path_factory):
+    """demo/story.py's main(), run as `make run` runs it, on a copy of the repository's bundled data and
+    configs (their API port a free one); returns (root, what it printed, its exit code)."""
+    import contextlib
+    import io
+    import json
+
+    from risk import sandbox
+
+    root = tmp_path_factory.mktemp("story")
+    url = f"http://127.0.0.1:{free_port()}"
+    for name in ("config.json", "practiceconfig.json"):
+        shipped = json.loads((PROJECT_DIR / name).read_text())
+        (root / name).write_text(json.dumps({**shipped, "api_port": int(url.rsplit(":", 1)[1]), "api_base_url": url}))
+    sandbox.copy_bundled_data(root)
+    (root / "fullprocess.py").symlink_to(PROJECT_DIR / "fullprocess.py")  # runs from the repository's code
+    (root / "models").mkdir()
+    (root / "models" / "stale.txt").write_text("from an earlier run")  # reset_outputs must remove it
+    module = load_story("story_under_test")
+    reset_outputs = module.reset_outputs
+
+    def reset_then_seed():  # the reports must not ask pip (the network) for the latest versions
+        reset_outputs()
+        for folder in ("models", "practicemodels"):
+            sandbox.seed_outdated_cache(root / folder)
+
+    printed = io.StringIO()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(module, "PROJECT_DIR", root)
+        patch.setattr(module, "PRACTICE_CONFIG", root / "practiceconfig.json")
+        patch.setattr(module, "PRODUCTION_CONFIG", root / "config.json")
+        patch.setattr(module, "reset_outputs", reset_then_seed)
+        patch.delenv("API_TOKEN", raising=False)
+        with contextlib.redirect_stdout(printed):
+            code = module.main()
+    assert not (root / "models" / "stale.txt").exists()
+    return root, printed.getvalue(), code
+
+
+def story_query(root, sql, params=()) -> list[dict]:
+    with sqlite3.connect(root / "logs" / "history.db") as conn:
+        conn.row_factory = sqlite3.Row
+        rows = [dict(row) for row in conn.execute(sql, params)]
+    return [{**row, "detail": json.loads(row["detail"])} if "detail" in row else row for row in rows]
+
+
+def releases_by_reason(root) -> dict[str, str]:
+    moves = story_query(root, "SELECT reason, to_release FROM deployments WHERE reason IN ('bootstrap', 'drift')")
+    return {move["reason"]: move["to_release"] for move in moves}
+
+
+@pytest.mark.slow
+def test_make_run_tells_the_readmes_story_in_numbers(story):
+    root, printed, code = story
+    assert code == 0  # both runs deployed, reported and reached the API
+    url = json.loads((root / "config.json").read_text())["api_base_url"]
+    releases = releases_by_reason(root)
+    expected = [
+        f"API: gunicorn serving on {url} (log: logs/gunicorn.log)",
+        "$ RISK_CONFIG=practiceconfig.json python fullprocess.py",
+        "$ RISK_CONFIG=config.json python fullprocess.py",
+        "API stopped.",
+        "Decisions (from the history database):",
+        "- practiceconfig.json: bootstrap; steps ingestion, training, scoring, deployment, reporting, apicalls; "
+        f"release {releases['bootstrap']}; exit code 0",
+        "    gate: nothing is deployed: the best candidate (all data (1 batch), F1 0.79) goes live -> better",
+        "- config.json: drift: re-trained and re-deployed; steps ingestion, drift check, training, scoring, "
+        f"deployment, reporting, apicalls; release {releases['drift']}; exit code 0",
+        "    course: course rule: F1 0.3909 on all 10000 ingested rows < 0.6173 on the test data -> drift "
+        "(recorded only)",
+        "    performance: F1 0.39 [0.37, 0.41] on 10000 new rows vs 0.79 expected: drop 0.40 (at least 0.34 with 99 % "
+        "confidence) > margin 0.05 (p < 0.001) -> drift",
+        "    gate: challenger F1 0.81 vs champion 0.39 on the same 10000 newest rows: gain +0.42 [+0.39, +0.44] "
+        "> margin 0.05 (p < 0.001) -> better",
+        "Deployed model: F1 0.5966 on the test data",
+        "Outputs:",
+    ]
+    outputs = [line.strip() for line in printed.splitlines() if re.match(r"  \S", line)]
+    assert [line for line in printed.splitlines() if line and not re.match(r"  \S", line)] == expected
+    assert len(outputs) == 14 and [line for line in outputs if line.endswith("(missing)")] == []
+    # The practice model: 5-fold validation F1 0.79 [0.73, 0.85] on the 650 rows, 0.6173 on the test data.
+    practice = story_query(
+        root, "SELECT m.*, r.test_f1 AS release_f1 FROM models m JOIN releases r ON r.model_id = m.id"
+    )
+    first = next(model for model in practice if model["validation_rows"] == 650)
+    assert [round(first[key], 2) for key in ("validation_f1", "validation_low", "validation_high")] == [
+        0.79,
+        0.73,
+        0.85,
+    ]
+    assert round(first["release_f1"], 4) == 0.6173
+    # The features did not move: the largest PSI 0.023.
+    psi = story_query(root, "SELECT MAX(value) AS largest FROM verdicts WHERE statistic = 'psi'")
+    assert round(psi[0]["largest"], 3) == 0.023
+    (candidate,) = story_query(root, "SELECT detail FROM verdicts WHERE kind = 'candidate' AND n = 10000")
+    assert "F1 0.81 [0.79, 0.82] on 10000 newest rows -> chosen" in candidate["detail"]
+    # Served by the running API at once: apicalls' answer names the new release; then the API stopped.
+    answers = json.loads((root / "models" / "apireturns.txt").read_text())
+    assert answers["prediction"]["release"] == releases["drift"]
+    with pytest.raises(requests.ConnectionError):
+        requests.get(url + "/health", timeout=5)
+
+
+@pytest.mark.slow
+def test_make_rollback_after_the_story_returns_to_the_practice_release_and_again_forward(story, monkeypatch):
+    import deployment
+
+    root = story[0]
+    releases = releases_by_reason(root)
+    monkeypatch.delenv("RISK_CONFIG", raising=False)
+    live = root / "production_deployment"
+    assert deployment.rollback(root / "config.json") == (releases["drift"], releases["bootstrap"])
+    assert live.resolve().name == releases["bootstrap"]
+    assert deployment.rollback(root / "config.json") == (releases["bootstrap"], releases["drift"])
+    assert live.resolve().name == releases["drift"]
+
+
+@pytest.mark.slow
+def test_two_more_months_after_the_story_are_judged_as_the_readme_measured(story):
+    from datagen import generate_data
+
+    root = story[0]
+    config = load_config(root / "config.json")
+    generate_data.main(["--month", str(config.input_folder_path)])  # dataset5.csv: the same business
+    result = fullprocess(config)
+    assert result.returncode == 0, result.stderr
+    run = runs(config)[-1]
+    judged = verdicts(config, run["id"])
+    assert json.loads(judged[("performance", None, "f1")]["detail"]) == (
+        "F1 0.79 [0.77, 0.81] on 10000 new rows vs 0.81 expected: drop 0.02 (at least -0.00 with 99 % confidence) "
+        "not clearly > margin 0.05 (p = 1.000) -> no drift"
+    )
+    assert round(max(row["value"] for key, row in judged.items() if key[2] == "psi"), 3) == 0.002
+    rate = judged[("exit rate", None, "rate change")]
+    assert round((rate["value"] - rate["reference"]) * 100, 1) == -1.0  # 22.9 % - 23.9 %: -1.0 points
+
+    generate_data.main(["--month", str(config.input_folder_path), "--regime", "shifted", "--seed", "99"])
+    result = fullprocess(config)  # dataset6.csv: the rule changed
+    assert result.returncode == 2, result.stderr  # deployed; the API of the story is stopped
+    run = runs(config)[-1]
+    details = [
+        json.loads(row["detail"])
+        for row in query(config, "SELECT detail FROM verdicts WHERE run_id = ? ORDER BY id", (run["id"],))
+    ]
+    for sentence in (
+        "course rule: F1 0.5301 on all 30000 ingested rows < 0.5966 on the test data -> drift (recorded only)",
+        "F1 0.00 [0.00, 0.00] on 10000 new rows vs 0.81 expected: drop 0.81 (at least 0.79 with 99 % confidence) "
+        "> margin 0.05 (p < 0.001) -> drift",
+        "candidate newest batch (10000 rows): F1 0.75 [0.73, 0.77] on 10000 newest rows -> chosen",
+        "candidate newest 2 batches (20000 rows): F1 0.04 [0.03, 0.06] on 10000 newest rows",
+        "candidate all data (3 batches) (30000 rows): F1 0.00 [0.00, 0.00] on 10000 newest rows",
+        "challenger F1 0.75 vs champion 0.00 on the same 10000 newest rows: gain +0.75 [+0.73, +0.77] > margin 0.05 "
+        "(p < 0.001) -> better",
+    ):
+        assert sentence in details, sentence
+    assert run["decision"] == "drift: re-trained and re-deployed"
+    (model,) = query(config, "SELECT * FROM models WHERE run_id = ?", (run["id"],))
+    assert [round(model[key], 3) for key in ("validation_f1", "validation_low", "validation_high")] == [
+        0.754,
+        0.735,
+        0.772,
+    ]
+    # Its F1 on the stale test data: 0.0448, which is why that number decides nothing any more.
+    assert round(float((config.prod_deployment_path / "latestscore.txt").read_text()), 4) == 0.0448

@@ -9,25 +9,57 @@ from conftest import PROJECT_DIR
 
 from risk import history
 
+# The README's table of the history database: each table and the columns its description names.
+README_TABLES = {
+    "files": ["folder", "name", "sha256", "size", "mtime_ns", "rows", "first_seen_at", "status", "reason", "decision"],
+    "runs": ["trigger", "actor", "new_files", "decision", "steps", "release_before", "release_after", "exit_code"],
+    "verdicts": ["kind", "feature", "statistic", "value", "reference", "low", "high", "p_value", "n", "outcome"],
+    "models": ["id", "trained_at", "window", "training_files", "rows", "positives", "coefficients", "intercept"],
+    "model_references": ["model_id", "kind", "f1"],
+    "releases": ["name", "model_id"],
+    "deployments": ["at", "from_release", "to_release", "model_id", "reason", "actor"],
+    "heartbeats": ["config_path", "checked_at", "outcome"],
+    "step_runs": ["step", "started_at", "seconds"],
+    "alerts": ["event", "severity", "summary", "details", "link", "attempts", "delivered_at", "last_error"],
+}
 
-def test_migrations_build_the_schema_from_an_empty_file(tmp_path):
+
+def test_migrations_build_the_readmes_tables_in_wal_mode_from_an_empty_file(tmp_path):
     path = tmp_path / "logs" / "history.db"
     path.parent.mkdir()
     path.write_bytes(b"")  # an empty file is an empty database
     with history.opened(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(history.MIGRATIONS)
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2  # two numbered steps so far
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert {
-        "files",
-        "runs",
-        "models",
-        "model_references",
-        "releases",
-        "deployments",
-        "verdicts",
-        "heartbeats",
-    } <= tables
+        columns = {table: {row[1] for row in conn.execute(f"PRAGMA table_info({table})")} for table in README_TABLES}
+    assert tables - {"sqlite_sequence"} == set(README_TABLES)
+    assert {table: [c for c in names if c not in columns[table]] for table, names in README_TABLES.items()} == {
+        table: [] for table in README_TABLES
+    }
+
+
+def test_a_trained_model_is_recorded_by_its_pickles_sha256_with_what_it_learned(trained_project, config):
+    import hashlib
+    import json
+    import pickle
+
+    import pandas as pd
+    from conftest import FEATURES
+
+    data = (config.prod_deployment_path / "trainedmodel.pkl").read_bytes()
+    model = pickle.loads(data)
+    finaldata = pd.read_csv(config.output_folder_path / "finaldata.csv")
+    with sqlite3.connect(config.history_path) as conn:
+        conn.row_factory = sqlite3.Row
+        (row,) = [dict(r) for r in conn.execute("SELECT * FROM models")]
+    assert row["id"] == hashlib.sha256(data).hexdigest()[:12]
+    assert (row["rows"], row["positives"]) == (len(finaldata), int(finaldata["exited"].sum()))
+    assert json.loads(row["coefficients"]) == dict(zip(FEATURES, model.coef_[0].tolist(), strict=True))
+    assert row["intercept"] == float(model.intercept_[0])
+    assert json.loads(row["feature_means"]) == pytest.approx(finaldata[FEATURES].mean().to_dict())
+    assert row["test_f1"] == float((config.prod_deployment_path / "latestscore.txt").read_text())
+    assert row["validation_low"] <= row["validation_f1"] <= row["validation_high"]
 
 
 def test_migrating_twice_changes_nothing(tmp_path):

@@ -3,6 +3,7 @@
 import hashlib
 import json
 import sqlite3
+import time
 
 import pandas as pd
 import pytest
@@ -175,3 +176,50 @@ def test_a_hash_collision_falls_back_to_an_exact_comparison(monkeypatch):
     monkeypatch.setattr(ingestion, "row_hash", lambda first, second: np.zeros(len(first), np.int64))
     kept = ingestion.drop_duplicate_rows(table)  # every row has the same hash: only the keys can tell
     assert kept.column("corporation").to_pylist() == ["aaaa", "bbbb", "cccc"]
+
+
+def unjudged(config) -> list[str]:
+    from risk import history
+
+    with history.opened(config.history_path) as conn:
+        return history.unjudged_files(conn, config.input_folder_path, config.history_path)
+
+
+def decide_all(config) -> None:
+    from risk import history
+
+    with history.opened(config.history_path) as conn, conn:
+        history.decide_files(conn, [row["id"] for row in file_rows(config)], None, "decided")
+
+
+def test_a_file_is_new_when_unknown_never_judged_or_changed_and_its_sha256_decides_if_the_content_did(config):
+    import os
+
+    assert unjudged(config) == ["dataset1.csv", "dataset2.csv"]  # unknown to the history
+    ingestion.main(config.config_path)
+    assert unjudged(config) == ["dataset1.csv", "dataset2.csv"]  # known, never judged
+    decide_all(config)
+    assert unjudged(config) == []
+    path = config.input_folder_path / "dataset1.csv"
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # touched: its time changed
+    assert unjudged(config) == ["dataset1.csv"]
+    ingestion.main(config.config_path)  # same SHA-256: the same version, its new time recorded
+    assert [(row["name"], row["mtime_ns"]) for row in file_rows(config)] == [
+        ("dataset1.csv", stat.st_mtime_ns + 10**9),
+        ("dataset2.csv", (config.input_folder_path / "dataset2.csv").stat().st_mtime_ns),
+    ]
+    assert unjudged(config) == []
+    path.write_text(path.read_text() + "zzzz,1,2,3,0\n")  # new content
+    assert unjudged(config) == ["dataset1.csv"]
+    ingestion.main(config.config_path)
+    assert [(row["name"], row["rows"], row["decision"]) for row in file_rows(config)][-1] == ("dataset1.csv", 401, None)
+
+
+def test_ingestion_records_how_long_it_took_in_the_history(config):
+    started = time.time()
+    ingestion.main(config.config_path)
+    with sqlite3.connect(config.history_path) as conn:
+        ((step, seconds, ok, path),) = conn.execute("SELECT step, seconds, ok, config_path FROM step_runs").fetchall()
+    assert (step, ok, path) == ("ingestion", 1, str(config.config_path))
+    assert 0 < seconds <= time.time() - started

@@ -15,9 +15,8 @@ import pandas as pd
 import pytest
 from conftest import FEATURES, ranked_by_model, seed_outdated_cache
 from pypdf import PdfReader
-from sklearn.metrics import confusion_matrix
+from sklearn.metrics import confusion_matrix, f1_score, precision_score, recall_score
 
-import diagnostics
 import reporting
 from risk.config import PipelineError
 
@@ -102,11 +101,16 @@ def test_report_contains_every_section(report_paths, config):
         assert package in text
 
 
-def test_the_confusion_matrix_counts_are_in_the_report(report_paths, config):
+def test_the_test_scores_and_the_confusion_matrix_counts_are_in_the_report(report_paths, config):
     testdata = pd.read_csv(config.test_data_path / "testdata.csv")
+    y_true = testdata["exited"]
     y_pred = load_deployed_model(config).predict(testdata[FEATURES].to_numpy(dtype=float))
-    (tn, fp), (fn, tp) = confusion_matrix(testdata["exited"], y_pred, labels=[0, 1])
+    (tn, fp), (fn, tp) = confusion_matrix(y_true, y_pred, labels=[0, 1])
     text = " ".join(pages_text(report_paths["report"])[1:])
+    assert (
+        f"Metric Value F1 {f1_score(y_true, y_pred):.4f} precision {precision_score(y_true, y_pred):.4f} "
+        f"recall {recall_score(y_true, y_pred):.4f} Scored on {len(testdata)} test clients."
+    ) in text
     assert f"Actual Predicted to stay Predicted to exit stays (0) {tn} {fp} exits (1) {fn} {tp}" in text
 
 
@@ -209,14 +213,30 @@ def test_clients_without_a_feature_are_written_apart(trained_project, config):
     assert "1 client(s) cannot be scored" in pages_text(paths["report"])[0]
 
 
-def test_report_lists_the_20_riskiest_clients_highest_first(trained_project, config):
+def test_report_data_holds_the_20_riskiest_clients_the_test_scores_the_summary_and_missing_data(
+    trained_project, config
+):
     seed_outdated_cache(config)
     data = reporting.gather_report_data(config)
-    expected = ranked_by_model(config).head(20)
-    assert [item["corporation"] for item in data["top_risk"]] == expected["corporation"].tolist()
-    assert set(data["metrics"]) == {"F1", "precision", "recall"}
-    assert data["summary"] == diagnostics.summary_table(config)
-    assert data["missing"] == diagnostics.missing_data_table(config)
+    assert [item["corporation"] for item in data["top_risk"]] == ranked_by_model(config)["corporation"].head(
+        20
+    ).tolist()
+    testdata = pd.read_csv(config.test_data_path / "testdata.csv")
+    y_pred = load_deployed_model(config).predict(testdata[FEATURES].to_numpy(dtype=float))
+    assert data["metrics"] == pytest.approx(
+        {
+            "F1": f1_score(testdata["exited"], y_pred),
+            "precision": precision_score(testdata["exited"], y_pred),
+            "recall": recall_score(testdata["exited"], y_pred),
+        }
+    )
+    finaldata = pd.read_csv(config.output_folder_path / "finaldata.csv")
+    numeric = finaldata.drop(columns="corporation")
+    assert list(data["summary"]) == list(numeric.columns)
+    for column in numeric:
+        expected = {"mean": numeric[column].mean(), "median": numeric[column].median(), "std": numeric[column].std()}
+        assert data["summary"][column] == pytest.approx(expected, abs=1e-6), column
+    assert data["missing"] == {column: 0.0 for column in finaldata.columns}
 
 
 def test_reporting_without_a_deployment_names_the_folder(config):
@@ -224,9 +244,21 @@ def test_reporting_without_a_deployment_names_the_folder(config):
         reporting.main(config.config_path)
 
 
-def test_a_confusion_matrix_counts_every_cell():
+def test_a_confusion_matrix_counts_every_cell(monkeypatch):
+    import seaborn
+
+    drawn = []
+    real_heatmap = seaborn.heatmap
+    monkeypatch.setattr(
+        seaborn, "heatmap", lambda data, **kw: drawn.append((data.tolist(), kw)) or real_heatmap(data, **kw)
+    )
     png = reporting.plot_confusion_matrix([0, 0, 1, 1, 1], [0, 1, 1, 1, 0], "t")
-    assert png[:4] == b"\x89PNG"
+    # By hand: row 0 (stays) predicted 0 once (TN) and 1 once (FP); row 1 (exits) predicted 0 once (FN), 1 twice (TP).
+    ((matrix, options),) = drawn
+    assert matrix == [[1, 1], [1, 2]]
+    assert (options["annot"], options["fmt"]) == (True, "d")  # every cell written as its count
+    assert (options["xticklabels"], options["yticklabels"]) == (["stays (0)", "exits (1)"], ["stays (0)", "exits (1)"])
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_page_one_text_fits_on_page_one(report_paths):

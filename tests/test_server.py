@@ -1,10 +1,16 @@
-"""Real servers: gunicorn on a free loopback port, and apicalls.py calling it over HTTP."""
+"""Real servers: gunicorn on a free loopback port, and apicalls.py calling it (or a recording stand-in)
+over HTTP; gunicorn's settings."""
 
 import json
+import runpy
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
-from conftest import free_port, gunicorn, run_script, seed_outdated_cache
+from conftest import PROJECT_DIR, free_port, gunicorn, run_script, seed_outdated_cache, set_config
+
+import apicalls
 
 
 @pytest.fixture
@@ -77,3 +83,95 @@ def test_stalled_clients_do_not_freeze_the_api_for_others(server):
     finally:
         for sock in stalled:
             sock.close()
+
+
+def test_gunicorn_runs_two_gevent_workers_without_keep_alive_and_restarts_a_silent_one_after_30_s():
+    settings = runpy.run_path(str(PROJECT_DIR / "gunicorn.conf.py"))
+    assert {key: settings[key] for key in ("workers", "worker_class", "keepalive", "timeout")} == {
+        "workers": 2,
+        "worker_class": "gevent",
+        "keepalive": 0,
+        "timeout": 30,
+    }
+
+
+class RecordingAPI:
+    """A stand-in API on a loopback port: answers each of apicalls' four endpoints with a small JSON body
+    and records (method, path, Authorization header, JSON body) of every request."""
+
+    ANSWERS = {
+        ("POST", "/prediction"): {"rows": 2, "predictions": [0, 1]},
+        ("GET", "/scoring"): {"f1": 0.5},
+        ("GET", "/summarystats"): {"summary": {}},
+        ("GET", "/diagnostics"): {"missing_data": {}},
+    }
+
+    def __init__(self):
+        self.requests = []
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def answer(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length)) if length else None
+                api.requests.append((self.command, self.path, self.headers.get("Authorization"), body))
+                data = json.dumps(api.ANSWERS.get((self.command, self.path), {"error": "no"})).encode()
+                self.send_response(200 if (self.command, self.path) in api.ANSWERS else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = answer  # noqa: N815 - the names http.server calls
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def recording_api():
+    api = RecordingAPI()
+    yield api
+    api.stop()
+
+
+@pytest.mark.parametrize("token, header", [("tok-123", "Bearer tok-123"), (None, None)])
+def test_apicalls_sends_api_token_to_every_endpoint_and_keeps_the_four_answers(
+    config, recording_api, monkeypatch, token, header
+):
+    if token:
+        monkeypatch.setenv("API_TOKEN", token)
+    else:
+        monkeypatch.delenv("API_TOKEN", raising=False)
+    config = set_config(config, api_base_url=recording_api.url + "/")  # found through the config
+    answers = apicalls.main(config.config_path)
+    assert recording_api.requests == [
+        ("POST", "/prediction", header, {"filepath": "testdata/testdata.csv"}),
+        ("GET", "/scoring", header, None),
+        ("GET", "/summarystats", header, None),
+        ("GET", "/diagnostics", header, None),
+    ]
+    expected = {"prediction": {"rows": 2, "predictions": [0, 1]}, "scoring": {"f1": 0.5}}
+    expected |= {"summarystats": {"summary": {}}, "diagnostics": {"missing_data": {}}}
+    assert answers == expected
+    assert json.loads((config.output_model_path / "apireturns.txt").read_text()) == expected
+
+
+def test_apicalls_url_argument_overrides_the_config(config, recording_api, monkeypatch):
+    monkeypatch.delenv("API_TOKEN", raising=False)
+    config = set_config(config, api_base_url=f"http://127.0.0.1:{free_port()}")  # nothing there
+    apicalls.main(config.config_path, base_url=recording_api.url)
+    assert [path for _, path, _, _ in recording_api.requests] == [
+        "/prediction",
+        "/scoring",
+        "/summarystats",
+        "/diagnostics",
+    ]

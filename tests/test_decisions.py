@@ -1,0 +1,587 @@
+"""Tests of risk.decisions, the policy of the full process, called as functions on a real temporary history.
+
+A project is trained and deployed by the pipeline's own steps (conftest's `trained_project`); a new file
+is ingested; then check(), challenge() and keep_champion() are called as fullprocess.py calls them. What
+they must decide is worked out here from the files themselves: the deployed model's predictions and
+confusion counts from scikit-learn, the reference rows read with pandas, and the statistics from
+risk.drift and risk.challenger called directly with the seed (0) and settings the README gives; never
+from the module under test.
+"""
+
+import hashlib
+import json
+import pickle
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import FEATURES, client_rows, make_project, set_config
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import confusion_matrix, f1_score
+
+import ingestion
+from risk import challenger, decisions, drift, history
+from risk.config import PipelineError, load_config
+from risk.contract import read_csv
+
+VERDICT_FIELDS = list(drift.Verdict("k", "s", "o", "d").row())
+FOLDER = "../sourcedata"  # the input folder as the history names it (relative to logs/)
+SPECIFIED = dict(
+    C=1.0,
+    solver="liblinear",
+    random_state=0,
+    tol=1e-4,
+    max_iter=100,
+    fit_intercept=True,
+    intercept_scaling=1,
+    class_weight=None,
+)
+
+
+@pytest.fixture(autouse=True)
+def actor(monkeypatch):
+    monkeypatch.setenv("RISK_ACTOR", "tester@box")
+
+
+@pytest.fixture
+def project(trained_project):
+    """The trained and deployed project's config (dataset1.csv and dataset2.csv decided by the deployment)."""
+    return load_config(trained_project)
+
+
+# --- what the tests know independently --------------------------------------------------------
+
+
+def live_release(config):
+    return config.prod_deployment_path.resolve()
+
+
+def deployed_model(config) -> LogisticRegression:
+    with open(live_release(config) / "trainedmodel.pkl", "rb") as handle:
+        return pickle.load(handle)
+
+
+def deployed_model_id(config) -> str:
+    return hashlib.sha256((live_release(config) / "trainedmodel.pkl").read_bytes()).hexdigest()[:12]
+
+
+def card_of(folder) -> dict:
+    return json.loads((folder / "modelcard.json").read_text())
+
+
+def sha256_of(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def counts_of(y_true, y_pred) -> list[int]:
+    """[tp, fp, fn, tn] from scikit-learn's confusion matrix."""
+    tn, fp, fn, tp = confusion_matrix(y_true, y_pred, labels=[0, 1]).ravel()
+    return [int(tp), int(fp), int(fn), int(tn)]
+
+
+def add_file(config, name: str, df: pd.DataFrame) -> None:
+    """A new file in the input folder, ingested (its version recorded in the history, undecided)."""
+    df.to_csv(config.input_folder_path / name, index=False)
+    ingestion.main(config.config_path)
+
+
+def start_run(conn, config) -> int:
+    return history.start_run(conn, str(config.config_path), "tester@box", "new data", live_release(config).name)
+
+
+def recorded_verdicts(conn, run_id) -> list[dict]:
+    return [{key: row[key] for key in VERDICT_FIELDS} for row in history.run_verdicts(conn, run_id)]
+
+
+def files(config) -> dict[str, tuple]:
+    """name -> (decision, decided_run_id) of each file version in the input folder."""
+    with history.opened(config.history_path) as conn:
+        rows = history.select(conn, "SELECT name, decision, decided_run_id FROM files ORDER BY id")
+    return {row["name"]: (row["decision"], row["decided_run_id"]) for row in rows}
+
+
+def expected_check_verdicts(config, new_rows: pd.DataFrame, reference_rows: pd.DataFrame | None) -> list:
+    """The course's comparison, the performance verdict and the data checks that check() must record."""
+    model = deployed_model(config)
+    finaldata = pd.read_csv(config.output_folder_path / "finaldata.csv").dropna(subset=FEATURES)
+    test_f1 = float((live_release(config) / "latestscore.txt").read_text())
+    f1_all = f1_score(finaldata["exited"], model.predict(finaldata[FEATURES].to_numpy(float)))
+    card = card_of(live_release(config))
+    y_true = new_rows["exited"].to_numpy(int)
+    verdicts = [
+        drift.course_verdict(float(f1_all), test_f1, len(finaldata)),
+        drift.performance_verdict(
+            counts_of(y_true, model.predict(new_rows[FEATURES].to_numpy(float))),
+            card["validation_f1"],
+            card["validation_counts"],
+            config.drift_margin,
+            config.drift_confidence,
+            config.min_new_rows,
+            config.min_new_positives,
+            np.random.default_rng(0),
+        ),
+    ]
+    if reference_rows is None:
+        return verdicts
+    for feature in FEATURES:
+        reference_values, new_values = reference_rows[feature].to_numpy(float), new_rows[feature].to_numpy(float)
+        verdicts.append(drift.ks_verdict(feature, reference_values, new_values, config.drift_confidence))
+        verdicts.append(drift.psi_verdict(feature, reference_values, new_values))
+    verdicts.append(drift.exit_rate_verdict(reference_rows["exited"].to_numpy(int), y_true, config.drift_confidence))
+    return verdicts
+
+
+def first_files(config) -> pd.DataFrame:
+    """The rows the deployed model was validated on: dataset1.csv and dataset2.csv, as pandas reads them."""
+    frames = [pd.read_csv(config.input_folder_path / name) for name in ("dataset1.csv", "dataset2.csv")]
+    return pd.concat(frames, ignore_index=True).dropna(subset=FEATURES)
+
+
+# --- check(): the live model on the new rows ----------------------------------------------------
+
+
+def test_check_judges_only_the_new_rows_against_the_models_validation_and_keeps_it_without_drift(project):
+    fresh = client_rows(4, 400)
+    old = pd.read_csv(project.input_folder_path / "dataset1.csv").head(5)  # rows the model already learned
+    incomplete = pd.DataFrame([["zzzz", 50, None, 10, 1]], columns=fresh.columns)
+    add_file(project, "dataset3.csv", pd.concat([fresh, old, fresh.head(1), incomplete], ignore_index=True))
+    expected = expected_check_verdicts(project, fresh, first_files(project))
+    with history.opened(project.history_path) as conn:
+        run_id = start_run(conn, project)
+        result = decisions.check(conn, project, run_id)
+        recorded = recorded_verdicts(conn, run_id)
+    assert [v.outcome for v in expected] == ["drift"] + ["no drift"] * 8  # the course's raw rule alone says drift
+    assert (result.decision, result.challenge, result.champion) == ("no drift: the live model stays", False, None)
+    assert result.lines == [v.detail for v in expected] + ["no drift: keeping the live model"]
+    assert recorded == [v.row() for v in expected]
+    assert files(project)["dataset3.csv"] == ("decided", run_id)
+
+
+def test_check_calls_a_drop_in_f1_drift_and_asks_for_a_challenger_leaving_the_files_undecided(project):
+    flipped = client_rows(4, 400, "flipped")
+    add_file(project, "dataset3.csv", flipped)
+    expected = expected_check_verdicts(project, flipped, first_files(project))
+    with history.opened(project.history_path) as conn:
+        run_id = start_run(conn, project)
+        result = decisions.check(conn, project, run_id)
+        recorded = recorded_verdicts(conn, run_id)
+    assert [v.kind for v in expected if v.outcome == "drift"] == ["course", "performance", "exit rate"]
+    assert (result.decision, result.challenge) == ("exit rate and performance: challenger search", True)
+    assert result.lines == [v.detail for v in expected] + [
+        "exit rate and performance flagged: searching for a challenger"
+    ]
+    assert result.verdicts == expected and recorded == [v.row() for v in expected]
+    np.testing.assert_array_equal(result.champion.coef_, deployed_model(project).coef_)
+    assert files(project)["dataset3.csv"] == (None, None)  # decided by the challenger search's outcome
+
+
+def test_check_calls_a_shift_of_a_feature_alone_data_drift(project):
+    grown = client_rows(4, 400)
+    grown["number_of_employees"] *= 3  # the exits still follow last month's activity: the model stays as good
+    add_file(project, "dataset3.csv", grown)
+    expected = expected_check_verdicts(project, grown, first_files(project))
+    with history.opened(project.history_path) as conn:
+        result = decisions.check(conn, project, start_run(conn, project))
+    flagged = [(v.statistic, v.feature) for v in expected if v.outcome == "drift" and v.kind != "course"]
+    assert flagged == [("ks", "number_of_employees"), ("psi", "number_of_employees")]
+    assert (result.decision, result.challenge) == ("data drift: challenger search", True)
+    assert result.lines[-1] == "data drift flagged: searching for a challenger"
+    assert result.verdicts == expected
+
+
+@pytest.mark.parametrize(
+    "rows, min_new_rows, min_new_positives",
+    [(100, 200, 50), (400, 401, 10), (400, 10, 400)],
+    ids=["few rows", "one row short", "few exits"],
+)
+def test_check_lets_too_few_new_rows_wait_naming_both_minimums(project, rows, min_new_rows, min_new_positives):
+    config = set_config(project, min_new_rows=min_new_rows, min_new_positives=min_new_positives)
+    new = client_rows(4, rows)
+    add_file(config, "dataset3.csv", new)
+    expected = expected_check_verdicts(config, new, None)
+    y_pred = deployed_model(config).predict(new[FEATURES].to_numpy(float))
+    f1, exits = f1_score(new["exited"], y_pred), int(new["exited"].sum())
+    reference_f1 = card_of(live_release(config))["validation_f1"]
+    with history.opened(config.history_path) as conn:
+        run_id = start_run(conn, config)
+        result = decisions.check(conn, config, run_id)
+        recorded = recorded_verdicts(conn, run_id)
+    assert expected[1].detail == (
+        f"F1 {f1:.2f} on {rows} new rows with {exits} exits vs {reference_f1:.2f} expected: below the minimum of "
+        f"{min_new_rows} rows and {min_new_positives} exits -> insufficient data (the files wait)"
+    )
+    assert (result.decision, result.challenge) == ("insufficient data: dataset3.csv wait for more rows", False)
+    assert result.lines == [v.detail for v in expected]
+    assert recorded == [v.row() for v in expected]
+    assert files(config)["dataset3.csv"] == ("waiting", run_id)
+
+
+def test_files_that_waited_are_judged_together_with_the_next_file(project):
+    config = set_config(project, min_new_rows=300)
+    first, second = client_rows(4, 200), client_rows(5, 200)
+    add_file(config, "dataset3.csv", first)
+    with history.opened(config.history_path) as conn:
+        decisions.check(conn, config, start_run(conn, config))
+    add_file(config, "dataset4.csv", second)
+    both = pd.concat([first, second], ignore_index=True)
+    expected = expected_check_verdicts(config, both, first_files(config))
+    with history.opened(config.history_path) as conn:
+        run_id = start_run(conn, config)
+        result = decisions.check(conn, config, run_id)
+    assert result.decision == "no drift: the live model stays"
+    assert result.lines[1] == expected[1].detail and expected[1].n == 400
+    assert files(config) == {
+        "dataset1.csv": ("decided", 1),
+        "dataset2.csv": ("decided", 1),
+        "dataset3.csv": ("decided", run_id),
+        "dataset4.csv": ("decided", run_id),
+    }
+
+
+def test_check_with_nothing_new_decides_nothing(project):
+    (project.input_folder_path / "bad.csv").write_text("corporation\n")  # rejected by ingestion
+    ingestion.main(project.config_path)
+    with history.opened(project.history_path) as conn:
+        run_id = start_run(conn, project)
+        result = decisions.check(conn, project, run_id)
+        assert recorded_verdicts(conn, run_id) == []
+    assert result == decisions.Check("no new rows: the new file(s) were rejected", False, [])
+
+
+def test_check_without_a_deployed_model_names_the_production_path(config):
+    ingestion.main(config.config_path)
+    with history.opened(config.history_path) as conn:
+        with pytest.raises(PipelineError) as raised:
+            decisions.check(conn, config, start_run_without_release(conn, config))
+    assert str(raised.value) == f"nothing is deployed at {config.prod_deployment_path}"
+
+
+def start_run_without_release(conn, config) -> int:
+    return history.start_run(conn, str(config.config_path), "tester@box", "bootstrap", None)
+
+
+def forget_history(config) -> None:
+    """The history database is lost (or the release was deployed before it existed)."""
+    for path in config.history_path.parent.glob("history.db*"):
+        path.unlink()
+
+
+def test_files_the_live_release_learned_from_are_adopted_not_judged(project):
+    release = live_release(project)
+    forget_history(project)
+    ingestion.main(project.config_path)  # dataset1.csv and dataset2.csv: unknown to the new history, undecided
+    with history.opened(project.history_path) as conn:
+        run_id = start_run(conn, project)
+        result = decisions.check(conn, project, run_id)
+        runs = history.select(conn, "SELECT * FROM runs ORDER BY id")
+        assert recorded_verdicts(conn, run_id) == []
+    note = f"dataset1.csv, dataset2.csv: learned by the live release {release.name}, not new data"
+    assert result == decisions.Check("no new rows: the live release learned from them", False, [note])
+    adoption = runs[-1]
+    assert (adoption["config_path"], adoption["actor"], adoption["trigger"], adoption["release_before"]) == (
+        str(project.config_path),
+        "tester@box",
+        "adoption",
+        release.name,
+    )
+    assert (adoption["decision"], adoption["exit_code"], adoption["state"]) == (
+        "files the live release learned from, adopted",
+        0,
+        "finished",
+    )
+    assert files(project) == {"dataset1.csv": ("decided", adoption["id"]), "dataset2.csv": ("decided", adoption["id"])}
+
+
+def test_an_adopted_release_without_card_is_judged_by_its_test_f1_with_the_new_files_noted(project):
+    release = live_release(project)
+    (release / "modelcard.json").unlink()
+    forget_history(project)
+    flipped = client_rows(4, 400, "flipped")
+    flipped.to_csv(project.input_folder_path / "dataset3.csv", index=False)
+    ingestion.main(project.config_path)
+    model = deployed_model(project)
+    test_f1 = float((release / "latestscore.txt").read_text())
+    y_pred = model.predict(flipped[FEATURES].to_numpy(float))
+    performance = drift.performance_verdict(
+        counts_of(flipped["exited"], y_pred), test_f1, None, 0.05, 0.99, 200, 50, np.random.default_rng(0)
+    )
+    with history.opened(project.history_path) as conn:
+        run_id = start_run(conn, project)
+        result = decisions.check(conn, project, run_id)
+    note = f"dataset1.csv, dataset2.csv: learned by the live release {release.name}, not new data"
+    gone = "the reference rows (the files the live model was validated on) are gone or changed -> insufficient data"
+    assert result.verdicts[1:] == [
+        performance,
+        drift.Verdict("data drift", "reference", "insufficient data", gone, n=400),
+    ]
+    assert result.lines[0] == note and result.lines[2] == performance.detail and result.lines[3] == gone
+    assert result.decision == "performance: challenger search"
+    assert files(project)["dataset3.csv"] == (None, None)
+
+
+def test_a_release_without_reference_or_test_score_lets_the_new_files_wait(project):
+    release = live_release(project)
+    (release / "modelcard.json").unlink()
+    (release / "latestscore.txt").unlink()
+    forget_history(project)
+    add_file(project, "dataset3.csv", client_rows(4, 400))
+    with history.opened(project.history_path) as conn:
+        run_id = start_run(conn, project)
+        result = decisions.check(conn, project, run_id)
+        recorded = recorded_verdicts(conn, run_id)
+    expected = [
+        drift.Verdict("course", "f1", "insufficient data", "course rule: the release has no latestscore.txt"),
+        drift.Verdict("performance", "f1", "insufficient data", "the live model has no reference F1"),
+    ]
+    note = f"dataset1.csv, dataset2.csv: learned by the live release {release.name}, not new data"
+    assert result == decisions.Check(
+        "insufficient data: dataset3.csv wait for more rows", False, [note] + [v.detail for v in expected]
+    )
+    assert recorded == [v.row() for v in expected]
+    assert files(project)["dataset3.csv"] == ("waiting", run_id)
+
+
+def test_a_reference_file_gone_makes_the_data_checks_insufficient_but_not_the_performance_verdict(project):
+    (project.input_folder_path / "dataset1.csv").unlink()
+    fresh = client_rows(4, 400)
+    add_file(project, "dataset3.csv", fresh)
+    expected = expected_check_verdicts(project, fresh, None)
+    gone = "the reference rows (the files the live model was validated on) are gone or changed -> insufficient data"
+    with history.opened(project.history_path) as conn:
+        result = decisions.check(conn, project, start_run(conn, project))
+    assert result.lines == [v.detail for v in expected] + [gone, "no drift: keeping the live model"]
+
+
+@pytest.mark.parametrize("change", ["edited", "deleted"])
+def test_a_new_file_that_changes_during_the_run_stops_it_naming_the_file(project, change):
+    add_file(project, "dataset3.csv", client_rows(4, 400))
+    path = project.input_folder_path / "dataset3.csv"
+    if change == "edited":
+        path.write_text(path.read_text() + "zzzz,1,1,1,1\n")
+    else:
+        path.unlink()
+    with history.opened(project.history_path) as conn:
+        with pytest.raises(PipelineError) as raised:
+            decisions.check(conn, project, start_run(conn, project))
+    assert str(raised.value) == "input file(s) dataset3.csv changed or vanished during the run; the next run retries"
+
+
+# --- read_recorded(): a recorded file version, only as it was ---------------------------------
+
+
+def test_read_recorded_reads_the_recorded_versions_in_order(config):
+    history_path = config.history_path
+    history_path.parent.mkdir()  # the folder names are relative to the database's folder
+    folder = config.input_folder_path
+    recorded = [
+        {"folder": FOLDER, "name": name, "sha256": sha256_of(folder / name)}
+        for name in ("dataset2.csv", "dataset1.csv")
+    ]
+    df = decisions.read_recorded(history_path, recorded)
+    expected = pd.concat([client_rows(2, 300), client_rows(1, 400)], ignore_index=True)
+    pd.testing.assert_frame_equal(df, expected, check_dtype=False)
+    assert list(df.index) == list(range(700))
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"name": "dataset1.csv", "sha256": "SHA"},
+        {"folder": "", "name": "dataset1.csv", "sha256": "SHA"},
+        {"folder": FOLDER, "name": "dataset1.csv"},
+        {"folder": FOLDER, "name": "dataset1.csv", "sha256": ""},
+        {"folder": FOLDER, "name": "missing.csv", "sha256": "SHA"},
+        {"folder": FOLDER, "name": "dataset1.csv", "sha256": "0" * 64},
+        {"folder": FOLDER, "name": "bad.csv", "sha256": "SHA"},
+    ],
+    ids=["no folder", "empty folder", "no sha256", "empty sha256", "gone", "changed", "breaks the contract"],
+)
+def test_read_recorded_is_none_when_a_version_cannot_be_read_as_recorded(config, entry):
+    folder = config.input_folder_path
+    config.history_path.parent.mkdir()
+    (folder / "bad.csv").write_text("corporation,lastmonth_activity\nabcd,1\n")
+    sha = sha256_of(folder / entry["name"]) if (folder / entry["name"]).is_file() else "f" * 64
+    entry = {key: (sha if value == "SHA" else value) for key, value in entry.items()}
+    good = {"folder": FOLDER, "name": "dataset2.csv", "sha256": sha256_of(folder / "dataset2.csv")}
+    assert decisions.read_recorded(config.history_path, [good]) is not None
+    assert decisions.read_recorded(config.history_path, [good, entry]) is None
+
+
+def test_read_recorded_of_no_file_is_none(config):
+    config.history_path.parent.mkdir()
+    assert decisions.read_recorded(config.history_path, []) is None
+
+
+# --- challenge(): candidates, the gate, the model to deploy ---------------------------------------
+
+
+def expected_search(config, frames: list[pd.DataFrame], champion):
+    """What the search and the gate decide on these batches, with the seed and settings the README gives."""
+    rng = np.random.default_rng(0)
+    result = challenger.search(frames, champion, config.drift_confidence, rng)
+    window = challenger.window_data(frames, result.best.batches)
+    model = LogisticRegression(**SPECIFIED).fit(window[FEATURES].to_numpy(float), window["exited"].to_numpy(int))
+    final_pred = model.predict(challenger.prepare_batches(frames)[-1][FEATURES].to_numpy(float))
+    gate = challenger.gate(result, final_pred, config.drift_margin, config.drift_confidence, rng)
+    return result, model, challenger.describe_candidates(result) + [gate]
+
+
+def contract_frame(config, *names) -> pd.DataFrame:
+    frames = [read_csv(config.input_folder_path / name) for name in names]
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_challenge_after_a_change_trains_the_newest_batch_and_writes_it_with_its_card(project):
+    add_file(project, "dataset3.csv", client_rows(4, 400, "flipped"))
+    champion = deployed_model(project)
+    frames = [contract_frame(project, "dataset1.csv", "dataset2.csv"), contract_frame(project, "dataset3.csv")]
+    result, model, verdicts = expected_search(project, frames, champion)
+    with history.opened(project.history_path) as conn:
+        run_id = start_run(conn, project)
+        before = history.utc_now()
+        started = time.perf_counter()
+        choice = decisions.challenge(conn, project, run_id, champion)
+        elapsed = time.perf_counter() - started
+        recorded = recorded_verdicts(conn, run_id)
+        step = history.select(conn, "SELECT * FROM step_runs WHERE step = 'training' ORDER BY id DESC")[0]
+        card = card_of(project.output_model_path)
+        model_record = history.get_model(conn, card["id"])
+        reference = history.latest_reference(conn, card["id"])
+    window_files = [
+        {"folder": FOLDER, "name": "dataset3.csv", "sha256": sha256_of(project.input_folder_path / "dataset3.csv")}
+    ]
+    assert [v.outcome for v in verdicts] == ["chosen", "candidate", "better"]
+    assert choice.deploy is True and choice.result.best.label == "newest batch"
+    assert choice.lines == [v.detail for v in verdicts] + [
+        f"model {card['id']} trained on newest batch (400 rows) is the challenger to deploy"
+    ]
+    assert recorded == [v.row() for v in verdicts]
+    with open(project.output_model_path / "trainedmodel.pkl", "rb") as handle:
+        written = pickle.load(handle)
+    np.testing.assert_array_equal(written.coef_, model.coef_)
+    assert card["id"] == hashlib.sha256((project.output_model_path / "trainedmodel.pkl").read_bytes()).hexdigest()[:12]
+    assert (card["window"], card["rows"], card["run_id"]) == ("newest batch", 400, run_id)
+    assert card["training_files"] == card["reference_files"] == window_files
+    assert card["validation_method"] == (
+        "out of time: 5 folds of the newest batch (400 rows), older rows of the window added to each training fold"
+    )
+    best = result.best
+    assert (card["validation_f1"], card["validation_low"], card["validation_high"]) == (
+        round(best.f1, 6),
+        round(best.low, 6),
+        round(best.high, 6),
+    )
+    assert model_record["run_id"] == run_id and model_record["window"] == "newest batch"
+    assert (reference["kind"], reference["files"], reference["run_id"]) == ("validation", window_files, run_id)
+    assert (step["config_path"], step["ok"], step["detail"]) == (
+        str(project.config_path),
+        1,
+        {"kind": "challenger search", "candidates": 2, "rows": 400},
+    )
+    assert 0 <= step["seconds"] <= elapsed and step["started_at"] >= before
+
+
+def test_challenge_that_finds_no_better_model_writes_nothing(project):
+    add_file(project, "dataset3.csv", client_rows(4, 400))
+    champion = deployed_model(project)
+    model_before = (project.output_model_path / "trainedmodel.pkl").read_bytes()
+    frames = [contract_frame(project, "dataset1.csv", "dataset2.csv"), contract_frame(project, "dataset3.csv")]
+    result, _, verdicts = expected_search(project, frames, champion)
+    with history.opened(project.history_path) as conn:
+        models_before = history.select(conn, "SELECT id FROM models")
+        run_id = start_run(conn, project)
+        choice = decisions.challenge(conn, project, run_id, champion)
+        assert history.select(conn, "SELECT id FROM models") == models_before
+        assert recorded_verdicts(conn, run_id) == [v.row() for v in verdicts]
+    assert [v.outcome for v in verdicts] == ["candidate", "chosen", "not better"]
+    assert (choice.deploy, choice.lines) == (False, [v.detail for v in verdicts])
+    assert choice.result.best.label == result.best.label == "all data (2 batches)"
+    assert (project.output_model_path / "trainedmodel.pkl").read_bytes() == model_before
+
+
+def test_challenge_with_nothing_deployed_trains_on_all_files_as_one_batch(config):
+    ingestion.main(config.config_path)
+    frames = [contract_frame(config, "dataset1.csv", "dataset2.csv")]
+    _, model, verdicts = expected_search(config, frames, None)
+    with history.opened(config.history_path) as conn:
+        run_id = start_run_without_release(conn, config)
+        choice = decisions.challenge(conn, config, run_id, None)
+    card = card_of(config.output_model_path)
+    assert verdicts[-1].detail == (
+        f"nothing is deployed: the best candidate (all data (1 batch), F1 {verdicts[0].value:.2f}) goes live -> better"
+    )
+    assert choice.deploy is True
+    assert choice.lines == [v.detail for v in verdicts] + [
+        f"model {card['id']} trained on all data (1 batch) (700 rows) is the challenger to deploy"
+    ]
+    assert card["training_files"] == [
+        {"folder": FOLDER, "name": name, "sha256": sha256_of(config.input_folder_path / name)}
+        for name in ("dataset1.csv", "dataset2.csv")
+    ]
+    assert card["validation_method"] == (
+        "out of time: 5 folds of the newest batch (700 rows), older rows of the window added to each training fold"
+    )
+
+
+def test_challenge_without_any_accepted_file_names_the_input_folder(tmp_path):
+    config = load_config(make_project(tmp_path))
+    with history.opened(config.history_path) as conn:
+        with pytest.raises(PipelineError) as raised:
+            decisions.challenge(conn, config, start_run_without_release(conn, config), None)
+    assert str(raised.value) == f"no accepted data file in {config.input_folder_path} to train on"
+
+
+def test_challenge_names_every_file_of_a_batch_that_vanished(config):
+    ingestion.main(config.config_path)
+    (config.input_folder_path / "dataset2.csv").unlink()
+    with history.opened(config.history_path) as conn:
+        with pytest.raises(PipelineError) as raised:
+            decisions.challenge(conn, config, start_run_without_release(conn, config), None)
+    assert str(raised.value) == (
+        "input file(s) dataset1.csv, dataset2.csv changed or vanished during the run; the next run retries"
+    )
+
+
+@pytest.mark.parametrize(
+    "k, names",
+    [(1, ["c.csv", "d.csv"]), (2, ["b.csv", "c.csv", "d.csv"]), (3, ["a.csv", "b.csv", "c.csv", "d.csv"])],
+)
+def test_window_files_are_the_newest_k_batches_files_as_the_card_names_them(k, names):
+    def file(name):
+        return {"id": 7, "folder": "in", "name": name, "sha256": name * 2, "rows": 10, "decision": "decided"}
+
+    groups = [[file("a.csv")], [file("b.csv")], [file("c.csv"), file("d.csv")]]
+    assert decisions.window_files(groups, k) == [{"folder": "in", "name": name, "sha256": name * 2} for name in names]
+
+
+# --- keep_champion(): the live model stays, judged anew -----------------------------------------
+
+
+def test_keep_champion_decides_the_files_and_rebaselines_the_model_on_the_newest_rows(project):
+    config = set_config(project, drift_confidence=0.9)
+    fresh = client_rows(4, 400)
+    add_file(config, "dataset3.csv", fresh)
+    champion = deployed_model(config)
+    counts = counts_of(fresh["exited"], champion.predict(fresh[FEATURES].to_numpy(float)))
+    low, high = drift.f1_interval(counts, 0.9, np.random.default_rng(0))
+    tp, fp, fn, _ = counts
+    with history.opened(config.history_path) as conn:
+        run_id = start_run(conn, config)
+        choice = decisions.challenge(conn, config, run_id, champion)
+        assert choice.deploy is False
+        decisions.keep_champion(conn, config, run_id, choice)
+        reference = history.latest_reference(conn, deployed_model_id(config))
+    assert {key: reference[key] for key in ("model_id", "run_id", "kind", "rows", "counts", "files")} == {
+        "model_id": deployed_model_id(config),
+        "run_id": run_id,
+        "kind": "revalidation",
+        "rows": 400,
+        "counts": counts,
+        "files": [
+            {"folder": FOLDER, "name": "dataset3.csv", "sha256": sha256_of(config.input_folder_path / "dataset3.csv")}
+        ],
+    }
+    assert reference["f1"] == pytest.approx(2 * tp / (2 * tp + fp + fn), abs=1e-12)
+    assert (reference["low"], reference["high"]) == (low, high)
+    assert files(config)["dataset3.csv"] == ("decided", run_id)

@@ -1,0 +1,222 @@
+"""Tests of risk.registry called as functions: the registry's list, adoption of unknown releases, rollback.
+
+Projects are trained and deployed by the pipeline's steps (conftest's `trained_project`); what the
+registry must say is read here from the release folders themselves (their files, hashes and times) and
+written out, never taken from the module under test.
+"""
+
+import hashlib
+import json
+import os
+import pickle
+import shutil
+import sqlite3
+
+import pandas as pd
+import pytest
+from conftest import FEATURES
+
+import deployment
+import training
+from risk import artifacts, history, registry
+from risk.config import PipelineError, load_config
+
+
+@pytest.fixture(autouse=True)
+def actor(monkeypatch):
+    monkeypatch.setenv("RISK_ACTOR", "tester@box")
+
+
+@pytest.fixture
+def project(trained_project):
+    return load_config(trained_project)
+
+
+def live(config) -> str:
+    return config.prod_deployment_path.resolve().name
+
+
+def model_id_of(release) -> str:
+    return hashlib.sha256((release / "trainedmodel.pkl").read_bytes()).hexdigest()[:12]
+
+
+def deploy_flipped(config) -> str:
+    """A second model, trained on flipped labels, deployed by hand; returns its release name."""
+    finaldata = pd.read_csv(config.output_folder_path / "finaldata.csv")
+    finaldata["exited"] = 1 - finaldata["exited"]
+    finaldata.to_csv(config.output_folder_path / "finaldata.csv", index=False)
+    training.main(config.config_path)
+    return deployment.main(config.config_path).name
+
+
+def forget_history(config) -> None:
+    for path in config.history_path.parent.glob("history.db*"):
+        path.unlink()
+
+
+def query(config, sql, params=()) -> list[tuple]:
+    with sqlite3.connect(config.history_path) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+# --- reading a release --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, card",
+    [
+        ('{"id": "abc"}', {"id": "abc"}),
+        ("[1, 2]", None),  # JSON, but not a card
+        ("{not json", None),
+        (None, None),  # no card at all
+    ],
+)
+def test_read_card_reads_a_model_card_or_nothing(tmp_path, text, card):
+    if text is not None:
+        (tmp_path / "modelcard.json").write_text(text)
+    assert registry.read_card(tmp_path) == card
+
+
+@pytest.mark.parametrize("text, score", [("0.6173\n", 0.6173), ("n/a", None), (None, None)])
+def test_read_score_reads_latestscore_or_nothing(tmp_path, text, score):
+    if text is not None:
+        (tmp_path / "latestscore.txt").write_text(text)
+    assert registry.read_score(tmp_path / "latestscore.txt") == score
+
+
+def test_a_release_without_card_or_file_list_is_adopted_with_its_parameters_time_and_score(project):
+    release = project.prod_deployment_path.resolve()
+    (release / "modelcard.json").unlink()
+    (release / "ingestedfiles.txt").unlink()
+    os.utime(release / "trainedmodel.pkl", (1_767_323_045, 1_767_323_045))  # 2026-01-02T03:04:05Z
+    forget_history(project)
+    with open(release / "trainedmodel.pkl", "rb") as handle:
+        fitted = pickle.load(handle)
+    coefficients = dict(zip(FEATURES, fitted.coef_[0].tolist(), strict=True))
+    score = float((release / "latestscore.txt").read_text())
+    with history.opened(project.history_path) as conn:
+        model_id = registry.ensure_model(conn, release)
+        model = history.get_model(conn, model_id)
+        reference = history.latest_reference(conn, model_id)
+    assert model_id == model_id_of(release)
+    assert {key: model[key] for key in registry.MODEL_COLUMNS} == {
+        "id": model_id,
+        "trained_at": "2026-01-02T03:04:05Z",
+        "origin": "adopted",
+        "window": "unknown (adopted release)",
+        "training_files": [],
+        "rows": None,
+        "positives": None,
+        "exit_rate": None,
+        "coefficients": coefficients,
+        "intercept": float(fitted.intercept_[0]),
+        "feature_means": {},
+        "validation_f1": None,
+        "validation_low": None,
+        "validation_high": None,
+        "validation_rows": None,
+        "validation_counts": None,
+        "validation_method": None,
+        "test_f1": score,
+        "run_id": None,
+    }
+    assert (reference["kind"], reference["f1"], reference["files"]) == ("test", score, [])
+
+
+# --- the list ---------------------------------------------------------------------------------------
+
+
+def test_the_list_gives_every_kept_release_newest_first_with_its_model_scores_and_last_move(project):
+    first = live(project)
+    second = deploy_flipped(project)
+    deployment.rollback(project.config_path)  # live: first, moved there by a rollback
+    releases = artifacts.releases_path(project.prod_deployment_path)
+    stray = releases / "20000101T000000000000Z-aaaa"  # a release folder the history does not know
+    shutil.copytree(releases / first, stray)
+    cards = {name: json.loads((releases / name / "modelcard.json").read_text()) for name in (first, second)}
+    scores = {name: float((releases / name / "latestscore.txt").read_text()) for name in (first, second, stray.name)}
+    moves = {
+        name: query(
+            project,
+            "SELECT at, reason, actor FROM deployments WHERE to_release = ? AND state = 'done' ORDER BY id DESC",
+            (name,),
+        )[0]
+        for name in (first, second)
+    }
+    assert [move[1:] for move in moves.values()] == [("rollback", "tester@box"), ("manual", "tester@box")]
+
+    def row(name, live, known):
+        card = cards.get(name) if known else None
+        move = moves.get(name) if known else None
+        return {
+            "release": name,
+            "live": live,
+            "model_id": model_id_of(releases / name) if known else None,
+            "validation_f1": card["validation_f1"] if card else None,
+            "validation_low": card["validation_low"] if card else None,
+            "validation_high": card["validation_high"] if card else None,
+            "test_f1": scores[name],
+            "deployed_at": move[0] if move else None,
+            "reason": move[1] if move else None,
+            "actor": move[2] if move else None,
+            "known": known,
+        }
+
+    with history.opened(project.history_path) as conn:
+        assert registry.list_releases(conn, project) == [
+            row(second, False, True),
+            row(first, True, True),
+            row(stray.name, False, False),
+        ]
+    assert registry.list_releases(None, project) == [  # no history yet: what the folders say
+        row(second, False, False),
+        row(first, True, False),
+        row(stray.name, False, False),
+    ]
+
+
+# --- rollback -----------------------------------------------------------------------------------------
+
+
+def test_rollback_with_a_single_deployment_is_refused_in_one_sentence(project):
+    with history.opened(project.history_path) as conn:
+        with pytest.raises(PipelineError) as raised:
+            registry.rollback(conn, project, "tester@box")
+    assert str(raised.value) == "no earlier release to roll back to: production has been deployed only once"
+
+
+def test_rollback_to_a_release_not_kept_names_where_releases_are_and_how_to_list_them(project):
+    releases = artifacts.releases_path(project.prod_deployment_path)
+    with history.opened(project.history_path) as conn:
+        with pytest.raises(PipelineError) as raised:
+            registry.rollback(conn, project, "tester@box", "20200101T000000000000Z-dead")
+    assert str(raised.value) == (
+        f"release 20200101T000000000000Z-dead is not kept in {releases} (see `python deployment.py --list`)"
+    )
+
+
+def test_rollback_first_adopts_a_live_release_unknown_to_the_history_in_the_actors_name(project):
+    first = live(project)
+    second = deploy_flipped(project)
+    forget_history(project)
+    with history.opened(project.history_path) as conn:
+        assert registry.rollback(conn, project, "ops@box", first) == (second, first)
+    assert query(project, "SELECT from_release, to_release, reason, actor FROM deployments ORDER BY id") == [
+        (None, second, "adopted", "ops@box"),
+        (second, first, "rollback", "ops@box"),
+    ]
+
+
+def test_rollback_decides_no_file_even_one_the_target_release_learned_from(project):
+    first = live(project)
+    deploy_flipped(project)
+    dataset1 = project.input_folder_path / "dataset1.csv"
+    dataset1.write_text(dataset1.read_text() + "zzzz,1,1,1,1\n")  # a new version, not yet judged
+    from ingestion import main as ingest
+
+    ingest(project.config_path)
+    with history.opened(project.history_path) as conn:
+        registry.rollback(conn, project, "tester@box", first)
+    new_version = query(project, "SELECT decision FROM files WHERE name = 'dataset1.csv' ORDER BY id DESC")[0]
+    assert new_version == (None,)
+    assert query(project, "SELECT decide_files FROM deployments WHERE reason = 'rollback'") == [("[]",)]
