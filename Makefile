@@ -44,13 +44,15 @@ serve: $(VENV)/.installed
 
 # Install or remove this checkout's cron line (cronjob.txt); other crontab lines stay as they were.
 CRON_TAG := \# dynamic-risk-assessment $(CURDIR)
+# Every crontab line but the one ending in this checkout's tag (not a sibling's whose path extends it).
+WITHOUT_OUR_LINE := TAG='$(CRON_TAG)' awk 'substr($$0, length($$0) - length(ENVIRON["TAG"]) + 1) != ENVIRON["TAG"]'
 cron-install: $(VENV)/.installed
 	mkdir -p logs
-	(crontab -l 2>/dev/null | grep -vF '$(CRON_TAG)'; grep -v '^#' cronjob.txt | sed 's|@PROJECT@|$(CURDIR)|g') | crontab -
-	crontab -l | grep -F '$(CRON_TAG)'
+	(crontab -l 2>/dev/null | $(WITHOUT_OUR_LINE); grep -v '^#' cronjob.txt | sed 's|@PROJECT@|$(CURDIR)|g') | crontab -
+	crontab -l | TAG='$(CRON_TAG)' awk 'substr($$0, length($$0) - length(ENVIRON["TAG"]) + 1) == ENVIRON["TAG"]'
 
 cron-remove:
-	(crontab -l 2>/dev/null | grep -vF '$(CRON_TAG)') | crontab -
+	(crontab -l 2>/dev/null | $(WITHOUT_OUR_LINE)) | crontab -
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmark/benchmark.py

@@ -183,7 +183,7 @@ def session_mark(token: str) -> str:
     return hashlib.sha256(("risk-session:" + token).encode()).hexdigest()
 
 
-def int_arg(name: str, default: int, highest: int) -> int:
+def int_arg(name: str, default: int | None, highest: int) -> int | None:
     """A positive integer query argument up to `highest`; abort(400) naming it otherwise."""
     text = request.args.get(name)
     if text is None:
@@ -426,9 +426,9 @@ def register_risk_routes(app: Flask, config: Config, deployed: DeployedModel, ca
 
     @app.get("/toprisk.csv")
     def toprisk_csv():
-        n = int_arg("n", MAX_TOPRISK, MAX_TOPRISK)
+        n = int_arg("n", None, MAX_TOPRISK)  # without n: every client
         ranked, _, release = risk_list(config, deployed, cache)
-        body = ranked.head(n).to_csv(index=False, lineterminator="\n", float_format="%.6f")
+        body = (ranked if n is None else ranked.head(n)).to_csv(index=False, lineterminator="\n", float_format="%.6f")
         headers = {"Content-Disposition": f"attachment; filename=riskranking-{release}.csv"}
         return Response(body, mimetype="text/csv", headers=headers)
 

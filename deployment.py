@@ -45,6 +45,7 @@ def main(config_path=None, reason: str = "manual", run_id=None) -> Path:
             history.finish_run(
                 conn, run_id, {"decision": "deployed by hand", "release_after": release.name, "exit_code": 0}
             )
+            tell(conn, config, "deployment", "info", f"release {release.name} deployed by hand by {actor()}")
     logger.info(
         "deployment finished in %.2fs: %s now serves release %s",
         time.perf_counter() - started,

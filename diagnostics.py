@@ -15,7 +15,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
@@ -23,10 +22,13 @@ import pandas as pd
 from risk import artifacts, history
 from risk.config import (
     PROJECT_DIR,
+    REQUIREMENTS_PATH,
     Config,
     PipelineError,
     atomic_write_text,
+    installed_version,
     load_config,
+    requirement_names,
     run_cli,
     write_config,
 )
@@ -35,7 +37,6 @@ from risk.model import load_model, predict
 
 logger = logging.getLogger(__name__)
 
-REQUIREMENTS_PATH = Path(PROJECT_DIR) / "requirements.txt"
 PIP_DEADLINE_SECONDS = 20
 TIMED_STEPS = ["ingestion", "training"]
 
@@ -205,23 +206,6 @@ def execution_details(config: Config | None = None, refresh: bool = False) -> li
     return details
 
 
-def requirement_names(requirements_path: Path) -> list[str]:
-    """Package names pinned in a requirements file (`name==version` lines)."""
-    names = []
-    for line in requirements_path.read_text(encoding="utf-8").splitlines():
-        line = line.split("#")[0].strip()
-        if line and not line.startswith("-"):
-            names.append(line.split("==")[0].split(">=")[0].strip())
-    return names
-
-
-def installed_version(name: str) -> str:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
 def pip_index_command(name: str) -> list[str]:
     return [
         sys.executable,
@@ -264,7 +248,7 @@ def latest_versions(names: list[str], deadline_seconds: float, command=pip_index
 
 def outdated_packages_list(
     config: Config | None = None,
-    requirements_path: Path = REQUIREMENTS_PATH,
+    requirements_path=REQUIREMENTS_PATH,
     deadline_seconds: float = PIP_DEADLINE_SECONDS,
 ) -> list[dict[str, str]]:
     """package, installed and latest version of each requirement; cached for outdated_cache_seconds."""

@@ -10,6 +10,7 @@ import os
 import sys
 
 PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REQUIREMENTS_PATH = os.path.join(PROJECT_DIR, "requirements.txt")
 DEFAULT_CONFIG_PATH = os.path.join(PROJECT_DIR, "config.json")
 CONFIG_ENV_VAR = "RISK_CONFIG"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -243,3 +244,25 @@ def run_cli(main) -> None:
     except PipelineError as error:
         logging.getLogger("risk").error("%s", error)
         sys.exit(1)
+
+
+def requirement_names(requirements_path) -> list[str]:
+    """Package names pinned in a requirements file (`name==version` lines)."""
+    names = []
+    with open(requirements_path, encoding="utf-8") as lines:
+        text = lines.read()
+    for line in text.splitlines():
+        line = line.split("#")[0].strip()
+        if line and not line.startswith("-"):
+            names.append(line.split("==")[0].split(">=")[0].strip())
+    return names
+
+
+def installed_version(name: str) -> str:
+    """The installed version of a distribution, or "not installed"."""
+    from importlib import metadata  # only diagnostics need it: the idle cron run does not pay for it
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"

@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 
 from risk.artifacts import OUTDATED_CACHE_FILE
-from risk.config import PROJECT_DIR
+from risk.config import PROJECT_DIR, REQUIREMENTS_PATH, installed_version, requirement_names
 
 BUNDLED_FOLDERS = ("practicedata", "sourcedata", "testdata")
 
@@ -52,8 +52,6 @@ def copy_bundled_data(root: Path) -> None:
 
 def seed_outdated_cache(output_model_path: Path, latest: str = "not checked (scratch project)") -> None:
     """A fresh outdated-packages cache naming `latest` for every requirement."""
-    from diagnostics import REQUIREMENTS_PATH, installed_version, requirement_names
-
     packages = [
         {"package": name, "installed": installed_version(name), "latest": latest}
         for name in requirement_names(REQUIREMENTS_PATH)

@@ -414,13 +414,11 @@ def test_a_rollback_by_hand_is_alerted_at_once(trained_project, config, webhook,
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="README says deployment.py alerts the moves it makes by hand (a deployment is one of the events); "
-    "code: deployment.main records the manual deployment but raises no alert (only rollback() does)",
-)
-def test_a_deployment_by_hand_is_alerted(trained_project, config, webhook):
+def test_a_deployment_by_hand_is_alerted(trained_project, config, webhook, monkeypatch):
     webhook.start()
     config = set_config(config, alert_webhook_url=webhook.url)
-    retrain_and_deploy(config)
-    assert [body["event"] for body in webhook.bodies] == ["deployment"]
+    monkeypatch.setenv("RISK_ACTOR", "ann@box")
+    release = retrain_and_deploy(config)
+    assert [(body["event"], body["severity"], body["summary"]) for body in webhook.bodies] == [
+        ("deployment", "info", f"release {release} deployed by hand by ann@box")
+    ]

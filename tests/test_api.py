@@ -530,11 +530,6 @@ def test_the_risk_list_downloads_as_csv_every_client_by_default(client, config):
     assert [line.split(",")[1] for line in top3] == expected["corporation"].head(3).tolist()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="README says /toprisk.csv downloads every client by default (the dashboard's 'all' link); "
-    "code caps the default at n=10,000 rows",
-)
 def test_the_csv_download_holds_every_client_even_beyond_10000(client, config):
     from conftest import code
 

@@ -195,11 +195,6 @@ def test_make_cron_install_into_an_empty_crontab_and_cron_remove_takes_only_its_
     assert crontab.read_text() == OTHER_LINE + "\n"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="README says make cron-install leaves every other line as it was; code (grep -vF of the tag) also "
-    "drops the line of a checkout whose path starts with this one's (e.g. /srv/risk-2 beside /srv/risk)",
-)
 def test_make_cron_install_keeps_the_line_of_a_checkout_whose_path_extends_this_ones(tmp_path, crontab):
     folder, sibling = checkout(tmp_path, "risk"), checkout(tmp_path, "risk-2")
     crontab.write_text(installed_line(sibling) + "\n")

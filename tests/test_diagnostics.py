@@ -1,3 +1,4 @@
+import importlib.metadata
 import json
 import pickle
 import sys
@@ -5,7 +6,7 @@ import time
 
 import pandas as pd
 import pytest
-from conftest import FEATURES, seed_outdated_cache
+from conftest import FEATURES, PROJECT_DIR, seed_outdated_cache
 
 import diagnostics
 from risk.config import PipelineError
@@ -146,12 +147,9 @@ def test_outdated_packages_are_cached(config, monkeypatch):
     first = diagnostics.outdated_packages_list(config)
     second = diagnostics.outdated_packages_list(config)
     assert first == second and len(calls) == 1
-    assert [item["package"] for item in first] == diagnostics.requirement_names(diagnostics.REQUIREMENTS_PATH)
-    assert first[0] == {
-        "package": "flask",
-        "installed": diagnostics.installed_version("flask"),
-        "latest": "100.0",
-    }
+    pinned = [line.split("==")[0] for line in (PROJECT_DIR / "requirements.txt").read_text().splitlines()]
+    assert [item["package"] for item in first] == pinned
+    assert first[0] == {"package": "flask", "installed": importlib.metadata.version("flask"), "latest": "100.0"}
 
 
 def test_an_expired_cache_asks_again(config, monkeypatch):

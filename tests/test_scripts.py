@@ -308,19 +308,7 @@ def imported_modules(path) -> set[str]:
 
 @pytest.mark.parametrize(
     "module",
-    [
-        pytest.param(
-            path.stem,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="README says nothing in risk/ imports a script; code: risk/sandbox.py imports diagnostics "
-                "(seed_outdated_cache)",
-            ),
-        )
-        if path.stem == "sandbox"
-        else path.stem
-        for path in sorted((PROJECT_DIR / "risk").glob("*.py"))
-    ],
+    [path.stem for path in sorted((PROJECT_DIR / "risk").glob("*.py"))],
 )
 def test_nothing_in_the_package_imports_a_script(module):
     imported = imported_modules(PROJECT_DIR / "risk" / f"{module}.py")
