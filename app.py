@@ -23,8 +23,7 @@ from flask import Flask, Response, abort, redirect, render_template, request, se
 from flask.json.provider import JSONProvider
 from werkzeug.exceptions import HTTPException
 
-import diagnostics
-from risk import alerts, artifacts, history, overview, ranking, registry
+from risk import alerts, artifacts, diagnosis, history, overview, ranking, registry
 from risk.config import Config, PipelineError, load_config, run_cli
 from risk.contract import DataError, Rows, prediction_rows, prediction_rows_from_csv
 from risk.model import load_model, log_odds, score_model, sigmoid
@@ -288,29 +287,27 @@ def register_model_routes(app: Flask, config: Config, deployed: DeployedModel, c
         f1 = cache.get(
             "scoring",
             [testdata_path, config.prod_deployment_path / artifacts.MODEL_FILE],
-            lambda: score_model(model, diagnostics.read_data(testdata_path)),
+            lambda: score_model(model, diagnosis.read_data(testdata_path)),
         )
         return {"f1": round(f1, 6), "release": release}
 
     @app.get("/summarystats")
     def summarystats():
-        summary = cache.get("summary", [artifacts.finaldata_path(config)], lambda: diagnostics.summary_table(config))
-        return {"summary": summary, "values": diagnostics.summary_values(summary)}
+        summary = cache.get("summary", [artifacts.finaldata_path(config)], lambda: diagnosis.summary_table(config))
+        return {"summary": summary, "values": diagnosis.summary_values(summary)}
 
     @app.get("/diagnostics")
     def diagnostics_route():
         refresh = request.args.get("refresh", "0")
         if refresh not in ("0", "1"):
             abort(400, "'refresh' must be 0 or 1")
-        timings = diagnostics.execution_details(config, refresh == "1")
-        missing = cache.get(
-            "missing", [artifacts.finaldata_path(config)], lambda: diagnostics.missing_data_table(config)
-        )
+        timings = diagnosis.execution_details(config, refresh == "1")
+        missing = cache.get("missing", [artifacts.finaldata_path(config)], lambda: diagnosis.missing_data_table(config))
         return {
             "execution_time": {f"{row['step']}_seconds": row["seconds"] for row in timings},
             "execution_runs": timings,
             "missing_data": missing,
-            "outdated_packages": diagnostics.outdated_packages_list(config),
+            "outdated_packages": diagnosis.outdated_packages_list(config),
         }
 
     @app.get("/health")
@@ -400,7 +397,7 @@ def risk_list(config: Config, deployed: DeployedModel, cache: FileCache):
     finaldata_path = artifacts.finaldata_path(config)
 
     def compute():
-        finaldata = diagnostics.read_data(finaldata_path)
+        finaldata = diagnosis.read_data(finaldata_path)
         card = registry.read_card(config.prod_deployment_path)
         return ranking.risk_table(finaldata, model, ranking.training_means(card, finaldata))
 

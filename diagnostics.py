@@ -4,159 +4,58 @@ Config keys: prod_deployment_path (the deployed model), test_data_path (default 
 output_folder_path (finaldata.csv), output_model_path (cache of the outdated-packages answer),
 outdated_cache_seconds, history_path (the durations of the last real runs of the steps).
 `python diagnostics.py` prints every diagnostic; `--refresh` times fresh runs of the steps.
-Functions called without a config take it from RISK_CONFIG or config.json.
+Functions called without a config take it from RISK_CONFIG or config.json; the work is in risk/diagnosis.py.
 """
 
 import argparse
 import json
 import logging
-import os
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 
 import pandas as pd
 
-from risk import artifacts, history
-from risk.config import (
-    PROJECT_DIR,
-    REQUIREMENTS_PATH,
-    Config,
-    PipelineError,
-    atomic_write_text,
-    installed_version,
-    load_config,
-    requirement_names,
-    run_cli,
-    write_config,
+from risk import diagnosis
+from risk.config import REQUIREMENTS_PATH, Config, load_config, run_cli
+from risk.diagnosis import (
+    PIP_DEADLINE_SECONDS,
+    latest_versions,  # noqa: F401  (kept under the script's name; patch it in risk.diagnosis)
 )
-from risk.contract import ID_COLUMN, PREDICTION, TRAINING, DataError, check_frame, read_csv
-from risk.model import load_model, predict
 
 logger = logging.getLogger(__name__)
-
-PIP_DEADLINE_SECONDS = 20
-TIMED_STEPS = ["ingestion", "training"]
 
 
 def config_or_default(config: Config | None) -> Config:
     return config if config is not None else load_config()
 
 
-def read_data(path: Path, mode=TRAINING) -> pd.DataFrame:
-    """A data file through the contract; a missing or bad file is one PipelineError line."""
-    if not path.is_file():
-        hint = "; run ingestion.py first" if path.name == artifacts.FINALDATA_FILE else ""
-        raise PipelineError(f"data file {path} does not exist{hint}")
-    try:
-        return read_csv(path, str(path), mode)
-    except DataError as error:
-        raise PipelineError(str(error)) from None
-
-
-def predict_rows(df: pd.DataFrame, model) -> dict:
-    """Predictions and exit probabilities for checked rows, as lists the API and reports use."""
-    y_pred, probabilities = predict(model, df)
-    result = {"predictions": y_pred.tolist(), "probabilities": [round(float(p), 6) for p in probabilities]}
-    if ID_COLUMN in df.columns:
-        result[ID_COLUMN] = [None if pd.isna(code) else code for code in df[ID_COLUMN].tolist()]
-    return result
-
-
 def model_predictions(df: pd.DataFrame | None = None, config: Config | None = None) -> list[int]:
     """The deployed model's 0/1 prediction for every row of `df` (default: the test data)."""
-    return deployed_predictions(df, config)["predictions"]
+    return diagnosis.deployed_predictions(config_or_default(config), df)["predictions"]
 
 
 def model_probabilities(df: pd.DataFrame | None = None, config: Config | None = None) -> list[float]:
     """The deployed model's exit probability for every row of `df` (default: the test data)."""
-    return deployed_predictions(df, config)["probabilities"]
-
-
-def deployed_predictions(df: pd.DataFrame | None = None, config: Config | None = None) -> dict:
-    config = config_or_default(config)
-    try:
-        if df is None:
-            rows = read_data(artifacts.testdata_path(config), PREDICTION)
-        else:
-            rows = check_frame(df, "the data", PREDICTION)
-    except DataError as error:
-        raise PipelineError(str(error)) from None
-    return predict_rows(rows, load_model(config.prod_deployment_path / artifacts.MODEL_FILE))
-
-
-def summarize(df: pd.DataFrame) -> dict[str, dict[str, float]]:
-    """column -> {mean, median, std} for every numeric column of `df`."""
-    numeric = df.select_dtypes("number")
-    stats = {"mean": numeric.mean(), "median": numeric.median(), "std": numeric.std()}
-    return {
-        column: {name: round(float(values[column]), 6) for name, values in stats.items()} for column in numeric.columns
-    }
-
-
-def summary_values(summary: dict[str, dict[str, float]]) -> list[float]:
-    """A labelled summary as one list: [mean, median, std] of each column, in column order."""
-    return [value for stats in summary.values() for value in stats.values()]
-
-
-def missing_percentages(df: pd.DataFrame) -> dict[str, float]:
-    """column -> percentage of missing values, for every column of `df`."""
-    return {column: round(float(share) * 100, 4) for column, share in df.isna().mean().items()}
+    return diagnosis.deployed_predictions(config_or_default(config), df)["probabilities"]
 
 
 def summary_table(config: Config | None = None) -> dict[str, dict[str, float]]:
     """column -> {mean, median, std} for every numeric column of finaldata.csv."""
-    return summarize(read_data(artifacts.finaldata_path(config_or_default(config))))
+    return diagnosis.summary_table(config_or_default(config))
 
 
 def dataframe_summary(config: Config | None = None) -> list[float]:
     """[mean, median, std] of each numeric column of finaldata.csv, in column order, as one list."""
-    return summary_values(summary_table(config))
+    return diagnosis.summary_values(summary_table(config))
 
 
 def missing_data_table(config: Config | None = None) -> dict[str, float]:
     """column -> percentage of missing values, for every column of finaldata.csv."""
-    return missing_percentages(read_data(artifacts.finaldata_path(config_or_default(config))))
+    return diagnosis.missing_data_table(config_or_default(config))
 
 
 def missing_data(config: Config | None = None) -> list[float]:
     """The percentage of missing values of each column of finaldata.csv, in column order."""
     return list(missing_data_table(config).values())
-
-
-def scratch_config(config: Config, folder: Path) -> Path:
-    """A copy of `config` that reads the real inputs but writes only into `folder`, the history too."""
-    scratch = Config(
-        **{
-            **vars(config),
-            "output_folder_path": folder / "ingesteddata",
-            "output_model_path": folder / "models",
-            "prod_deployment_path": folder / "production_deployment",
-            "log_path": folder / "logs" / "fullprocess.log",
-            "history_path": folder / "logs" / "history.db",
-        }
-    )
-    return write_config(scratch, folder / "config.json")
-
-
-def time_script(script: str, config_path: Path) -> float:
-    """Wall seconds of one run of a top-level script as a process with this interpreter."""
-    env = {**os.environ, "RISK_CONFIG": str(config_path)}
-    started = time.perf_counter()
-    result = subprocess.run(
-        [sys.executable, os.path.join(PROJECT_DIR, script)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    seconds = time.perf_counter() - started
-    if result.returncode != 0:
-        last_line = (result.stderr.strip().splitlines() or ["no output"])[-1]
-        raise PipelineError(f"timing run of {script} failed: {last_line}")
-    return round(seconds, 4)
 
 
 def execution_time(config: Config | None = None, refresh: bool = False) -> list[float]:
@@ -171,79 +70,7 @@ def execution_time(config: Config | None = None, refresh: bool = False) -> list[
 
 def execution_details(config: Config | None = None, refresh: bool = False) -> list[dict]:
     """Per timed step: {step, seconds, ran_at, source} (source: "last run" or "fresh run")."""
-    config = config_or_default(config)
-    if refresh:
-        with tempfile.TemporaryDirectory(prefix="risk-timing-") as folder:
-            config_path = scratch_config(config, Path(folder))
-            now = history.utc_now()
-            return [
-                {
-                    "step": step,
-                    "seconds": time_script(f"{step}.py", config_path),
-                    "ran_at": now,
-                    "source": "fresh run",
-                }
-                for step in TIMED_STEPS
-            ]
-    conn = history.connect_readonly(config.history_path)
-    recorded = history.last_step_runs(conn, str(config.config_path), TIMED_STEPS) if conn else {}
-    if conn:
-        conn.close()
-    details = []
-    for step in TIMED_STEPS:
-        row = recorded.get(step)
-        if row is None:
-            details.append({"step": step, "seconds": None, "ran_at": None, "source": "no run recorded yet"})
-        else:
-            details.append(
-                {
-                    "step": step,
-                    "seconds": round(row["seconds"], 4),
-                    "ran_at": row["started_at"],
-                    "source": "last run",
-                }
-            )
-    return details
-
-
-def pip_index_command(name: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "pip",
-        "index",
-        "versions",
-        name,
-        "--json",
-        "--retries",
-        "0",
-        "--timeout",
-        "10",
-    ]
-
-
-def latest_versions(names: list[str], deadline_seconds: float, command=pip_index_command) -> dict[str, str]:
-    """name -> latest version on the package index, or 'unknown (reason)'; all asked at once, bounded."""
-    processes = {
-        name: subprocess.Popen(command(name), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for name in names
-    }
-    deadline = time.monotonic() + deadline_seconds
-    latest = {}
-    for name, process in processes.items():
-        try:
-            stdout, stderr = process.communicate(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
-            latest[name] = f"unknown (pip did not answer within {deadline_seconds:g} s)"
-            continue
-        try:
-            latest[name] = json.loads(stdout)["latest"]
-        except (ValueError, KeyError, TypeError):
-            reason = (stderr.strip().splitlines() or [f"pip exited with code {process.returncode}"])[-1]
-            latest[name] = f"unknown ({reason.removeprefix('ERROR: ')})"
-    return latest
+    return diagnosis.execution_details(config_or_default(config), refresh)
 
 
 def outdated_packages_list(
@@ -252,21 +79,7 @@ def outdated_packages_list(
     deadline_seconds: float = PIP_DEADLINE_SECONDS,
 ) -> list[dict[str, str]]:
     """package, installed and latest version of each requirement; cached for outdated_cache_seconds."""
-    config = config_or_default(config)
-    cache_path = config.output_model_path / artifacts.OUTDATED_CACHE_FILE
-    try:
-        cached = json.loads(cache_path.read_text(encoding="utf-8"))
-        if time.time() - cached["checked_at"] < config.outdated_cache_seconds:
-            return cached["packages"]
-    except FileNotFoundError:
-        pass  # no answer cached yet
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        logger.warning("the outdated-packages cache %s is unreadable (%s); asking pip again", cache_path, error)
-    names = requirement_names(requirements_path)
-    latest = latest_versions(names, deadline_seconds)
-    packages = [{"package": name, "installed": installed_version(name), "latest": latest[name]} for name in names]
-    atomic_write_text(cache_path, json.dumps({"checked_at": time.time(), "packages": packages}, indent=2) + "\n")
-    return packages
+    return diagnosis.outdated_packages_list(config_or_default(config), requirements_path, deadline_seconds)
 
 
 def main(config_path=None, refresh: bool = False) -> dict:

@@ -16,8 +16,7 @@ from pathlib import Path
 
 from sklearn.metrics import confusion_matrix, f1_score, precision_score, recall_score
 
-import diagnostics
-from risk import artifacts, charts, history, overview, ranking, registry
+from risk import artifacts, charts, diagnosis, history, overview, ranking, registry
 from risk.artifacts import (
     CONFUSION_MATRIX_FILE,
     INGESTEDFILES_FILE,
@@ -109,9 +108,9 @@ def gather_report_data(config: Config) -> dict:
     if release is None:
         raise PipelineError(f"nothing is deployed at {config.prod_deployment_path}; run deployment.py first")
     model = load_model(release / MODEL_FILE)
-    testdata = complete_rows(diagnostics.read_data(artifacts.testdata_path(config)))
+    testdata = complete_rows(diagnosis.read_data(artifacts.testdata_path(config)))
     y_pred, _ = predict(model, testdata)
-    finaldata = diagnostics.read_data(artifacts.finaldata_path(config))
+    finaldata = diagnosis.read_data(artifacts.finaldata_path(config))
     card = registry.read_card(release)
     ranked, unscored = ranking.risk_table(finaldata, model, ranking.training_means(card, finaldata))
     summary = history_summary(config, card)
@@ -124,10 +123,10 @@ def gather_report_data(config: Config) -> dict:
         "confusion_png": plot_confusion_matrix(
             testdata[TARGET], y_pred, f"Deployed model on the test data ({len(testdata)} clients)"
         ),
-        "summary": diagnostics.summarize(finaldata),
-        "missing": diagnostics.missing_percentages(finaldata),
-        "timings": diagnostics.execution_details(config),
-        "outdated": diagnostics.outdated_packages_list(config),
+        "summary": diagnosis.summarize(finaldata),
+        "missing": diagnosis.missing_percentages(finaldata),
+        "timings": diagnosis.execution_details(config),
+        "outdated": diagnosis.outdated_packages_list(config),
         "ingested": ingested_files_table(release, config.output_folder_path / INGESTION_METRICS_FILE),
         "top_risk": ranked.head(TOP_RISK_COUNT).to_dict("records"),
         "ranked": ranked,

@@ -260,8 +260,8 @@ def test_diagnostics_with_a_warm_cache_neither_reread_the_data_nor_ask_pip(clien
         calls.append("pip")
         return dict.fromkeys(names, "1.0")
 
-    monkeypatch.setattr(app_module.diagnostics, "missing_data_table", missing_data_table)
-    monkeypatch.setattr(app_module.diagnostics, "latest_versions", latest_versions)
+    monkeypatch.setattr(app_module.diagnosis, "missing_data_table", missing_data_table)
+    monkeypatch.setattr(app_module.diagnosis, "latest_versions", latest_versions)
     assert client.get("/diagnostics").status_code == 200 and calls == []
     # The stand-ins are the ones a cold cache calls: a changed finaldata.csv, an expired answer.
     path = config.output_folder_path / "finaldata.csv"

@@ -9,6 +9,7 @@ import pytest
 from conftest import FEATURES, PROJECT_DIR, seed_outdated_cache
 
 import diagnostics
+from risk import diagnosis
 from risk.config import PipelineError
 
 KNOWN = pd.DataFrame(
@@ -143,7 +144,7 @@ def test_outdated_packages_are_cached(config, monkeypatch):
         calls.append(names)
         return {name: "100.0" for name in names}
 
-    monkeypatch.setattr(diagnostics, "latest_versions", fake_latest)
+    monkeypatch.setattr(diagnosis, "latest_versions", fake_latest)
     first = diagnostics.outdated_packages_list(config)
     second = diagnostics.outdated_packages_list(config)
     assert first == second and len(calls) == 1
@@ -158,5 +159,5 @@ def test_an_expired_cache_asks_again(config, monkeypatch):
     cache = json.loads(cache_path.read_text())
     cache["checked_at"] -= config.outdated_cache_seconds + 1
     cache_path.write_text(json.dumps(cache))
-    monkeypatch.setattr(diagnostics, "latest_versions", lambda names, deadline_seconds: dict.fromkeys(names, "7"))
+    monkeypatch.setattr(diagnosis, "latest_versions", lambda names, deadline_seconds: dict.fromkeys(names, "7"))
     assert {item["latest"] for item in diagnostics.outdated_packages_list(config)} == {"7"}

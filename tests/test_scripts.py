@@ -32,6 +32,7 @@ SCRIPTS = [
     "risk.alerts",
     "risk.runs",
     "risk.sandbox",
+    "risk.diagnosis",
     "ingestion",
     "training",
     "scoring",
