@@ -63,7 +63,7 @@ def confusion_counts(y_true, y_pred) -> np.ndarray:
 
 
 def f1_of(counts) -> np.ndarray | float:
-    """F1 = 2tp / (2tp + fp + fn) over the last axis of [tp, fp, fn, tn] counts; 0 when undefined."""
+    """F1 = 2tp / (2tp + fp + fn) over the last axis of [tp, fp, fn, ...] counts; 0 when undefined."""
     counts = np.asarray(counts, dtype=np.float64)
     tp, fp, fn = counts[..., 0], counts[..., 1], counts[..., 2]
     denominator = 2 * tp + fp + fn
@@ -86,7 +86,7 @@ def f1_interval(counts, confidence: float, rng: np.random.Generator, resamples: 
     return float(low), float(high)
 
 
-def p_text(p_value: float, resamples: int) -> str:
+def p_text(p_value: float) -> str:
     """'p < 0.001' below a thousandth, else the value (a bootstrap p is at least 1 / (B + 1))."""
     return "p < 0.001" if p_value < 0.001 else f"p = {p_value:.3f}"
 
@@ -136,7 +136,7 @@ def performance_verdict(
     detail = (
         f"F1 {f1_new:.2f} [{low:.2f}, {high:.2f}] on {n} new rows vs {reference_f1:.2f} expected: "
         f"drop {drop:.2f} (at least {drop_bound:.2f} with {confidence * 100:g} % confidence) {relation} margin "
-        f"{margin:.2f} ({p_text(p_value, resamples)}) -> {outcome}"
+        f"{margin:.2f} ({p_text(p_value)}) -> {outcome}"
     )
     return Verdict(outcome=outcome, detail=detail, low=low, high=high, p_value=float(p_value), **base)
 
@@ -152,16 +152,10 @@ def paired_cells(y_true, pred_a, pred_b) -> np.ndarray:
 
 
 def f1_pair(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """F1 of predictions a and b from (..., 8) cell counts."""
+    """F1 of predictions a and b from (..., 8) cell counts (tp, fp, fn: F1 ignores true negatives)."""
     c = cells.reshape(*cells.shape[:-1], 2, 2, 2)  # [label, a, b]
-    counts_a = np.stack(
-        [c[..., 1, 1, :].sum(-1), c[..., 0, 1, :].sum(-1), c[..., 1, 0, :].sum(-1), c[..., 0, 0, :].sum(-1)],
-        -1,
-    )
-    counts_b = np.stack(
-        [c[..., 1, :, 1].sum(-1), c[..., 0, :, 1].sum(-1), c[..., 1, :, 0].sum(-1), c[..., 0, :, 0].sum(-1)],
-        -1,
-    )
+    counts_a = np.stack([c[..., 1, 1, :].sum(-1), c[..., 0, 1, :].sum(-1), c[..., 1, 0, :].sum(-1)], -1)
+    counts_b = np.stack([c[..., 1, :, 1].sum(-1), c[..., 0, :, 1].sum(-1), c[..., 1, :, 0].sum(-1)], -1)
     return f1_of(counts_a), f1_of(counts_b)
 
 
@@ -192,7 +186,7 @@ def gain_verdict(
     detail = (
         f"challenger F1 {f1_challenger:.2f} vs champion {f1_champion:.2f} on the same {len(y_true)} newest rows: "
         f"gain {gain:+.2f} [{low:+.2f}, {high:+.2f}] {'>' if gain > margin else '<='} margin {margin:.2f} "
-        f"({p_text(p_value, resamples)}) -> {'better' if better else 'not better'}"
+        f"({p_text(p_value)}) -> {'better' if better else 'not better'}"
     )
     return Verdict(
         kind="gate",
@@ -216,7 +210,7 @@ def ks_verdict(feature: str, reference_values, new_values, confidence: float) ->
     """
     from scipy.stats import ks_2samp
 
-    reference_values, new_values = np.asarray(reference_values, float), np.asarray(new_values, float)
+    reference_values, new_values = np.asarray(reference_values), np.asarray(new_values)
     n = len(new_values)
     if min(len(reference_values), n) < MIN_DATA_ROWS:
         return Verdict(
@@ -232,9 +226,9 @@ def ks_verdict(feature: str, reference_values, new_values, confidence: float) ->
     d, p_value = float(result.statistic), float(result.pvalue)
     drift = p_value < 1 - confidence and d >= KS_MIN_EFFECT
     outcome = DRIFT if drift else NO_DRIFT
-    p_shown = "< 0.001" if p_value < 0.001 else f"= {p_value:.3f}"
     detail = (
-        f"{feature}: KS D {d:.3f} (p {p_shown}) on {n} new rows vs {len(reference_values)} reference rows -> {outcome}"
+        f"{feature}: KS D {d:.3f} ({p_text(p_value)}) on {n} new rows vs {len(reference_values)} reference rows "
+        f"-> {outcome}"
     )
     return Verdict("data drift", "ks", outcome, detail, feature=feature, value=d, p_value=p_value, n=n)
 
@@ -244,10 +238,10 @@ def psi(reference_values, new_values, bins: int = PSI_BINS) -> float:
 
     Each bin's share gets half a row added on both sides, so an empty bin stays finite.
     """
-    reference_values, new_values = np.asarray(reference_values, float), np.asarray(new_values, float)
+    reference_values, new_values = np.asarray(reference_values), np.asarray(new_values)
     edges = np.unique(np.quantile(reference_values, np.linspace(0, 1, bins + 1)[1:-1]))
-    ref_counts = np.bincount(np.searchsorted(edges, reference_values, side="left"), minlength=len(edges) + 1)
-    new_counts = np.bincount(np.searchsorted(edges, new_values, side="left"), minlength=len(edges) + 1)
+    ref_counts = np.bincount(np.searchsorted(edges, reference_values), minlength=len(edges) + 1)
+    new_counts = np.bincount(np.searchsorted(edges, new_values), minlength=len(edges) + 1)
     ref_share = (ref_counts + 0.5) / (ref_counts.sum() + 0.5 * len(ref_counts))
     new_share = (new_counts + 0.5) / (new_counts.sum() + 0.5 * len(new_counts))
     return float(np.sum((new_share - ref_share) * np.log(new_share / ref_share)))
@@ -276,7 +270,7 @@ def exit_rate_verdict(reference_labels, new_labels, confidence: float) -> Verdic
     """Has the exit rate moved by more than EXIT_RATE_MARGIN, with `confidence`? (normal approximation)"""
     from scipy.stats import norm
 
-    reference_labels, new_labels = np.asarray(reference_labels, float), np.asarray(new_labels, float)
+    reference_labels, new_labels = np.asarray(reference_labels), np.asarray(new_labels)
     n_ref, n = len(reference_labels), len(new_labels)
     if min(n_ref, n) < MIN_DATA_ROWS:
         return Verdict(

@@ -357,8 +357,13 @@ def test_the_fast_records_check_agrees_with_the_record_by_record_check(records):
     except DataError as error:
         index = next(i for i, problem in enumerate(problems) if problem)
         assert str(error) == f"records[{index}]: {problems[index]}"
-    else:
-        assert all(problem is None for problem in problems) and len(rows) == len(records)
+    else:  # accepted, by either path: the features as floats, the codes only when a record gives one
+        assert all(problem is None for problem in problems)
+        expected = np.array([[float(record[f]) for f in FEATURES] for record in records])
+        np.testing.assert_array_equal(rows.X, expected)
+        assert rows.X.dtype == np.float64
+        codes = [record.get("corporation") for record in records]
+        assert rows.corporation == (codes if any("corporation" in record for record in records) else None)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -453,3 +458,45 @@ def test_rows_to_predict_from_a_file_carry_the_codes_only_when_the_file_has_them
     for rows in (with_codes, without):
         np.testing.assert_array_equal(rows.X, [[1.0, 2.0, 3.0]])
     assert (with_codes.corporation, without.corporation) == (["abcd"], None)
+
+
+@pytest.mark.parametrize(
+    "records, corporation",
+    [
+        ([{**ROW, "lastmonth_activity": 5.0}, {**ROW, "corporation": "abcd"}], [None, "abcd"]),
+        ([{**ROW, "number_of_employees": 12.0}, ROW], None),
+    ],
+    ids=["a code in one record", "no code"],
+)
+def test_whole_numbers_written_as_floats_are_checked_record_by_record_and_accepted(records, corporation):
+    assert contract.fast_records(records) is None  # only plain ints take the fast path
+    rows = contract.prediction_rows(records)
+    np.testing.assert_array_equal(rows.X, [[5.0, 100.0, 12.0], [5.0, 100.0, 12.0]])
+    assert rows.X.dtype == np.float64 and rows.corporation == corporation
+
+
+@pytest.mark.parametrize("line_end", ["\n", "\r\n"], ids=["lf", "crlf"])
+@pytest.mark.parametrize("bom", ["", "\ufeff"], ids=["plain", "bom"])
+@pytest.mark.parametrize("columns", [COLUMNS_ALL, COLUMNS_SHUFFLED], ids=["in order", "shuffled"])
+def test_the_fast_reader_takes_a_plain_file_whatever_its_line_ends_bom_or_column_order(line_end, bom, columns):
+    values = {"corporation": "abcd", "lastmonth_activity": "5", "lastyear_activity": "100"}
+    row = [{**values, "number_of_employees": "12", "exited": "1"}[column] for column in columns]
+    text = bom + line_end.join([",".join(columns), ",".join(row), ",".join(row).replace("abcd", "wxyz")]) + line_end
+    fast = contract.read_fast(text.encode(), TRAINING)
+    assert fast is not None, "a plain file must not need the reference reader"
+    assert fast.to_pylist() == [
+        {"corporation": code, "lastmonth_activity": 5, "lastyear_activity": 100, "number_of_employees": 12, "exited": 1}
+        for code in ("abcd", "wxyz")
+    ]
+
+
+def test_a_header_that_is_not_utf8_sends_the_file_to_the_reference_reader():
+    assert contract.read_fast(b"corporation\xff," + HEADER.encode()[12:] + b"\nabcd,1,2,3,0\n", TRAINING) is None
+
+
+@pytest.mark.parametrize("word", ["null", "nan"])
+def test_a_count_spelled_as_a_null_word_is_refused_by_the_fast_reader_as_by_the_reference(word):
+    data = f"{HEADER}\nabcd,{word},2,3,0\n".encode()  # pyarrow's default null values would read it as missing
+    reference = outcome(lambda: contract.table_of(contract.read_reference(data, "f.csv", TRAINING)))
+    assert reference == f"f.csv: line 2: lastmonth_activity must be a whole number, got '{word}'"
+    assert contract.read_fast(data, TRAINING) is None

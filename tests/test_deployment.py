@@ -146,6 +146,19 @@ def test_the_list_marks_the_live_release_with_its_scores_and_why(trained_project
     assert f"{score:.4f}" in lines[2]
 
 
+def test_the_list_takes_a_known_releases_test_f1_from_the_history_and_an_unknown_ones_from_its_file(
+    trained_project, config
+):
+    release = config.prod_deployment_path.resolve()
+    recorded = float((release / "latestscore.txt").read_text())
+    (release / "latestscore.txt").write_text("0.1234")  # the file changed by hand: the history is the record
+    [row] = deployment.list_releases(config.config_path)
+    assert (row["known"], row["test_f1"]) == (True, recorded)
+    config.history_path.unlink()  # no history: what the release folder says
+    [row] = deployment.list_releases(config.config_path)
+    assert (row["known"], row["test_f1"], row["model_id"], row["reason"]) == (False, 0.1234, None, None)
+
+
 @pytest.mark.slow
 def test_the_cli_refuses_to_roll_back_while_a_run_holds_the_lock(trained_project, config):
     retrain_and_deploy(config, flip=True)
