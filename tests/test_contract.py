@@ -500,3 +500,35 @@ def test_a_count_spelled_as_a_null_word_is_refused_by_the_fast_reader_as_by_the_
     reference = outcome(lambda: contract.table_of(contract.read_reference(data, "f.csv", TRAINING)))
     assert reference == f"f.csv: line 2: lastmonth_activity must be a whole number, got '{word}'"
     assert contract.read_fast(data, TRAINING) is None
+
+
+# Rows in the order of HEADER (corporation, lastmonth, lastyear, employees, exited): whether the fast
+# reader may take the file itself, decided by the contract's bounds; the reference reader agrees.
+@pytest.mark.parametrize(
+    "mode, row, taken",
+    [
+        (TRAINING, "abcd,0,0,1,0", True),  # the smallest values
+        (TRAINING, "abcd,1000000000,1000000000,1000000000,1", True),  # the largest
+        (TRAINING, "abcd,1000000001,2,3,0", False),
+        (TRAINING, "abcd,1,2,1000000001,0", False),
+        (TRAINING, "abcd,1,2,0,0", False),  # no company has no employees
+        (TRAINING, "abcd,1,2,3,2", False),
+        (TRAINING, "abc,1,2,3,0", False),
+        (TRAINING, "abcde,1,2,3,0", False),
+        (TRAINING, "ab1d,1,2,3,0", False),
+        (TRAINING, "abcd,,2,3,0", True),  # a training row may lack a feature
+        (TRAINING, ",1,2,3,0", False),
+        (TRAINING, "abcd,1,2,3,", False),
+        (PREDICTION, "abcd,,2,3,0", False),  # a row to predict may not
+        (PREDICTION, "abcd,1,2,3,", True),  # but may lack its label
+        (PREDICTION, ",1,2,3,0", False),  # a code given is a code
+    ],
+)
+def test_the_fast_reader_takes_only_rows_within_the_contracts_bounds(mode, row, taken):
+    data = f"{HEADER}\n{row}\nwxyz,5,6,7,1\n".encode()
+    fast = contract.read_fast(data, mode)
+    reference = outcome(lambda: contract.table_of(contract.read_reference(data, "f.csv", mode)))
+    assert (fast is not None) == taken
+    assert isinstance(reference, list) == taken
+    if taken:
+        assert fast.to_pylist() == reference
