@@ -157,24 +157,21 @@ def check(conn, config: Config, run_id: int) -> Check:
         return Check(f"no new rows: {reason}", False, notes)
     groups, frames = batches(conn, config)
     new_rows = challenger.prepare_batches(frames)[-1]
-    verdicts = [course_comparison(config, model, release)]
     if reference is None:
-        verdicts.append(drift.Verdict("performance", "f1", drift.INSUFFICIENT, "the live model has no reference F1"))
+        performance = drift.Verdict("performance", "f1", drift.INSUFFICIENT, "the live model has no reference F1")
     else:
         y_pred, _ = predict(model, new_rows)
-        verdicts.append(
-            drift.performance_verdict(
-                drift.confusion_counts(labels(new_rows), y_pred),
-                reference["f1"],
-                reference["counts"],
-                config.drift_margin,
-                config.drift_confidence,
-                config.min_new_rows,
-                config.min_new_positives,
-                np.random.default_rng(SEED),
-            )
+        performance = drift.performance_verdict(
+            drift.confusion_counts(labels(new_rows), y_pred),
+            reference["f1"],
+            reference["counts"],
+            config.drift_margin,
+            config.drift_confidence,
+            config.min_new_rows,
+            config.min_new_positives,
+            np.random.default_rng(SEED),
         )
-    performance = verdicts[-1]
+    verdicts = [course_comparison(config, model, release), performance]
     ids = [file["id"] for file in new_files]
     if performance.outcome == drift.INSUFFICIENT:
         with conn:
@@ -182,7 +179,7 @@ def check(conn, config: Config, run_id: int) -> Check:
             history.decide_files(conn, ids, run_id, "waiting")
         names = ", ".join(file["name"] for file in new_files)
         return Check(f"insufficient data: {names} wait for more rows", False, notes + [v.detail for v in verdicts])
-    reference_rows = read_recorded(config.history_path, reference["files"]) if reference else None
+    reference_rows = read_recorded(config.history_path, reference["files"])  # a reference: judged above
     verdicts += data_verdicts(reference_rows, new_rows, config.drift_confidence)
     flagged = [v for v in verdicts if v.outcome == drift.DRIFT and v.kind != "course"]
     lines = notes + [v.detail for v in verdicts]

@@ -239,6 +239,29 @@ def test_files_that_waited_are_judged_together_with_the_next_file(project):
     }
 
 
+def test_a_second_check_judges_only_the_file_new_since_the_first(project):
+    first, second = client_rows(4, 400), client_rows(5, 400)
+    add_file(project, "dataset3.csv", first)
+    with history.opened(project.history_path) as conn:
+        assert decisions.check(conn, project, start_run(conn, project)).decision == "no drift: the live model stays"
+    add_file(project, "dataset4.csv", second)
+    expected = expected_check_verdicts(project, second, first_files(project))
+    with history.opened(project.history_path) as conn:
+        run_id = start_run(conn, project)
+        result = decisions.check(conn, project, run_id)
+    assert result.lines[1] == expected[1].detail and expected[1].n == 400
+    assert files(project)["dataset4.csv"] == ("decided", run_id)
+
+
+def test_files_waiting_together_are_named_together(project):
+    config = set_config(project, min_new_rows=500)
+    add_file(config, "dataset3.csv", client_rows(4, 100))
+    add_file(config, "dataset4.csv", client_rows(5, 100))
+    with history.opened(config.history_path) as conn:
+        result = decisions.check(conn, config, start_run(conn, config))
+    assert result.decision == "insufficient data: dataset3.csv, dataset4.csv wait for more rows"
+
+
 def test_check_with_nothing_new_decides_nothing(project):
     (project.input_folder_path / "bad.csv").write_text("corporation\n")  # rejected by ingestion
     ingestion.main(project.config_path)
