@@ -532,3 +532,14 @@ def test_the_fast_reader_takes_only_rows_within_the_contracts_bounds(mode, row, 
     assert isinstance(reference, list) == taken
     if taken:
         assert fast.to_pylist() == reference
+
+
+@pytest.mark.parametrize(
+    "value, problem",
+    [
+        (1e9, None),  # the largest count, written as a float: the record-by-record check's bound
+        (1e9 + 1, "lastyear_activity 1000000001.0 is larger than 1,000,000,000, too large to be a count"),
+    ],
+)
+def test_the_record_by_record_check_takes_counts_up_to_a_billion(value, problem):
+    assert contract.record_problem({**ROW, "lastyear_activity": value}, PREDICTION) == problem
