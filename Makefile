@@ -64,7 +64,7 @@ test: $(VENV)/.installed
 	$(BIN)/python -m pytest
 
 # Mutation testing of the modules that decide things ([tool.mutmut] in pyproject.toml; slow, not in CI):
-# a fresh run of every mutant against the fast tests, then the score. tests/MUTATION.md lists the survivors.
+# a fresh run of every mutant against those modules' tests, then the score; tests/README.md says why each survivor lives.
 MUTATION_CHILDREN ?= 2
 mutation: $(VENV)/.installed
 	rm -rf mutants
@@ -88,7 +88,7 @@ for name, count in modules.items():
           f"{100 * killed / total:>7.1f}%")
 seconds = int(sys.argv[1])
 print(f"killed {killed} of {total} mutants ({100 * killed / total:.1f} %) in {seconds // 3600}h {seconds // 60 % 60:02d}m")
-print("not killed (tests/MUTATION.md says why):", *survivors, sep="\n  ")
+print("not killed (tests/README.md says why):", *survivors, sep="\n  ")
 endef
 export MUTATION_SCORE
 
