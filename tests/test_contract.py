@@ -543,3 +543,19 @@ def test_the_fast_reader_takes_only_rows_within_the_contracts_bounds(mode, row, 
 )
 def test_the_record_by_record_check_takes_counts_up_to_a_billion(value, problem):
     assert contract.record_problem({**ROW, "lastyear_activity": value}, PREDICTION) == problem
+
+
+def test_a_frame_from_elsewhere_is_checked_by_the_same_rules_as_a_file():
+    import pandas as pd
+
+    good = pd.DataFrame([["abcd", 5, 100, 12, 1], ["wxyz", None, 7, 3, 0]], columns=HEADER.split(","))
+    checked = contract.check_frame(good, "scores", TRAINING)
+    assert checked["corporation"].tolist() == ["abcd", "wxyz"]
+    assert checked["lastmonth_activity"].tolist()[0] == 5 and checked["lastmonth_activity"].isna().tolist() == [
+        False,
+        True,
+    ]
+    assert checked.columns.tolist() == HEADER.split(",")
+    bad = good.assign(exited=[1, 2])
+    with pytest.raises(DataError, match=r"^scores: line 3: exited must be 0 or 1, got '2'$"):
+        contract.check_frame(bad, "scores", TRAINING)

@@ -13,7 +13,7 @@ from sklearn.metrics import f1_score
 import scoring
 import training
 from risk.config import PipelineError
-from risk.model import load_model, predict, probabilities, score_model, train_model
+from risk.model import contributions, load_model, predict, probabilities, score_model, train_model
 
 # Copied from the README's specification, not from the code.
 SPECIFIED = dict(
@@ -137,3 +137,12 @@ def test_a_pickle_that_is_not_our_model_is_refused(tmp_path, thing, message):
 def test_training_without_finaldata_names_the_file(config):
     with pytest.raises(PipelineError, match=f"data file {config.output_folder_path / 'finaldata.csv'} does not exist"):
         training.main(config.config_path)
+
+
+def test_contributions_are_each_coefficient_times_the_distance_from_the_training_mean():
+    model = LogisticRegression()
+    model.coef_, model.intercept_ = np.array([[-0.5, 0.25, 2.0]]), np.array([1.0])
+    X = np.array([[4.0, 10.0, 3.0], [0.0, 0.0, 0.0]])
+    pushes = contributions(model, X, np.array([2.0, 6.0, 1.0]))
+    # by hand: row 1 (4-2)(-0.5), (10-6)(0.25), (3-1)(2); row 2 (0-2)(-0.5), (0-6)(0.25), (0-1)(2)
+    np.testing.assert_array_equal(pushes, [[-1.0, 1.0, 4.0], [1.0, -1.5, -2.0]])
