@@ -559,3 +559,18 @@ def test_a_frame_from_elsewhere_is_checked_by_the_same_rules_as_a_file():
     bad = good.assign(exited=[1, 2])
     with pytest.raises(DataError, match=r"^scores: line 3: exited must be 0 or 1, got '2'$"):
         contract.check_frame(bad, "scores", TRAINING)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (f"{HEADER}\nabcd,0x5,2,3,0\n", "line 2: lastmonth_activity must be a whole number, got '0x5'"),
+        (f"{HEADER} \nabcd,5,2,3,0\n", "unexpected column(s) ['exited ']"),  # a space after the last name
+    ],
+    ids=["hexadecimal", "trailing space"],
+)
+def test_what_pyarrow_would_read_leniently_goes_to_the_reference_reader(text, message):
+    data = text.encode()
+    assert contract.read_fast(data, TRAINING) is None
+    reference = outcome(lambda: contract.table_of(contract.read_reference(data, "f.csv", TRAINING)))
+    assert message in reference
