@@ -151,10 +151,6 @@ def test_every_dependency_the_readme_explains_is_pinned():
     assert sorted(pinned) == sorted([*started_with, "pytest", *explained])  # nothing pinned goes unexplained
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="README's Benchmark section still holds the placeholder BENCHMARK_TABLE instead of the benchmark's table",
-)
 def test_no_placeholder_is_left_in_the_readme():
     assert re.findall(r"^[A-Z][A-Z_]+$", README, flags=re.MULTILINE) == []  # a line that is only a NAME_LIKE_THIS
 
