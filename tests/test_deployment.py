@@ -3,6 +3,7 @@
 import fcntl
 import functools
 import hashlib
+import logging
 import os
 import random
 import shutil
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 from conftest import PROJECT_DIR, run_script
@@ -225,16 +227,19 @@ def test_a_release_without_a_card_is_adopted_with_what_can_be_read(trained_proje
     assert (reference["kind"], reference["f1"], reference["counts"]) == ("test", score, None)
 
 
-def test_a_plain_production_folder_from_before_releases_is_kept_as_a_release(trained_project, config):
+def test_a_plain_production_folder_from_before_releases_is_kept_as_a_release(trained_project, config, caplog):
     prod = config.prod_deployment_path
     plain = prod.resolve()
     prod.unlink()
     shutil.copytree(plain, prod)
     shutil.rmtree(plain)
-    new = retrain_and_deploy(config, flip=True)
+    with caplog.at_level(logging.WARNING, logger="risk.registry"):
+        new = retrain_and_deploy(config, flip=True)
     names = [path.name for path in artifacts.kept_releases(prod)]
     assert prod.is_symlink() and live(config) == new
     assert "00000000T000000000000Z-adopted" in names
+    adopted = Path(f"{prod}.releases") / "00000000T000000000000Z-adopted"
+    assert f"moved the plain folder {prod} to {adopted}" in caplog.messages
 
 
 def test_old_releases_are_pruned_keeping_the_live_one_and_the_rollback_target(trained_project, config, monkeypatch):
