@@ -74,10 +74,11 @@ def test_deployment_publishes_the_files_and_records_who_and_why(trained_project,
 def test_a_missing_source_file_fails_before_production_changes(trained_project, config):
     before = live(config)
     (config.output_model_path / "latestscore.txt").unlink()
-    with pytest.raises(
-        PipelineError, match=r"cannot deploy, missing file\(s\): .*latestscore.txt; production left unchanged"
-    ):
+    (config.output_folder_path / "ingestedfiles.txt").unlink()
+    score, ingested = config.output_model_path / "latestscore.txt", config.output_folder_path / "ingestedfiles.txt"
+    with pytest.raises(PipelineError) as raised:
         deployment.main(config.config_path)
+    assert str(raised.value) == f"cannot deploy, missing file(s): {score}, {ingested}; production left unchanged"
     assert live(config) == before and len(artifacts.kept_releases(config.prod_deployment_path)) == 1
 
 

@@ -220,3 +220,44 @@ def test_rollback_decides_no_file_even_one_the_target_release_learned_from(proje
     new_version = query(project, "SELECT decision FROM files WHERE name = 'dataset1.csv' ORDER BY id DESC")[0]
     assert new_version == (None,)
     assert query(project, "SELECT decide_files FROM deployments WHERE reason = 'rollback'") == [("[]",)]
+
+
+# --- reconciling the history with production after a stopped deployment -------------------------
+
+
+def mark_pending(config, release: str) -> None:
+    """As if the run deploying `release` had stopped before marking its deployment done."""
+    with sqlite3.connect(config.history_path) as conn:
+        conn.execute("UPDATE deployments SET state = 'pending' WHERE to_release = ?", (release,))
+
+
+def reconcile(config) -> list[str]:
+    with history.opened(config.history_path) as conn:
+        return registry.reconcile(conn, config, "tester@box")
+
+
+def test_a_deployment_stopped_after_the_switch_is_completed(project):
+    second = deploy_flipped(project)
+    mark_pending(project, second)
+    assert reconcile(project) == [f"completed the deployment of {second} that a stopped run had begun"]
+    assert query(project, "SELECT state FROM deployments WHERE to_release = ?", (second,)) == [("done",)]
+    assert reconcile(project) == []  # agreed: nothing more to do
+
+
+def test_a_deployment_stopped_before_the_switch_is_abandoned_and_what_is_live_adopted(project):
+    first = project.prod_deployment_path.resolve()
+    second = deploy_flipped(project)
+    third = deploy_flipped(project)
+    mark_pending(project, third)  # the third never finished ...
+    artifacts.switch_to(first, project.prod_deployment_path)  # ... and someone put the first back by hand
+    assert reconcile(project) == [
+        f"abandoned the deployment of {third}: production never switched to it",
+        f"adopted release {first.name} (model {model_id_of(first)}), live without a record",
+    ]
+    assert query(project, "SELECT to_release, state, reason FROM deployments ORDER BY id")[-3:] == [
+        (second, "done", "manual"),
+        (third, "abandoned", "manual"),
+        (first.name, "done", "adopted"),
+    ]
+    assert not (first.parent / third).exists()  # never live: its folder goes
+    assert (first.parent / second).exists()
