@@ -7,13 +7,21 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import FEATURES, client_rows
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.metrics import f1_score
 
 import scoring
 import training
 from risk.config import PipelineError
-from risk.model import contributions, load_model, predict, probabilities, score_model, train_model
+from risk.model import (
+    contributions,
+    load_model,
+    predict,
+    probabilities,
+    score_model,
+    train_model,
+    training_summary,
+)
 
 # Copied from the README's specification, not from the code.
 SPECIFIED = dict(
@@ -106,7 +114,10 @@ def test_scoring_writes_the_f1_and_records_it_in_the_card(config):
 
 @pytest.mark.parametrize(
     "content, message",
-    [(None, r"does not exist \(training.py trains a model"), (b"not a pickle", "cannot be loaded")],
+    [
+        (None, r"does not exist \(training.py trains a model"),
+        (b"not a pickle", "cannot be loaded: UnpicklingError: invalid load key, 'n'.$"),
+    ],
 )
 def test_an_unloadable_model_is_named(tmp_path, content, message):
     path = tmp_path / "trainedmodel.pkl"
@@ -130,8 +141,60 @@ def test_an_unloadable_model_is_named(tmp_path, content, message):
 def test_a_pickle_that_is_not_our_model_is_refused(tmp_path, thing, message):
     path = tmp_path / "trainedmodel.pkl"
     path.write_bytes(pickle.dumps(thing))
-    with pytest.raises(PipelineError, match=message):
+    with pytest.raises(PipelineError, match=f"^model file {path} {message}"):
         load_model(path)
+
+
+def fitted(coef, intercept=0.0, classes=(0, 1)):
+    model = LogisticRegression()
+    model.coef_, model.intercept_ = np.array([coef], dtype=float), np.array([intercept])
+    if classes is not None:
+        model.classes_ = np.array(classes)
+    return model
+
+
+@pytest.mark.parametrize(
+    "thing, message",
+    [
+        (fitted([1, 2, 3], classes=None), "does not hold a fitted logistic regression"),  # coefficients, no classes
+        (SGDClassifier().fit(np.eye(3), [0, 1, 1]), "does not hold a fitted logistic regression"),  # fitted, linear
+        (fitted([1, np.inf, 3]), "has coefficients that are not finite numbers"),  # the intercept is finite
+        (fitted([1, 2, 3], intercept=np.nan), "has coefficients that are not finite numbers"),
+    ],
+    ids=["no classes", "another linear model", "infinite coefficient", "intercept not a number"],
+)
+def test_a_model_that_cannot_be_trusted_is_refused_by_name(tmp_path, thing, message):
+    path = tmp_path / "trainedmodel.pkl"
+    path.write_bytes(pickle.dumps(thing))
+    with pytest.raises(PipelineError) as raised:
+        load_model(path)
+    assert str(raised.value) == f"model file {path} {message}"
+
+
+def test_scoring_rows_without_a_complete_row_names_the_problem():
+    rows = pd.DataFrame({"corporation": ["abcd"], **{f: [np.nan] for f in FEATURES}, "exited": [1]})
+    with pytest.raises(PipelineError) as raised:
+        score_model(fitted([1, 2, 3]), rows)
+    assert str(raised.value) == "no row with every feature value to score the model on"
+
+
+def test_f1_without_any_exit_predicted_or_actual_is_zero_without_a_warning():
+    rows = pd.DataFrame({"corporation": ["abcd", "efgh"], **{f: [1, 2] for f in FEATURES}, "exited": [0, 0]})
+    assert score_model(fitted([-1, -1, -1], intercept=-5), rows) == 0.0  # warnings are errors here
+
+
+def test_training_summary_counts_the_rows_left_out():
+    df = pd.DataFrame(
+        {
+            "corporation": ["abcd", "efgh", "ijkl"],
+            "lastmonth_activity": [1, None, 3],
+            "lastyear_activity": [4, 5, 6],
+            "number_of_employees": [7, 8, 9],
+            "exited": [0, 1, 1],
+        }
+    )
+    summary = training_summary(df)
+    assert (summary["rows"], summary["rows_left_out"]) == (2, 1)
 
 
 def test_training_without_finaldata_names_the_file(config):
