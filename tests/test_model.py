@@ -88,9 +88,13 @@ def test_training_writes_the_model_and_its_card(config):
 
     ingestion.main(config.config_path)
     model = training.main(config.config_path)
-    card = json.loads((config.output_model_path / "modelcard.json").read_text())
+    text = (config.output_model_path / "modelcard.json").read_text()
+    card = json.loads(text)
+    assert text == json.dumps(card, indent=2) + "\n"  # for people too: indented
+    assert card["test_f1"] is None  # until scoring.py scores it
     finaldata = pd.read_csv(config.output_folder_path / "finaldata.csv")
     assert card["rows"] == len(finaldata) == 700
+    assert card["exit_rate"] == round(finaldata["exited"].mean(), 6)
     assert card["positives"] == int(finaldata["exited"].sum())
     assert card["coefficients"] == dict(zip(FEATURES, model.coef_[0].tolist(), strict=True))
     assert card["feature_means"]["lastmonth_activity"] == pytest.approx(finaldata["lastmonth_activity"].mean())
@@ -209,3 +213,26 @@ def test_contributions_are_each_coefficient_times_the_distance_from_the_training
     pushes = contributions(model, X, np.array([2.0, 6.0, 1.0]))
     # by hand: row 1 (4-2)(-0.5), (10-6)(0.25), (3-1)(2); row 2 (0-2)(-0.5), (0-6)(0.25), (0-1)(2)
     np.testing.assert_array_equal(pushes, [[-1.0, 1.0, 4.0], [1.0, -1.5, -2.0]])
+
+
+def test_predictions_are_integers_and_a_log_odds_of_exactly_zero_is_no_exit_as_in_scikit_learn():
+    rows = pd.DataFrame({"corporation": ["abcd"], **{f: [2] for f in FEATURES}, "exited": [1]})
+    model = fitted([0, 0, 0])  # log-odds 0: probability one half
+    y_pred, probability = predict(model, rows)
+    assert y_pred.dtype == np.int64 and y_pred.tolist() == model.predict(np.full((1, 3), 2.0)).tolist() == [0]
+    assert probability.tolist() == [0.5]
+
+
+def test_complete_rows_need_every_feature_but_not_a_code():
+    from risk.model import complete_rows
+
+    rows = pd.DataFrame(
+        {
+            "corporation": [None, "efgh"],
+            "lastmonth_activity": [1, None],
+            "lastyear_activity": [4, 5],
+            "number_of_employees": [7, 8],
+            "exited": [0, 1],
+        }
+    )
+    assert complete_rows(rows).index.tolist() == [0]
