@@ -26,6 +26,17 @@ from risk.sandbox import free_port  # noqa: E402,F401 - the tests import it from
 
 COLUMNS = ["corporation", "lastmonth_activity", "lastyear_activity", "number_of_employees", "exited"]
 HEADER = ",".join(COLUMNS)
+# The model's settings copied from the README's specification (not imported from risk.model).
+SPECIFIED = dict(
+    C=1.0,
+    solver="liblinear",
+    random_state=0,
+    tol=1e-4,
+    max_iter=100,
+    fit_intercept=True,
+    intercept_scaling=1,
+    class_weight=None,
+)
 FEATURES = COLUMNS[1:4]
 
 

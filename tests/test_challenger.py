@@ -10,6 +10,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import SPECIFIED
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import confusion_matrix, f1_score
 from sklearn.model_selection import StratifiedKFold
@@ -21,17 +22,8 @@ FEATURES = ["lastmonth_activity", "lastyear_activity", "number_of_employees"]
 
 
 def readme_model() -> LogisticRegression:
-    """The model as the README specifies it, written out here rather than imported from risk.model."""
-    return LogisticRegression(
-        C=1.0,
-        solver="liblinear",
-        random_state=0,
-        tol=1e-4,
-        max_iter=100,
-        fit_intercept=True,
-        intercept_scaling=1,
-        class_weight=None,
-    )
+    """The model as the README specifies it (conftest.SPECIFIED), not imported from risk.model."""
+    return LogisticRegression(**SPECIFIED)
 
 
 def fit_readme_model(df: pd.DataFrame) -> LogisticRegression:

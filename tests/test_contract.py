@@ -574,3 +574,10 @@ def test_what_pyarrow_would_read_leniently_goes_to_the_reference_reader(text, me
     assert contract.read_fast(data, TRAINING) is None
     reference = outcome(lambda: contract.table_of(contract.read_reference(data, "f.csv", TRAINING)))
     assert message in reference
+
+
+def test_a_frame_of_rows_to_predict_is_checked_as_rows_to_predict():
+    import pandas as pd
+
+    rows = pd.DataFrame([[5, 100, 12]], columns=FEATURES)  # no code, no label: fine for predicting
+    assert contract.check_frame(rows, "rows", PREDICTION)[FEATURES].values.tolist() == [[5, 100, 12]]

@@ -16,7 +16,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import FEATURES, client_rows, make_project, set_config
+from conftest import FEATURES, SPECIFIED, client_rows, make_project, set_config
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import confusion_matrix, f1_score
 
@@ -27,16 +27,6 @@ from risk.contract import read_csv
 
 VERDICT_FIELDS = list(drift.Verdict("k", "s", "o", "d").row())
 FOLDER = "../sourcedata"  # the input folder as the history names it (relative to logs/)
-SPECIFIED = dict(
-    C=1.0,
-    solver="liblinear",
-    random_state=0,
-    tol=1e-4,
-    max_iter=100,
-    fit_intercept=True,
-    intercept_scaling=1,
-    class_weight=None,
-)
 
 
 @pytest.fixture(autouse=True)

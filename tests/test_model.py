@@ -6,7 +6,7 @@ import pickle
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import FEATURES, client_rows
+from conftest import FEATURES, SPECIFIED, client_rows
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.metrics import f1_score
 
@@ -21,18 +21,6 @@ from risk.model import (
     score_model,
     train_model,
     training_summary,
-)
-
-# Copied from the README's specification, not from the code.
-SPECIFIED = dict(
-    C=1.0,
-    solver="liblinear",
-    random_state=0,
-    tol=1e-4,
-    max_iter=100,
-    fit_intercept=True,
-    intercept_scaling=1,
-    class_weight=None,
 )
 
 
