@@ -581,3 +581,32 @@ def test_a_frame_of_rows_to_predict_is_checked_as_rows_to_predict():
 
     rows = pd.DataFrame([[5, 100, 12]], columns=FEATURES)  # no code, no label: fine for predicting
     assert contract.check_frame(rows, "rows", PREDICTION)[FEATURES].values.tolist() == [[5, 100, 12]]
+
+
+def test_read_csv_names_the_file_and_reads_in_the_mode_asked(tmp_path):
+    missing = tmp_path / "gone.csv"
+    with pytest.raises(DataError) as raised:
+        contract.read_csv(missing)
+    assert str(raised.value) == "gone.csv: cannot be read (No such file or directory)"
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f"{HEADER}\nabcd,1,2,3,7\n")
+    with pytest.raises(DataError, match=r"^bad\.csv: line 2: exited must be 0 or 1"):
+        contract.read_csv(bad)
+    rows = tmp_path / "rows.csv"
+    rows.write_text(",".join(FEATURES) + "\n5,,12\n")  # a file to predict from may not lack a feature ...
+    with pytest.raises(DataError, match=r"^rows\.csv: line 2: lastyear_activity"):
+        contract.read_csv(rows, mode=PREDICTION)
+    rows.write_text(",".join(FEATURES) + "\n5,100,12\n")  # ... and needs no code or label
+    assert contract.read_csv(rows, mode=PREDICTION)[FEATURES].values.tolist() == [[5, 100, 12]]
+
+
+def test_counts_are_read_as_nullable_integers():
+    df = contract.read_csv_bytes(f"{HEADER}\nabcd,,2,3,0\nwxyz,4,5,6,1\n".encode(), "f.csv")
+    assert {column: str(dtype) for column, dtype in df.dtypes.items()} == {
+        "corporation": "str",
+        "lastmonth_activity": "Int64",
+        "lastyear_activity": "Int64",
+        "number_of_employees": "Int64",
+        "exited": "Int64",
+    }
+    assert df["lastmonth_activity"].isna().tolist() == [True, False]
