@@ -16,10 +16,7 @@ import pandas as pd
 
 from risk import diagnosis
 from risk.config import REQUIREMENTS_PATH, Config, load_config, run_cli
-from risk.diagnosis import (
-    PIP_DEADLINE_SECONDS,
-    latest_versions,  # noqa: F401  (kept under the script's name; patch it in risk.diagnosis)
-)
+from risk.diagnosis import PIP_DEADLINE_SECONDS
 
 logger = logging.getLogger(__name__)
 

@@ -133,7 +133,7 @@ def fake_pip(script: str):
 )
 def test_latest_versions_are_bounded_and_explain_unknowns(script, expected):
     started = time.monotonic()
-    assert diagnostics.latest_versions(["abc"], 1, command=fake_pip(script)) == {"abc": expected}
+    assert diagnosis.latest_versions(["abc"], 1, command=fake_pip(script)) == {"abc": expected}
     assert time.monotonic() - started < 10
 
 
