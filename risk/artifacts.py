@@ -185,20 +185,26 @@ def switch_to(release: "Path", prod_deployment_path: "Path") -> None:
     fsync_dir(prod_deployment_path.parent)
 
 
-def prune_releases(prod_deployment_path: "Path", protect: set[str], keep: int = KEEP_RELEASES) -> list[str]:
+def prune_releases(
+    prod_deployment_path: "Path", protect: set[str], keep: int = KEEP_RELEASES
+) -> tuple[list[str], list[str]]:
     """Delete all but the newest `keep` releases, never the live one nor one in `protect`.
 
-    Returns the names deleted; a folder that cannot be deleted is an OSError for the caller to log.
+    Returns the names deleted and, for the caller to log, "name (error)" for each that could not be.
     """
     import shutil
 
     live = live_release_name(prod_deployment_path)
-    deleted = []
+    deleted, failures = [], []
     for old in kept_releases(prod_deployment_path)[:-keep]:
         if old.name != live and old.name not in protect:
-            shutil.rmtree(old)
+            try:
+                shutil.rmtree(old)
+            except OSError as error:
+                failures.append(f"{old.name} ({error})")
+                continue
             deleted.append(old.name)
-    return deleted
+    return deleted, failures
 
 
 def acquire_lock(path) -> int | None:

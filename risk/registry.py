@@ -48,7 +48,6 @@ def card_reference(card: dict) -> dict | None:
         return None
     return {
         "model_id": card["id"],
-        "run_id": card.get("run_id"),
         "kind": "validation",
         "f1": card["validation_f1"],
         "low": card.get("validation_low"),
@@ -294,14 +293,11 @@ def reconcile(conn: sqlite3.Connection, config: Config, actor: str) -> list[str]
 
 
 def prune(conn: sqlite3.Connection, config: Config) -> None:
-    """Keep the newest releases, the live one and the rollback target; record what was deleted."""
-    last = history.last_deployment(conn)
-    protect = {last["from_release"]} if last and last["from_release"] else set()
-    try:
-        deleted = artifacts.prune_releases(config.prod_deployment_path, protect)
-    except OSError as error:
-        logger.warning("could not delete an old release: %s; it stays until the next deployment", error)
-        return
+    """After a deployment: keep the newest releases, the live one and the rollback target; record what went."""
+    protect = {history.last_deployment(conn)["from_release"]}  # the deployment just made; None protects nothing
+    deleted, failures = artifacts.prune_releases(config.prod_deployment_path, protect)
+    for failure in failures:
+        logger.warning("could not delete the old release %s; it stays until the next deployment", failure)
     with conn:
         for name in deleted:
             history.update(conn, "releases", "name", name, {"pruned_at": history.utc_now()})

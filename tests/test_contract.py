@@ -21,6 +21,11 @@ from risk.contract import PREDICTION, TRAINING, DataError
 
 GOOD = "abcd,5,100,12,0\n"
 PREDICT_HEADER = "corporation,lastmonth_activity,lastyear_activity,number_of_employees"
+# the columns a header must have, as the messages list them (optional ones marked)
+TRAINING_COLUMNS = "['corporation', 'lastmonth_activity', 'lastyear_activity', 'number_of_employees', 'exited']"
+PREDICTION_COLUMNS = (
+    "['lastmonth_activity', 'lastyear_activity', 'number_of_employees', 'corporation (optional)', 'exited (optional)']"
+)
 
 # (text, the message after "<name>: ", whether it applies to rows to predict as well as to training files)
 BAD_CSV = [
@@ -29,9 +34,10 @@ BAD_CSV = [
     (f"{HEADER}\n", "the file has a header but no rows", True),
     (f"{HEADER}\n\n\n", "the file has a header but no rows", True),
     (f"\n{HEADER}\n{GOOD}", "line 1: the header is blank", True),
+    (f'""\n{HEADER}\n{GOOD}', "line 1: the header is blank", True),  # a quoted empty field is blank too
     (f"{HEADER}\n{GOOD}abcd,1,2,3,0,\n", "line 3: 6 field(s) where the header has 5", True),
     (f"{HEADER}\n\n{GOOD}\nabcd,1,2,3\n", "line 5: 4 field(s) where the header has 5", True),
-    (f"{HEADER},colour\n{GOOD}", "line 1: unexpected column(s) ['colour']; expected", True),
+    (f"{HEADER},colour\n{GOOD}", f"line 1: unexpected column(s) ['colour']; expected {TRAINING_COLUMNS}", False),
     (f"{HEADER},exited\n{GOOD}", "line 1: the header repeats column(s) ['exited']", True),
     (f"{HEADER}\nABCD,1,2,3,0\n", "line 2: corporation must be four lowercase letters, got 'ABCD'", True),
     (f"{HEADER}\n,1,2,3,0\n", "line 2: corporation must be four lowercase letters, got ''", True),
@@ -42,6 +48,10 @@ BAD_CSV = [
     (f"{HEADER}\nabcd,1,-2,3,0\n", "line 2: lastyear_activity must be at least 0, got -2", True),
     (f"{HEADER}\nabcd,1,2,0,0\n", "line 2: number_of_employees must be at least 1, got 0", True),
     (f"{HEADER}\nabcd,1,2,3.5,0\n", "line 2: number_of_employees must be a whole number, got '3.5'", True),
+    # at the bounds, a count written otherwise than in digits is refused for its spelling, not its size
+    (f"{HEADER}\nabcd,0e0,2,3,0\n", "line 2: lastmonth_activity must be written in plain digits, got '0e0'", True),
+    (f"{HEADER}\nabcd,1,2,1e0,0\n", "line 2: number_of_employees must be written in plain digits, got '1e0'", True),
+    (f"{HEADER}\nabcd,1e9,2,3,0\n", "line 2: lastmonth_activity must be written in plain digits, got '1e9'", True),
     (
         f"{HEADER}\nabcd,1e3,2,3,0\n",
         "line 2: lastmonth_activity must be written in plain digits, got '1e3'",
@@ -76,6 +86,11 @@ BAD_CSV = [
         "line 2: corporation must be four lowercase letters, got 'ab\\ncd'",
         True,
     ),
+    (  # the field is quoted as the file has it, line end and all
+        f'{HEADER}\r\n"ab\r\ncd",1,2,3,0\r\n',
+        "line 2: corporation must be four lowercase letters, got 'ab\\r\\ncd'",
+        True,
+    ),
     (f'{HEADER}\nabcd,"1,2,3,0\n', "line 2: not valid CSV (unexpected end of data)", True),
 ]
 BAD_BYTES = [
@@ -91,7 +106,13 @@ BAD_PREDICTION_ONLY = [
     ),
     (
         "lastmonth_activity,lastyear_activity\n1,2\n",
-        "line 1: missing column(s) ['number_of_employees']; expected",
+        f"line 1: missing column(s) ['number_of_employees']; expected {PREDICTION_COLUMNS}",
+    ),
+    (f"{HEADER},colour\n{GOOD}", f"line 1: unexpected column(s) ['colour']; expected {PREDICTION_COLUMNS}"),
+    (
+        "lastmonth_activity,lastyear_activity,colour\n1,2,3\n",
+        "line 1: missing column(s) ['number_of_employees']; unexpected column(s) ['colour'];"
+        f" expected {PREDICTION_COLUMNS}",
     ),
 ]
 
@@ -473,6 +494,29 @@ def test_whole_numbers_written_as_floats_are_checked_record_by_record_and_accept
     rows = contract.prediction_rows(records)
     np.testing.assert_array_equal(rows.X, [[5.0, 100.0, 12.0], [5.0, 100.0, 12.0]])
     assert rows.X.dtype == np.float64 and rows.corporation == corporation
+
+
+@pytest.mark.parametrize("rows", [2, 5000], ids=["small", "large"])
+def test_a_file_with_old_mac_line_ends_is_read(rows):
+    data = (HEADER + "\r" + "".join(f"abcd,{i},2,3,{i % 2}\r" for i in range(rows))).encode()
+    table = contract.read_table(data, "f.csv", TRAINING)
+    assert table.column("lastmonth_activity").to_pylist() == list(range(rows))
+    assert table.column("exited").to_pylist() == [i % 2 for i in range(rows)]
+
+
+@pytest.mark.parametrize("blank", ["", '""', "\r"], ids=["empty", "quoted empty", "carriage return"])
+def test_a_blank_line_between_rows_is_skipped(blank):
+    data = f"{HEADER}\n{GOOD}{blank}\nwxyz,1,2,3,1\n".encode()
+    assert contract.read_table(data, "f.csv", TRAINING).to_pylist() == [
+        {
+            "corporation": "abcd",
+            "lastmonth_activity": 5,
+            "lastyear_activity": 100,
+            "number_of_employees": 12,
+            "exited": 0,
+        },
+        {"corporation": "wxyz", "lastmonth_activity": 1, "lastyear_activity": 2, "number_of_employees": 3, "exited": 1},
+    ]
 
 
 @pytest.mark.parametrize("line_end", ["\n", "\r\n"], ids=["lf", "crlf"])

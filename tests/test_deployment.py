@@ -258,6 +258,36 @@ def test_old_releases_are_pruned_keeping_the_live_one_and_the_rollback_target(tr
     assert sorted(pruned) == sorted(names[:3])
 
 
+def test_an_old_release_that_cannot_be_deleted_is_named_and_kept_while_the_others_go(
+    trained_project, config, monkeypatch, caplog
+):
+    monkeypatch.setattr(artifacts, "prune_releases", functools.partial(artifacts.prune_releases, keep=1))
+    first = live(config)
+    real_rmtree = shutil.rmtree
+
+    def rmtree(path, *args, **kwargs):
+        if Path(path).name == first:
+            raise PermissionError(13, "Permission denied", str(path))
+        real_rmtree(path, *args, **kwargs)
+
+    monkeypatch.setattr(shutil, "rmtree", rmtree)
+    second = retrain_and_deploy(config, flip=True)  # the first is its rollback target: nothing to prune
+    with caplog.at_level(logging.WARNING, logger="risk.registry"):
+        third = retrain_and_deploy(config)  # the first is due, and refuses
+        fourth = retrain_and_deploy(config, flip=True)  # the first again, and the second, which goes
+    kept = [path.name for path in artifacts.kept_releases(config.prod_deployment_path)]
+    assert kept == [first, third, fourth]
+    folder = artifacts.releases_path(config.prod_deployment_path) / first
+    warning = (
+        f"could not delete the old release {first} ([Errno 13] Permission denied: '{folder}');"
+        " it stays until the next deployment"
+    )
+    assert caplog.messages == [warning, warning]
+    with sqlite3.connect(config.history_path) as conn:
+        pruned = [row[0] for row in conn.execute("SELECT name FROM releases WHERE pruned_at IS NOT NULL")]
+    assert pruned == [second]
+
+
 DEPLOY_FOREVER = textwrap.dedent(
     """
     import os, sys

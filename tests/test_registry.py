@@ -123,6 +123,66 @@ def test_a_release_without_card_or_file_list_is_adopted_with_its_parameters_time
     assert (reference["kind"], reference["f1"], reference["files"]) == ("test", score, [])
 
 
+# --- recording a trained model's card ------------------------------------------------------------
+
+
+CARD = {
+    "id": "0123456789ab",
+    "trained_at": "2026-11-01T00:00:00Z",
+    "origin": "trained",
+    "window": "newest 2 batches",
+    "training_files": [{"name": "a.csv"}, {"name": "b.csv"}],
+    "reference_files": [{"name": "b.csv"}],
+    "rows": 400,
+    "coefficients": {"lastmonth_activity": 0.01, "lastyear_activity": 0.002, "number_of_employees": -0.03},
+    "intercept": -1.5,
+    "feature_means": {"lastmonth_activity": 80.0, "lastyear_activity": 900.0, "number_of_employees": 40.0},
+    "validation_f1": 0.61,
+    "validation_low": 0.55,
+    "validation_high": 0.67,
+    "validation_rows": 200,
+    "validation_counts": [30, 10, 9, 151],
+}
+
+
+def references(conn) -> list[tuple]:
+    return [
+        tuple(row)
+        for row in conn.execute(
+            "SELECT model_id, run_id, kind, f1, low, high, rows, counts, files FROM model_references"
+        )
+    ]
+
+
+def test_a_card_is_recorded_once_with_its_validation_as_the_first_reference(tmp_path):
+    with history.opened(tmp_path / "history.db") as conn:
+        run_id = history.start_run(conn, "config.json", "tester@box", "cron", None)
+        with conn:
+            registry.record_card(conn, {**CARD, "run_id": run_id})
+            registry.record_card(conn, {**CARD, "run_id": run_id, "validation_f1": 0.99})  # known: nothing changes
+        assert (history.get_model(conn, CARD["id"])["run_id"], history.get_model(conn, CARD["id"])["rows"]) == (
+            run_id,
+            400,
+        )
+        assert references(conn) == [
+            (CARD["id"], run_id, "validation", 0.61, 0.55, 0.67, 200, "[30, 10, 9, 151]", '[{"name": "b.csv"}]')
+        ]
+
+
+def test_a_card_without_reference_files_is_judged_against_its_training_files(tmp_path):
+    card = {key: value for key, value in CARD.items() if key != "reference_files"}
+    with history.opened(tmp_path / "history.db") as conn, conn:
+        registry.record_card(conn, card)
+        assert references(conn)[0][-1] == '[{"name": "a.csv"}, {"name": "b.csv"}]'
+
+
+def test_a_card_from_another_history_is_recorded_without_its_run(tmp_path):
+    with history.opened(tmp_path / "history.db") as conn, conn:
+        registry.record_card(conn, {**CARD, "run_id": 7})  # no run 7 here: the card came with an adopted release
+        assert history.get_model(conn, CARD["id"])["run_id"] is None
+        assert references(conn)[0][:3] == (CARD["id"], None, "validation")
+
+
 # --- the list ---------------------------------------------------------------------------------------
 
 
@@ -228,7 +288,11 @@ def test_rollback_decides_no_file_even_one_the_target_release_learned_from(proje
 def mark_pending(config, release: str) -> None:
     """As if the run deploying `release` had stopped before marking its deployment done."""
     with sqlite3.connect(config.history_path) as conn:
-        conn.execute("UPDATE deployments SET state = 'pending' WHERE to_release = ?", (release,))
+        conn.execute(
+            "UPDATE deployments SET state = 'pending'"
+            " WHERE id = (SELECT max(id) FROM deployments WHERE to_release = ?)",
+            (release,),
+        )
 
 
 def reconcile(config) -> list[str]:
@@ -261,3 +325,51 @@ def test_a_deployment_stopped_before_the_switch_is_abandoned_and_what_is_live_ad
     ]
     assert not (first.parent / third).exists()  # never live: its folder goes
     assert (first.parent / second).exists()
+    assert query(project, "SELECT from_release, actor, note FROM deployments WHERE reason = 'adopted'") == [
+        (second, "tester@box", "found live on disk without a record (deployed by hand or by an older version)")
+    ]
+
+
+def test_the_first_deployment_stopped_after_the_switch_is_completed(project):
+    first = live(project)
+    mark_pending(project, first)  # no deployment was ever done before it
+    assert reconcile(project) == [f"completed the deployment of {first} that a stopped run had begun"]
+    assert query(project, "SELECT to_release, state FROM deployments") == [(first, "done")]
+
+
+def test_the_first_deployment_stopped_before_the_switch_is_abandoned_and_its_folder_removed(project):
+    first = project.prod_deployment_path.resolve()
+    mark_pending(project, first.name)
+    project.prod_deployment_path.unlink()  # production never pointed anywhere
+    assert reconcile(project) == [f"abandoned the deployment of {first.name}: production never switched to it"]
+    assert query(project, "SELECT to_release, state FROM deployments") == [(first.name, "abandoned")]
+    assert not first.exists()
+
+
+def test_an_abandoned_move_back_to_a_release_once_live_keeps_its_folder(project):
+    first = project.prod_deployment_path.resolve()
+    second = deploy_flipped(project)
+    deployment.rollback(project.config_path)  # to the first ...
+    mark_pending(project, first.name)  # ... stopped before it was marked done, and undone by hand:
+    artifacts.switch_to(first.parent / second, project.prod_deployment_path)
+    assert reconcile(project) == [f"abandoned the deployment of {first.name}: production never switched to it"]
+    assert first.exists()  # it was live before: a rollback target, not a leftover
+    assert live(project) == second
+
+
+def test_a_never_live_folder_that_cannot_be_deleted_does_not_stop_the_reconciliation(project, monkeypatch):
+    first = live(project)
+    second = deploy_flipped(project)
+    artifacts.switch_to(artifacts.releases_path(project.prod_deployment_path) / first, project.prod_deployment_path)
+    mark_pending(project, second)
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(os, "unlink", refuse)
+    assert reconcile(project) == [f"abandoned the deployment of {second}: production never switched to it"]
+    monkeypatch.undo()
+    assert query(project, "SELECT to_release, state FROM deployments WHERE to_release = ?", (second,)) == [
+        (second, "abandoned")
+    ]
+    assert (artifacts.releases_path(project.prod_deployment_path) / second / "trainedmodel.pkl").exists()
