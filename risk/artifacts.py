@@ -192,19 +192,30 @@ def prune_releases(
 
     Returns the names deleted and, for the caller to log, "name (error)" for each that could not be.
     """
-    import shutil
-
     live = live_release_name(prod_deployment_path)
     deleted, failures = [], []
     for old in kept_releases(prod_deployment_path)[:-keep]:
         if old.name != live and old.name not in protect:
             try:
-                shutil.rmtree(old)
+                discard_release(old)
             except OSError as error:
                 failures.append(f"{old.name} ({error})")
                 continue
             deleted.append(old.name)
     return deleted, failures
+
+
+def discard_release(release: "Path") -> None:
+    """Take a release out of the list in one rename (OSError if that fails), then delete it.
+
+    A deletion that fails halfway leaves a hidden leftover, which the next deployment's remove_leftovers
+    clears, never a half-release that would still look kept.
+    """
+    import shutil
+
+    trash = release.parent / f"{TMP_PREFIX}discarded-{release.name}"
+    os.rename(release, trash)
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 def acquire_lock(path) -> int | None:

@@ -13,7 +13,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 import sqlite3
 from pathlib import Path
 
@@ -271,7 +270,10 @@ def reconcile(conn: sqlite3.Connection, config: Config, actor: str) -> list[str]
                 )
                 folder = artifacts.release_path(config.prod_deployment_path, intent["to_release"])
                 if never_live and folder is not None and (live is None or folder.name != live.name):
-                    shutil.rmtree(folder, ignore_errors=True)
+                    try:
+                        artifacts.discard_release(folder)
+                    except OSError as error:
+                        logger.warning("could not delete the abandoned release %s (%s)", folder.name, error)
         if live is not None and (last is None or last["to_release"] != live.name):
             model_id = ensure_release(conn, live)
             history.insert(

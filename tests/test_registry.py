@@ -7,6 +7,7 @@ written out, never taken from the module under test.
 
 import hashlib
 import json
+import logging
 import os
 import pickle
 import shutil
@@ -357,19 +358,50 @@ def test_an_abandoned_move_back_to_a_release_once_live_keeps_its_folder(project)
     assert live(project) == second
 
 
-def test_a_never_live_folder_that_cannot_be_deleted_does_not_stop_the_reconciliation(project, monkeypatch):
+def refuse_to_delete(monkeypatch, release: str, how: str) -> None:
+    """Make deleting `release` fail: its first step (the rename out of the list), or one file halfway."""
+    real_rename, real_unlink = os.rename, os.unlink
+
+    def rename(source, *args, **kwargs):
+        if how == "rename" and os.path.basename(source) == release:
+            raise PermissionError(13, "Permission denied", str(source))
+        return real_rename(source, *args, **kwargs)
+
+    def unlink(path, *args, **kwargs):
+        if how == "halfway" and os.path.basename(path) == "modelcard.json":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "rename", rename)
+    monkeypatch.setattr(os, "unlink", unlink)
+
+
+def hidden_leftovers(config) -> list[str]:
+    return sorted(path.name for path in artifacts.releases_path(config.prod_deployment_path).glob(".*"))
+
+
+@pytest.mark.parametrize("how", ["rename", "halfway"])
+def test_a_never_live_folder_that_cannot_be_deleted_does_not_stop_the_reconciliation(project, monkeypatch, caplog, how):
     first = live(project)
     second = deploy_flipped(project)
     artifacts.switch_to(artifacts.releases_path(project.prod_deployment_path) / first, project.prod_deployment_path)
     mark_pending(project, second)
-
-    def refuse(*args, **kwargs):
-        raise PermissionError(13, "Permission denied")
-
-    monkeypatch.setattr(os, "unlink", refuse)
-    assert reconcile(project) == [f"abandoned the deployment of {second}: production never switched to it"]
+    refuse_to_delete(monkeypatch, second, how)
+    with caplog.at_level(logging.WARNING, logger="risk.registry"):
+        assert reconcile(project) == [f"abandoned the deployment of {second}: production never switched to it"]
     monkeypatch.undo()
     assert query(project, "SELECT to_release, state FROM deployments WHERE to_release = ?", (second,)) == [
         (second, "abandoned")
     ]
-    assert (artifacts.releases_path(project.prod_deployment_path) / second / "trainedmodel.pkl").exists()
+    kept = [path.name for path in artifacts.kept_releases(project.prod_deployment_path)]
+    if how == "rename":  # it stays whole, a release like any other, and a warning says why
+        assert kept == [first, second] and hidden_leftovers(project) == []
+        folder = artifacts.releases_path(project.prod_deployment_path) / second
+        assert caplog.messages == [
+            f"could not delete the abandoned release {second} ([Errno 13] Permission denied: '{folder}')"
+        ]
+    else:  # out of the list at once; what is left is hidden, and the next deployment clears it
+        assert kept == [first] and hidden_leftovers(project) == [f".tmp-discarded-{second}"]
+        assert caplog.messages == []
+        deploy_flipped(project)
+        assert hidden_leftovers(project) == []
