@@ -116,6 +116,25 @@ def trained_project(config_path):
     return config_path
 
 
+def refuse_to_delete(monkeypatch, release: str, how: str) -> None:
+    """Make deleting a release fail: `release`'s first step (the rename out of the list), or, for every
+    release, the removal of its card halfway through."""
+    real_rename, real_unlink = os.rename, os.unlink
+
+    def rename(source, *args, **kwargs):
+        if how == "rename" and os.path.basename(source) == release:
+            raise PermissionError(13, "Permission denied", str(source))
+        return real_rename(source, *args, **kwargs)
+
+    def unlink(path, *args, **kwargs):
+        if how == "halfway" and os.path.basename(path) == "modelcard.json":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "rename", rename)
+    monkeypatch.setattr(os, "unlink", unlink)
+
+
 def run_script(script: str, config_path: Path, *args, cwd=None, env=None) -> subprocess.CompletedProcess:
     """Run a top-level script as a process with this interpreter and RISK_CONFIG set."""
     full_env = {**os.environ, "RISK_CONFIG": str(config_path), **(env or {})}

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT_DIR, run_script
+from conftest import PROJECT_DIR, refuse_to_delete, run_script
 
 import deployment
 import training
@@ -263,14 +263,7 @@ def test_an_old_release_that_cannot_be_deleted_is_named_and_kept_while_the_other
 ):
     monkeypatch.setattr(artifacts, "prune_releases", functools.partial(artifacts.prune_releases, keep=1))
     first = live(config)
-    real_rename = os.rename
-
-    def rename(source, *args, **kwargs):  # the first step of deleting a release: out of the list
-        if os.path.basename(source) == first:
-            raise PermissionError(13, "Permission denied", str(source))
-        return real_rename(source, *args, **kwargs)
-
-    monkeypatch.setattr(os, "rename", rename)
+    refuse_to_delete(monkeypatch, first, "rename")  # the first step of deleting it: out of the list
     second = retrain_and_deploy(config, flip=True)  # the first is its rollback target: nothing to prune
     with caplog.at_level(logging.WARNING, logger="risk.registry"):
         third = retrain_and_deploy(config)  # the first is due, and refuses
@@ -293,22 +286,15 @@ def test_an_old_release_whose_deletion_fails_halfway_leaves_the_list_and_its_res
 ):
     monkeypatch.setattr(artifacts, "prune_releases", functools.partial(artifacts.prune_releases, keep=1))
     first = live(config)
-    real_unlink = os.unlink
-
-    def unlink(path, *args, **kwargs):
-        if os.path.basename(path) == "modelcard.json":
-            raise PermissionError(13, "Permission denied", str(path))
-        return real_unlink(path, *args, **kwargs)
-
-    monkeypatch.setattr(os, "unlink", unlink)
-    retrain_and_deploy(config, flip=True)
-    third = retrain_and_deploy(config)  # the first is deleted, all but its card
+    with monkeypatch.context() as refusing:
+        refuse_to_delete(refusing, first, "halfway")
+        retrain_and_deploy(config, flip=True)
+        third = retrain_and_deploy(config)  # the first is deleted, all but its card
     releases = artifacts.releases_path(config.prod_deployment_path)
     assert first not in [path.name for path in artifacts.kept_releases(config.prod_deployment_path)]
     assert sorted(path.name for path in releases.glob(".*")) == [f".tmp-discarded-{first}"]
     with sqlite3.connect(config.history_path) as conn:
         assert conn.execute("SELECT name FROM releases WHERE pruned_at IS NOT NULL").fetchall() == [(first,)]
-    monkeypatch.setattr(os, "unlink", real_unlink)
     retrain_and_deploy(config)
     assert sorted(path.name for path in releases.glob(".*")) == []
     assert third in [path.name for path in artifacts.kept_releases(config.prod_deployment_path)]

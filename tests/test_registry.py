@@ -15,7 +15,7 @@ import sqlite3
 
 import pandas as pd
 import pytest
-from conftest import FEATURES
+from conftest import FEATURES, refuse_to_delete
 
 import deployment
 import training
@@ -356,24 +356,6 @@ def test_an_abandoned_move_back_to_a_release_once_live_keeps_its_folder(project)
     assert reconcile(project) == [f"abandoned the deployment of {first.name}: production never switched to it"]
     assert first.exists()  # it was live before: a rollback target, not a leftover
     assert live(project) == second
-
-
-def refuse_to_delete(monkeypatch, release: str, how: str) -> None:
-    """Make deleting `release` fail: its first step (the rename out of the list), or one file halfway."""
-    real_rename, real_unlink = os.rename, os.unlink
-
-    def rename(source, *args, **kwargs):
-        if how == "rename" and os.path.basename(source) == release:
-            raise PermissionError(13, "Permission denied", str(source))
-        return real_rename(source, *args, **kwargs)
-
-    def unlink(path, *args, **kwargs):
-        if how == "halfway" and os.path.basename(path) == "modelcard.json":
-            raise PermissionError(13, "Permission denied", str(path))
-        return real_unlink(path, *args, **kwargs)
-
-    monkeypatch.setattr(os, "rename", rename)
-    monkeypatch.setattr(os, "unlink", unlink)
 
 
 def hidden_leftovers(config) -> list[str]:
