@@ -57,8 +57,9 @@ cron-remove:
 bench: $(VENV)/.installed
 	$(BIN)/python benchmark/benchmark.py
 
+# The decision simulation (about an hour on 2 cores): the tables on screen, the whole report in docs/simulation.md.
 simulate: $(VENV)/.installed
-	$(BIN)/python benchmark/simulate.py $(ARGS)
+	$(BIN)/python benchmark/simulate.py --report docs/simulation.md $(ARGS)
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest

@@ -1,13 +1,14 @@
 """Step 5: the full process that cron runs every 10 minutes; exits with one of the codes below.
 
-New files in input_folder_path (unknown to the history database, or changed)? Ingest, then judge
-the new rows only: has the live model's F1 dropped below what it was validated at, by more than
-drift_margin with drift_confidence (bootstrap)? Have the features or the exit rate moved? Either
-starts a challenger search over recent windows of data; the gate deploys a challenger only if it
-beats the live model on the newest rows by the margin. Too few new rows: the files wait.
-Nothing deployed: bootstrap. Config keys: those of every step, history_path, drift_margin,
-drift_confidence, min_new_rows, min_new_positives. The idle run (nothing new) imports no pandas
-or scikit-learn and writes one heartbeat.
+New files in input_folder_path (unknown to the history database, or changed)? Ingest, then check
+the live model on the new rows, pooled with its earlier checks (risk.monitoring): a confirmed drop
+below what it was validated at makes it degraded and starts a challenger search on the evidence
+since the change; a degraded model is searched for again at every run with new rows; a data-drift
+flag starts a search with a healthy champion's burden. The gate deploys a challenger only with the
+burden of proof the champion's state calls for. Nothing deployed: bootstrap. Config keys: those of
+every step, history_path, drift_margin, drift_confidence, min_new_rows, min_new_positives,
+false_alarm_rate, degraded_confidence (docs/decisions.md). The idle run (nothing new) imports no
+pandas or scikit-learn and writes one heartbeat.
 """
 
 import os
@@ -21,7 +22,7 @@ from risk.runs import RunLog, StepFailed, run_step, timed
 EXIT_OK = 0  # nothing new; no drift; too few new rows (they wait); or deployed and reported
 EXIT_FAILED = 1  # bad config, every new file rejected, or a failing step; production as it was
 EXIT_API_UNREACHABLE = 2  # deployed and reports written, but apicalls.py could not reach the API
-EXIT_NO_BETTER_MODEL = 3  # drift, but no challenger beat the live model: it stays
+EXIT_NO_BETTER_MODEL = 3  # the live model is degraded and no challenger beat it: it stays
 EXIT_BUSY = 75  # another run holds the lock; this one changed nothing
 
 
@@ -94,20 +95,29 @@ def judge_new_data(conn, config: dict, log: RunLog, run: dict) -> int:
     for line in check.lines:
         log(line)
     run["decision"] = check.decision
+    if check.newly_degraded or check.newly_flagged:
+        run["drift"] = [v.detail for v in check.verdicts if v.outcome == "drift" and v.kind != "course"]
     if not check.challenge:
         return EXIT_OK
-    run["drift"] = [v.detail for v in check.verdicts if v.outcome == "drift" and v.kind != "course"]
     choice = timed(
-        "training", log, run["steps"], lambda: decisions.challenge(conn, settings, run["id"], check.champion)
+        "training",
+        log,
+        run["steps"],
+        lambda: decisions.challenge(conn, settings, run["id"], check.champion, check.burden, check.since_run_id),
     )
     for line in choice.lines:
         log(line)
     if choice.deploy:
         run["decision"] = "drift: re-trained and re-deployed"
         return publish(config, log, run, "drift")
-    decisions.keep_champion(conn, settings, run["id"], choice)
-    run["decision"] = "drift, no better model: the live model stays"
-    log(f"{run['decision']}; its reference is now its F1 on the newest rows")
+    decisions.keep_champion(conn, settings, run["id"])
+    if check.state != "degraded":
+        run["decision"] = f"{check.decision.split(':')[0]}, no better model: the live model stays ({check.state})"
+        log(f"{run['decision']}; its reference is unchanged")
+        return EXIT_OK
+    run["decision"] = "drift, no better model: the live model stays (degraded)"
+    run["newly_degraded"] = check.newly_degraded
+    log(f"{run['decision']}; its reference is unchanged, the search continues with the next new data")
     report(config, log, run, apicalls=False)
     return EXIT_NO_BETTER_MODEL
 
@@ -168,7 +178,7 @@ def raise_alerts(conn, config: dict, run: dict, code: int) -> None:
         raised.append(("drift", "warning", f"drift: {run['drift'][0]}", {**details, "verdicts": run["drift"]}))
     if code == EXIT_FAILED:
         raised.append(("failed run", "critical", f"run {run['id']} {run['decision']}", details))
-    elif code == EXIT_NO_BETTER_MODEL:
+    elif code == EXIT_NO_BETTER_MODEL and run.get("newly_degraded"):  # once, when the model turns degraded
         raised.append(("no better model", "warning", f"run {run['id']}: {run['decision']}", details))
     elif "deployment" in run["steps"]:
         summary = f"release {run['release_after']} is live ({run['decision']})"

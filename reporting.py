@@ -288,6 +288,9 @@ def live_table(data: dict, style):
                 f"F1 {f1_words(reference['f1'])} ({reference['kind']}, {reference['rows'] or '?'} rows)",
             ]
         )
+    if live.get("state"):
+        since = f" since {charts.time_words(live['state_since'])} UTC" if live.get("state_since") else ""
+        rows.append(["State", f"{live['state']}{since}: {live['evidence']}"])
     cells = [[Paragraph(f"<b>{name}</b>", style), Paragraph(escape(value), style)] for name, value in rows]
     return pdf_table(cells, widths=[3.6 * cm, 13.4 * cm], header=False)
 

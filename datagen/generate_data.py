@@ -30,6 +30,10 @@ client observed at one time:
     - shifted-grown: the shifted rule with M = 120: the client base grows (the median company has
       120 employees instead of 35) while the rule stays; a covariate shift, which under this rule
       also raises the exit rate (to about 60 %).
+    - scarce and shifted-scarce: the source and the shifted rule with intercept -4.7: exits grow
+      scarce (about 14 % and 13 %).
+  A slow change is a blend: `blend(a, b, w)` moves every parameter of regime a a share w of the way
+  to regime b's (the medians geometrically), so a rule can turn over several months.
 A new month (`--month`) observes every client again, under the regime `--regime` names.
 
 A logistic regression on the raw counts learns each period's rule only partly (the true rule is in
@@ -77,8 +81,22 @@ REGIMES = {
     "shifted": Regime(-3.0, 0.0, 3.0),
     "exodus": Regime(-1.0, 0.5, -4.0),
     "shifted-grown": Regime(-3.0, 0.0, 3.0, employees_median=120.0),
+    "scarce": Regime(-4.7, 0.5, -4.0),
+    "shifted-scarce": Regime(-4.7, 0.0, 3.0),
 }
 HOLDOUT_STREAM = 1  # appended to a month's seed: the holdout's draws are independent of the file's
+
+
+def blend(first: Regime, second: Regime, weight: float) -> Regime:
+    """The regime a share `weight` (0..1) of the way from `first` to `second`: weights and intercept
+    linearly, the medians and the activity factor geometrically."""
+    return Regime(
+        first.intercept + weight * (second.intercept - first.intercept),
+        first.month_weight + weight * (second.month_weight - first.month_weight),
+        first.size_weight + weight * (second.size_weight - first.size_weight),
+        float(first.employees_median ** (1 - weight) * second.employees_median**weight),
+        float(first.activity_factor ** (1 - weight) * second.activity_factor**weight),
+    )
 
 
 def make_codes(rng: np.random.Generator, count: int) -> np.ndarray:
@@ -142,20 +160,21 @@ def build_datasets(seed: int = SEED) -> dict[str, pd.DataFrame]:
     }
 
 
-def build_month(seed: int | list[int], regime: str, rows: int) -> pd.DataFrame:
-    """One new month: fresh observations of `rows` of the company's clients under `regime`.
+def build_month(seed: int | list[int], regime: str | Regime, rows: int) -> pd.DataFrame:
+    """One new month: fresh observations of `rows` of the company's clients under `regime` (a name or a Regime).
 
     By default a month observes all 10,000 clients, as a monthly export of the client base would.
     """
     codes = make_codes(np.random.default_rng(SEED), CLIENT_COUNT)
     rng = np.random.default_rng(seed)
-    return draw_clients(rng, rng.choice(codes, rows, replace=False), REGIMES[regime])
+    regime = REGIMES[regime] if isinstance(regime, str) else regime
+    return draw_clients(rng, rng.choice(codes, rows, replace=False), regime)
 
 
 def build_regime_month(
-    seed: int | list[int], regime_name: str, rows: int = CLIENT_COUNT, holdout: bool = False
+    seed: int | list[int], regime_name: str | Regime, rows: int = CLIENT_COUNT, holdout: bool = False
 ) -> pd.DataFrame:
-    """A month of `regime_name` as a DataFrame: `rows` of the clients, freshly observed.
+    """A month of `regime_name` (or a Regime) as a DataFrame: `rows` of the clients, freshly observed.
 
     holdout=True gives that month's holdout instead: an independent draw of the same regime (the
     seed with HOLDOUT_STREAM appended), the labelled rows a simulation scores the live model on and
@@ -186,7 +205,7 @@ def main(argv=None) -> list[Path]:
         "--regime",
         choices=sorted(REGIMES),
         default="source",
-        help="period the new month follows: source (no change), exodus, shifted or shifted-grown",
+        help="period the new month follows: source (no change), exodus, shifted, shifted-grown, scarce, shifted-scarce",
     )
     parser.add_argument("--rows", type=int, default=CLIENT_COUNT, help="rows in the new month's file")
     parser.add_argument("--seed", type=int, default=SEED + 1, help="seed of the new month")

@@ -1,12 +1,14 @@
-"""The challenger search: candidate models on recent windows of data, judged out of time, and the gate.
+"""The challenger search: candidate models on windows of data, judged out of time, and the gate.
 
-Data arrives in batches (the files one run decided on, in arrival order). A candidate is trained on
-the newest k batches. Every candidate is judged on the newest batch only, never on rows it trained
-on: the newest batch is cut into folds; for each fold the candidate trains on its older batches plus
-the other folds and predicts the fold. The out-of-fold predictions give its validation F1, with a
-bootstrap interval. The champion (the live model) never saw the newest batch, so it is judged on the
-same rows as it is. Among candidates, the most data whose F1 is within one standard error of the best
-wins (after a change the newest window wins; in a stable period, more data); the gate then decides.
+Data arrives in batches (the files one run decided on, in arrival order). A candidate is a window:
+the newest k batches (1, 2, 4, ..., the fewest reaching 2,000 rows, all), and, after a detected
+change, every batch since the change. Candidates are judged on the evaluated batches (all batches
+since the change; by default the newest one) by rolling origin, never on rows they trained on: each
+evaluated batch is cut into folds, and each fold is predicted by the window's model trained on the
+window's batches before it plus the batch's other folds. The champion (the live model) never saw the
+evaluated batches, so it is judged on the same rows. Among candidates, the most data whose F1 is
+within one standard error of the best wins (after a change the newest windows win; in a stable
+period, more data); the gate then decides, with the burden of proof the champion's state calls for.
 """
 
 from __future__ import annotations
@@ -51,6 +53,12 @@ class SearchResult:
     validation_rows: int
     folds: int
     verdicts: list[drift.Verdict] = field(default_factory=list)
+    evaluated: list[int] = field(default_factory=list)  # indexes of the batches judged on, oldest first
+
+    @property
+    def rows_text(self) -> str:
+        count = len(self.evaluated)
+        return "newest rows" if count <= 1 else f"rows of the {count} batches since the change"
 
 
 def window_sizes(batch_rows: list[int], min_rows: int = WINDOW_MIN_ROWS) -> list[int]:
@@ -67,7 +75,9 @@ def window_sizes(batch_rows: list[int], min_rows: int = WINDOW_MIN_ROWS) -> list
     return sorted(sizes)
 
 
-def window_label(k: int, total: int) -> str:
+def window_label(k: int, total: int, since_change: bool = False) -> str:
+    if since_change:
+        return f"since the change ({k} batch{'es' if k > 1 else ''})"
     if k == total:
         return f"all data ({total} batch{'es' if total > 1 else ''})"
     return "newest batch" if k == 1 else f"newest {k} batches"
@@ -94,15 +104,33 @@ def fold_count(y: np.ndarray) -> int:
     return min(FOLDS, rarer)
 
 
+def fit_predict(train: pd.DataFrame, rows: pd.DataFrame) -> np.ndarray:
+    """Predictions for `rows` by the model trained on `train`; training rows of one class predict that class."""
+    classes = np.unique(labels(train))
+    if len(classes) < 2:
+        return np.full(len(rows), classes[0] if len(classes) else 0, dtype=np.int64)
+    y_pred, _ = predict(train_model(train), rows)
+    return y_pred
+
+
 def out_of_time_predictions(older: pd.DataFrame, newest: pd.DataFrame, folds: int) -> np.ndarray:
-    """Predictions for every newest row from a model trained on the older rows and the other folds."""
+    """Predictions for every newest row from a model trained on the older rows and the other folds
+    (with fewer than 2 folds, from the older rows alone)."""
+    if folds < 2:
+        return fit_predict(older, newest)
     y = labels(newest)
     y_pred = np.zeros(len(newest), dtype=np.int64)
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=SEED)
     for train_index, test_index in splitter.split(np.zeros(len(y)), y):
-        model = train_model(pd.concat([older, newest.iloc[train_index]], ignore_index=True))
-        y_pred[test_index], _ = predict(model, newest.iloc[test_index])
+        train = pd.concat([older, newest.iloc[train_index]], ignore_index=True)
+        y_pred[test_index] = fit_predict(train, newest.iloc[test_index])
     return y_pred
+
+
+def batch_folds(y: np.ndarray) -> int:
+    """Folds of an evaluated batch: FOLDS, fewer when its rarer class is rarer than that, 1 below 2."""
+    rarer = int(min(np.sum(y == 1), np.sum(y == 0)))
+    return min(FOLDS, rarer) if rarer >= 2 else 1
 
 
 def judge(label: str, k: int, rows: int, y_true, y_pred, confidence: float, rng) -> Candidate:
@@ -130,23 +158,66 @@ def choose(candidates: list[Candidate]) -> Candidate:
     return max(close, key=lambda candidate: candidate.batches)
 
 
-def search(batches: list[pd.DataFrame], champion, confidence: float, rng: np.random.Generator) -> SearchResult:
-    """Judge every window's candidate, and the champion (if any), on the newest batch."""
+@dataclass(frozen=True)
+class Window:
+    """A candidate: at evaluated batch s it trains on batches [first(s), s); its final model on [first(T+1), T]."""
+
+    label: str
+    batches: int  # the final model's batches: the newest `batches`
+    start: int | None = None  # a fixed first batch (since the change); None: the newest `batches` of each origin
+
+    def older(self, s: int) -> slice:
+        return slice(self.start if self.start is not None else max(0, s - self.batches + 1), s)
+
+
+def older_rows(batches: list[pd.DataFrame], window: Window, s: int) -> pd.DataFrame:
+    """What a window's model learns from, besides batch s's other folds, when it predicts batch s."""
+    older = batches[window.older(s)]
+    return pd.concat(older, ignore_index=True) if older else batches[s].iloc[0:0]
+
+
+def candidate_windows(batch_rows: list[int], change: int | None) -> list[Window]:
+    """The newest-k windows, and the window since the change (which replaces the newest-k of its size)."""
+    total = len(batch_rows)
+    windows = {k: Window(window_label(k, total), k) for k in window_sizes(batch_rows)}
+    if change is not None and 0 < change < total - 1:
+        k = total - change
+        windows[k] = Window(window_label(k, total, since_change=True), k, start=change)
+    return [windows[k] for k in sorted(windows)]
+
+
+def search(
+    batches: list[pd.DataFrame],
+    champion,
+    confidence: float,
+    rng: np.random.Generator,
+    evaluated: list[int] | None = None,
+    change: int | None = None,
+) -> SearchResult:
+    """Judge every window's candidate, and the champion (if any), on the `evaluated` batches (indexes,
+    default the newest), each predicted out of time by rolling origin; `change`: the first batch since
+    a detected change, for the window that starts there."""
     batches = prepare_batches(batches)
-    newest = batches[-1]
-    y_true = labels(newest)
-    folds = fold_count(y_true)
+    evaluated = evaluated or [len(batches) - 1]
+    y_true = np.concatenate([labels(batches[s]) for s in evaluated])
+    fold_count(y_true)  # fewer than 2 rows of a class: nothing to validate a model on (raises, naming them)
     candidates = []
-    for k in window_sizes([len(batch) for batch in batches]):
-        older = pd.concat(batches[-k:-1], ignore_index=True) if k > 1 else newest.iloc[0:0]
-        y_pred = out_of_time_predictions(older, newest, folds)
-        rows = len(older) + len(newest)
-        candidates.append(judge(window_label(k, len(batches)), k, rows, y_true, y_pred, confidence, rng))
+    for window in candidate_windows([len(batch) for batch in batches], change):
+        y_pred = np.concatenate(
+            [
+                out_of_time_predictions(older_rows(batches, window, s), batches[s], batch_folds(labels(batches[s])))
+                for s in evaluated
+            ]
+        )
+        rows = sum(len(batch) for batch in batches[-window.batches :])
+        candidates.append(judge(window.label, window.batches, rows, y_true, y_pred, confidence, rng))
     champion_pred = champion_counts = None
     if champion is not None:
-        champion_pred, _ = predict(champion, newest)
+        champion_pred = np.concatenate([predict(champion, batches[s])[0] for s in evaluated])
         champion_counts = drift.confusion_counts(y_true, champion_pred)
-    return SearchResult(candidates, choose(candidates), y_true, champion_pred, champion_counts, len(newest), folds)
+    return SearchResult(
+        candidates, choose(candidates), y_true, champion_pred, champion_counts, len(y_true), FOLDS, evaluated=evaluated
+    )
 
 
 def window_data(batches: list[pd.DataFrame], k: int) -> pd.DataFrame:
@@ -158,21 +229,41 @@ def single_class(y_pred) -> bool:
     return len(np.unique(y_pred)) < 2
 
 
-def gate(result: SearchResult, final_pred, margin: float, confidence: float, rng) -> drift.Verdict:
-    """Deploy the best candidate? Never one that predicts a single class when the data holds both;
-    with a champion, only when it beats the champion on the same rows by the margin."""
+def gate(
+    result: SearchResult,
+    final_pred,
+    margin: float,
+    confidence: float,
+    rng,
+    degraded_confidence: float | None = None,
+) -> drift.Verdict:
+    """Deploy the best candidate? Never one that predicts a single class when the data holds both.
+    Against a healthy champion, only when it beats it on the same rows by the margin with `confidence`;
+    against a degraded one (`degraded_confidence` given), when it is better at all with that confidence."""
     best = result.best
     both = len(np.unique(result.y_true)) == 2
     if both and (single_class(best.y_pred) or single_class(final_pred)):
         detail = (
-            f"the best candidate ({best.label}) predicts a single class on {result.validation_rows} newest rows "
-            "that hold both -> refused"
+            f"the best candidate ({best.label}) predicts a single class on {result.validation_rows} "
+            f"{result.rows_text} that hold both -> refused"
         )
         return drift.Verdict("gate", "single class", "not better", detail, n=result.validation_rows)
     if result.champion_pred is None:
         detail = f"nothing is deployed: the best candidate ({best.label}, F1 {best.f1:.2f}) goes live -> better"
         return drift.Verdict("gate", "f1", "better", detail, value=best.f1, n=result.validation_rows)
-    return drift.gain_verdict(result.y_true, best.y_pred, result.champion_pred, margin, confidence, rng)
+    if degraded_confidence is not None:
+        margin, confidence = 0.0, degraded_confidence
+    burden = "degraded" if degraded_confidence is not None else ""
+    return drift.gain_verdict(
+        result.y_true,
+        best.y_pred,
+        result.champion_pred,
+        margin,
+        confidence,
+        rng,
+        rows_text=result.rows_text,
+        burden=burden,
+    )
 
 
 def describe_candidates(result: SearchResult) -> list[drift.Verdict]:
@@ -182,7 +273,7 @@ def describe_candidates(result: SearchResult) -> list[drift.Verdict]:
         chosen = candidate is result.best
         detail = (
             f"candidate {candidate.label} ({candidate.rows} rows): F1 {candidate.f1:.2f} "
-            f"[{candidate.low:.2f}, {candidate.high:.2f}] on {result.validation_rows} newest rows"
+            f"[{candidate.low:.2f}, {candidate.high:.2f}] on {result.validation_rows} {result.rows_text}"
             + (" -> chosen" if chosen else "")
         )
         rows.append(

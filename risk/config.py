@@ -42,8 +42,10 @@ OPTIONAL_KEYS = {
     "outdated_cache_seconds": (3600, lambda v: isinstance(v, int) and v >= 0, "an integer >= 0"),
     "drift_margin": (0.05, _fraction(0.0, 1.0), "a number between 0 and 1"),
     "drift_confidence": (0.99, _fraction(0.5, 1.0), "a number between 0.5 and 1"),
-    "min_new_rows": (200, _positive_int, "an integer >= 1"),
-    "min_new_positives": (50, _positive_int, "an integer >= 1"),
+    "min_new_rows": (100, _positive_int, "an integer >= 1"),
+    "min_new_positives": (30, _positive_int, "an integer >= 1"),
+    "false_alarm_rate": (0.05, _fraction(0.0, 0.5), "a number between 0 and 0.5"),
+    "degraded_confidence": (0.9, _fraction(0.5, 1.0), "a number between 0.5 and 1"),
     "alert_webhook_url": (
         None,
         lambda v: v is None or isinstance(v, str) and v.startswith(("http://", "https://")),

@@ -1,12 +1,14 @@
 """The decision policy of the full process: judge the new rows, search for a challenger, keep or replace.
 
-check(): the live model on the new rows only (its F1 against the reference it was validated at),
-the features and the exit rate against its reference rows (data drift), and the course's raw
-comparison (recorded, not used); too few new rows and the files wait. challenge(): candidates on
-windows of the batches, judged out of time on the newest batch, and the gate; a winner is written to
-output_model_path with its card. keep_champion(): the files are decided and the live model's
-reference becomes its F1 on the newest rows, so one change is acted on once.
-Every verdict goes to the history database; the returned lines are for the log.
+check(): the live model on the rows new in this run, pooled with its earlier checks by the sequential
+test (risk.monitoring: its state, unproven, healthy or degraded, and the evidence); the features and
+the exit rate against the rows it was validated on (data drift, an early warning); the course's raw
+comparison (recorded, not used). A confirmed drop, a degraded model, or a data-drift flag starts a
+challenger search. challenge(): candidates on windows of the batches, judged out of time on every
+batch since the change, and the gate with the burden of proof the champion's state calls for; a winner
+is written to output_model_path with its card. keep_champion(): the live model stays, its reference
+unchanged (an expectation is never lowered without a deployment). Every verdict and check goes to the
+history database; the returned lines are for the log.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from risk import artifacts, challenger, drift, history, registry
+from risk import artifacts, challenger, drift, history, monitoring, registry
 from risk.config import Config, PipelineError, actor
 from risk.contract import FEATURES, TRAINING, DataError, read_csv, read_csv_bytes
 from risk.model import (
@@ -38,11 +40,19 @@ SEED = 0
 
 @dataclass
 class Check:
+    """What check() decided: the run's decision, whether a challenger search follows (and how: the gate's
+    burden and the first run of the evidence), the live model's state, and what is new to tell people."""
+
     decision: str
     challenge: bool
     lines: list[str]
     champion: object = None
     verdicts: list[drift.Verdict] = field(default_factory=list)
+    state: str | None = None
+    burden: str | None = None
+    since_run_id: int | None = None
+    newly_degraded: bool = False
+    newly_flagged: bool = False
 
 
 @dataclass
@@ -114,7 +124,7 @@ def data_verdicts(reference: pd.DataFrame | None, new_rows: pd.DataFrame, confid
         reference_values = reference[feature].to_numpy(dtype="float64")
         new_values = new_rows[feature].to_numpy(dtype="float64")
         verdicts.append(drift.ks_verdict(feature, reference_values, new_values, confidence))
-        verdicts.append(drift.psi_verdict(feature, reference_values, new_values))
+        verdicts.append(drift.psi_verdict(feature, reference_values, new_values, confidence))
     verdicts.append(drift.exit_rate_verdict(labels(reference), labels(new_rows), confidence))
     return verdicts
 
@@ -146,7 +156,7 @@ def adopt_learned_files(conn, config: Config, release, folder: str) -> list[str]
 
 
 def check(conn, config: Config, run_id: int) -> Check:
-    """Judge the new rows; record the verdicts; decide the files unless a challenger check follows."""
+    """Judge the new rows; record the verdicts and the check; decide the files unless a search follows."""
     model, model_id, reference, release = live_model(conn, config)
     folder = history.folder_key(config.input_folder_path, config.history_path)
     adopted = adopt_learned_files(conn, config, release, folder)
@@ -155,63 +165,126 @@ def check(conn, config: Config, run_id: int) -> Check:
     if not new_files:
         reason = "the live release learned from them" if adopted else "the new file(s) were rejected"
         return Check(f"no new rows: {reason}", False, notes)
-    groups, frames = batches(conn, config)
+    _, frames = batches(conn, config)
     new_rows = challenger.prepare_batches(frames)[-1]
-    if reference is None:
-        performance = drift.Verdict("performance", "f1", drift.INSUFFICIENT, "the live model has no reference F1")
-    else:
-        y_pred, _ = predict(model, new_rows)
-        performance = drift.performance_verdict(
-            drift.confusion_counts(labels(new_rows), y_pred),
-            reference["f1"],
-            reference["counts"],
-            config.drift_margin,
-            config.drift_confidence,
-            config.min_new_rows,
-            config.min_new_positives,
-            np.random.default_rng(SEED),
-        )
-    verdicts = [course_comparison(config, model, release), performance]
+    y_pred, _ = predict(model, new_rows)
+    counts = drift.confusion_counts(labels(new_rows), y_pred)
+    data = []
+    if reference is not None:
+        reference_rows = read_recorded(config.history_path, reference["files"])
+        data = data_verdicts(reference_rows, new_rows, config.drift_confidence)
+    flagged = any(v.outcome == drift.DRIFT for v in data)
+    checks = history.model_checks(conn, model_id)
+    rng = np.random.default_rng(SEED)
+    assessment = monitoring.assess(checks, run_id, counts, reference, flagged, config, rng, history.utc_now())
+    verdicts = [course_comparison(config, model, release), *assessment.verdicts, *data]
     ids = [file["id"] for file in new_files]
-    if performance.outcome == drift.INSUFFICIENT:
-        with conn:
-            history.record_verdicts(conn, run_id, [v.row() for v in verdicts])
-            history.decide_files(conn, ids, run_id, "waiting")
-        names = ", ".join(file["name"] for file in new_files)
-        return Check(f"insufficient data: {names} wait for more rows", False, notes + [v.detail for v in verdicts])
-    reference_rows = read_recorded(config.history_path, reference["files"])  # a reference: judged above
-    verdicts += data_verdicts(reference_rows, new_rows, config.drift_confidence)
-    flagged = [v for v in verdicts if v.outcome == drift.DRIFT and v.kind != "course"]
-    lines = notes + [v.detail for v in verdicts]
-    if not flagged:
-        with conn:
-            history.record_verdicts(conn, run_id, [v.row() for v in verdicts])
-            history.decide_files(conn, ids, run_id, "decided")
-        return Check("no drift: the live model stays", False, lines + ["no drift: keeping the live model"])
     with conn:
         history.record_verdicts(conn, run_id, [v.row() for v in verdicts])
-    kinds = sorted({v.kind for v in flagged})
-    lines.append(f"{' and '.join(kinds)} flagged: searching for a challenger")
-    return Check(f"{' and '.join(kinds)}: challenger search", True, lines, champion=model, verdicts=verdicts)
+        history.record_check(
+            conn, {**assessment.row, "run_id": run_id, "model_id": model_id, "release": release.name, "files": ids}
+        )
+        if not assessment.search:
+            history.decide_files(conn, ids, run_id, "decided")
+    before = checks[-1]["state"] if checks else monitoring.UNPROVEN
+    result = Check(
+        decision_text(assessment, before, verdicts),
+        assessment.search is not None,
+        notes
+        + [v.detail for v in verdicts]
+        + [f"the live model is {assessment.state} (since {assessment.row['state_since']})"],
+        champion=model if assessment.search else None,
+        verdicts=verdicts,
+        state=assessment.state,
+        burden=assessment.search,
+        since_run_id=assessment.since_run_id,
+        newly_degraded=assessment.state == monitoring.DEGRADED and before != monitoring.DEGRADED,
+        newly_flagged=flagged and not (checks and checks[-1]["flagged"]),
+    )
+    if result.challenge:
+        result.lines.append(f"{result.decision}: the gate's burden is that of a {assessment.search} champion")
+    return result
+
+
+def decision_text(assessment: monitoring.Assessment, before: str, verdicts: list[drift.Verdict]) -> str:
+    """The run's decision in a few words, from the check's state and what it flagged."""
+    performance = verdicts[1]
+    if before == monitoring.DEGRADED and assessment.state == monitoring.DEGRADED:
+        return "still degraded: challenger search"
+    flagged = sorted({v.kind for v in verdicts if v.outcome == drift.DRIFT and v.kind != "course"})
+    if assessment.search:
+        return f"{' and '.join(flagged)}: challenger search"
+    if before == monitoring.DEGRADED:
+        return "healthy again: the live model stays"
+    if performance.outcome == drift.INSUFFICIENT:
+        return f"insufficient data: the live model stays ({assessment.state})"
+    return "no drift: the live model stays"
+
+
+def file_key(file: dict) -> dict:
+    return {key: file[key] for key in ("folder", "name", "sha256")}
 
 
 def window_files(groups: list[list[dict]], k: int) -> list[dict]:
-    return [{key: file[key] for key in ("folder", "name", "sha256")} for group in groups[-k:] for file in group]
+    return [file_key(file) for group in groups[-k:] for file in group]
 
 
-def challenge(conn, config: Config, run_id: int, champion) -> Choice:
-    """Search the windows, gate the best; on success write the model and its card for deployment."""
+def evaluation_batches(conn, groups: list[list[dict]], champion_id: str | None, since_run_id) -> list[int]:
+    """The batches candidates are judged on: the newest (undecided) one, and those the champion was judged
+    on from run `since_run_id` on, in its current spell as the live model (after a rollback, only the
+    rows since it came back; never rows it learned from: it was live before they came)."""
+    newest = len(groups) - 1
+    if since_run_id is None or champion_id is None:
+        return [newest]
+    went_live = history.select_one(
+        conn, "SELECT MAX(at) AS at FROM deployments WHERE state = 'done' AND model_id = ?", (champion_id,)
+    )["at"]
+    judged = {
+        check["run_id"]
+        for check in history.model_checks(conn, champion_id)
+        if check["run_id"] >= since_run_id and (went_live is None or check["at"] > went_live)
+    }
+    return [index for index, group in enumerate(groups) if index == newest or group[0]["decided_run_id"] in judged]
+
+
+def gate_burden(burden: str | None, result: challenger.SearchResult, reference: dict | None, config) -> tuple:
+    """A degraded champion loses the protection of the margin only while it still fails its own test on
+    the rows the challenger is judged on (say after a rollback, it may hold there): (burden, a note)."""
+    if burden != monitoring.DEGRADED_GATE or reference is None or result.champion_counts is None:
+        return burden, None
+    f1 = drift.f1_of(result.champion_counts)
+    if f1 < reference["f1"] - config.drift_margin:
+        return burden, None
+    note = (
+        f"the degraded champion scores F1 {f1:.2f} on these rows, within margin {config.drift_margin:.2f} of the "
+        f"{reference['f1']:.2f} expected: a challenger must beat it as it would a healthy one"
+    )
+    return monitoring.HEALTHY_GATE, note
+
+
+def challenge(
+    conn, config: Config, run_id: int, champion, burden: str | None = None, since_run_id: int | None = None
+) -> Choice:
+    """Search the windows, gate the best; on success write the model and its card for deployment.
+
+    `burden`: the champion's state (monitoring.HEALTHY_GATE or DEGRADED_GATE); `since_run_id`: the first
+    run of the evidence since the change (default: the newest batch alone)."""
     started_at, started = history.utc_now(), time.perf_counter()
     groups, frames = batches(conn, config)
     if not frames:
         raise PipelineError(f"no accepted data file in {config.input_folder_path} to train on")
+    _, champion_id, reference, _ = live_model(conn, config) if champion is not None else (None, None, None, None)
+    evaluated = evaluation_batches(conn, groups, champion_id, since_run_id)
     rng = np.random.default_rng(SEED)
-    result = challenger.search(frames, champion, config.drift_confidence, rng)
+    change = evaluated[0] if len(evaluated) > 1 else None
+    result = challenger.search(frames, champion, config.drift_confidence, rng, evaluated, change)
     best = result.best
     window_df = challenger.window_data(frames, best.batches)
     model = train_model(window_df)
     final_pred, _ = predict(model, challenger.prepare_batches(frames)[-1])
-    verdict = challenger.gate(result, final_pred, config.drift_margin, config.drift_confidence, rng)
+    burden, note = gate_burden(burden, result, reference, config)
+    degraded = config.degraded_confidence if burden == monitoring.DEGRADED_GATE else None
+    verdict = challenger.gate(result, final_pred, config.drift_margin, config.drift_confidence, rng, degraded)
     verdicts = challenger.describe_candidates(result) + [verdict]
     with conn:
         history.record_verdicts(conn, run_id, [v.row() for v in verdicts])
@@ -219,15 +292,18 @@ def challenge(conn, config: Config, run_id: int, champion) -> Choice:
     detail = {"kind": "challenger search", "candidates": len(result.candidates), "rows": len(window_df)}
     history.record_step(conn, str(config.config_path), "training", started_at, seconds, True, detail)
     lines = [v.detail for v in verdicts]
+    if note:
+        lines.insert(-1, note)
     if verdict.outcome != "better":
         return Choice(False, lines, result)
     method = (
-        f"out of time: {result.folds} folds of the newest batch ({result.validation_rows} rows), "
-        "older rows of the window added to each training fold"
+        f"out of time, rolling origin over {len(evaluated)} batch{'es' if len(evaluated) > 1 else ''} "
+        f"({result.validation_rows} rows): each cut into folds, each fold predicted by the window's model "
+        "trained on the window's batches before it and the other folds"
     )
     files = window_files(groups, best.batches)
     card = make_card(model, window_df, files, best.label, challenger.validation_record(best, method), run_id)
-    card["reference_files"] = files
+    card["reference_files"] = [file_key(file) for index in evaluated for file in groups[index]]
     write_model(model, card, config.output_model_path)
     with conn:
         registry.record_card(conn, card)
@@ -235,27 +311,9 @@ def challenge(conn, config: Config, run_id: int, champion) -> Choice:
     return Choice(True, lines, result)
 
 
-def keep_champion(conn, config: Config, run_id: int, choice: Choice) -> None:
-    """The live model stays: decide the files, and re-baseline it on the newest rows it was judged on."""
+def keep_champion(conn, config: Config, run_id: int) -> None:
+    """The live model stays, its reference unchanged: the files this run judged are decided."""
     folder = history.folder_key(config.input_folder_path, config.history_path)
     new_files = history.undecided_files(conn, folder)
-    _, model_id, _, _ = live_model(conn, config)
-    result = choice.result
-    counts = result.champion_counts
-    low, high = drift.f1_interval(counts, config.drift_confidence, np.random.default_rng(SEED))
     with conn:
         history.decide_files(conn, [file["id"] for file in new_files], run_id, "decided")
-        history.add_reference(
-            conn,
-            {
-                "model_id": model_id,
-                "run_id": run_id,
-                "kind": "revalidation",
-                "f1": drift.f1_of(counts),
-                "low": low,
-                "high": high,
-                "rows": int(counts.sum()),
-                "counts": [int(x) for x in counts],
-                "files": [{key: file[key] for key in ("folder", "name", "sha256")} for file in new_files],
-            },
-        )

@@ -7,6 +7,9 @@
   bootstrap over the rows' (label, challenger, champion) cells.
 - ks_verdict / psi_verdict / exit_rate_verdict: has a feature's distribution, or the exit rate,
   moved between the reference rows and the new rows?
+- cusum_step / cusum_threshold: the sequential test over checks that pools the evidence of an F1
+  shortfall (a CUSUM of the F1 shortfall, weighted by each check's F1 mass), its threshold set so
+  that a model that has not changed is called drifted in at most `false_alarm_rate` of 24 checks.
 Each test refuses to decide below its minimum sample and says so ("insufficient data").
 """
 
@@ -91,6 +94,35 @@ def p_text(p_value: float) -> str:
     return "p < 0.001" if p_value < 0.001 else f"p = {p_value:.3f}"
 
 
+@dataclass(frozen=True)
+class Drop:
+    """The new rows' F1 against a reference: its interval and the bootstrap replicates of the drop."""
+
+    f1: float
+    low: float
+    high: float
+    drops: np.ndarray
+
+
+def bootstrap_drop(new_counts, reference_f1: float, reference_counts, confidence: float, rng, resamples: int) -> Drop:
+    """Bootstrap replicates of the drop (reference F1 - new F1), and the new F1's interval at `confidence`;
+    the reference is resampled too when its counts are known (independent samples), else taken as fixed."""
+    new_replicates = f1_of(resample_counts(new_counts, rng, resamples))
+    if reference_counts is not None and int(np.sum(reference_counts)) > 0:
+        reference_replicates = f1_of(resample_counts(reference_counts, rng, resamples))
+    else:
+        reference_replicates = np.full(resamples, reference_f1)
+    tail = (1 - confidence) / 2
+    low, high = (float(x) for x in np.quantile(new_replicates, [tail, 1 - tail]))
+    return Drop(f1_of(new_counts), low, high, reference_replicates - new_replicates)
+
+
+def too_few(counts, min_rows: int, min_positives: int) -> tuple[int, int, bool]:
+    """(rows, exits, whether they are below the minimum sample) of confusion counts."""
+    n, positives = int(np.sum(counts)), int(counts[0] + counts[2])
+    return n, positives, n < min_rows or positives < min_positives
+
+
 def performance_verdict(
     new_counts,
     reference_f1: float,
@@ -101,6 +133,8 @@ def performance_verdict(
     min_positives: int,
     rng: np.random.Generator,
     resamples: int = RESAMPLES,
+    rows_text: str = "new rows",
+    extra: str = "",
 ) -> Verdict:
     """Drift when the F1 drop from the reference exceeds `margin` with confidence `confidence`.
 
@@ -109,36 +143,70 @@ def performance_verdict(
     release's test F1) is taken as fixed. p = (1 + #{replicates with drop <= margin}) / (1 + B);
     drift iff p < 1 - confidence. Minimum sample: `min_rows` new rows holding `min_positives` exits
     (F1 is about the exits: with fewer, its interval is too wide to tell a change from noise).
+    `rows_text` names the rows in the sentence ("new rows", "rows of the last 3 checks"); `extra` is
+    a clause added before the outcome.
     """
     new_counts = np.asarray(new_counts, dtype=np.int64)
-    n, positives = int(new_counts.sum()), int(new_counts[0] + new_counts[2])
+    n, positives, insufficient = too_few(new_counts, min_rows, min_positives)
     f1_new = f1_of(new_counts)
     base = dict(kind="performance", statistic="f1", value=f1_new, reference=reference_f1, n=n, positives=positives)
-    if n < min_rows or positives < min_positives:
+    if insufficient:
         detail = (
-            f"F1 {f1_new:.2f} on {n} new rows with {positives} exits vs {reference_f1:.2f} expected: "
-            f"below the minimum of {min_rows} rows and {min_positives} exits -> insufficient data (the files wait)"
+            f"F1 {f1_new:.2f} on {n} {rows_text} with {positives} exits vs {reference_f1:.2f} expected: "
+            f"below the minimum of {min_rows} rows and {min_positives} exits -> insufficient data"
         )
         return Verdict(outcome=INSUFFICIENT, detail=detail, **base)
-    new_replicates = f1_of(resample_counts(new_counts, rng, resamples))
-    if reference_counts is not None and int(np.sum(reference_counts)) > 0:
-        reference_replicates = f1_of(resample_counts(reference_counts, rng, resamples))
-    else:
-        reference_replicates = np.full(resamples, reference_f1)
-    drops = reference_replicates - new_replicates
-    p_value = (1 + np.sum(drops <= margin)) / (1 + resamples)
-    drop_bound = float(np.quantile(drops, 1 - confidence))
-    tail = (1 - confidence) / 2
-    low, high = (float(x) for x in np.quantile(new_replicates, [tail, 1 - tail]))
-    drop = reference_f1 - f1_new
+    drop = bootstrap_drop(new_counts, reference_f1, reference_counts, confidence, rng, resamples)
+    p_value = (1 + np.sum(drop.drops <= margin)) / (1 + resamples)
     outcome = DRIFT if p_value < 1 - confidence else NO_DRIFT
-    relation = ">" if outcome == DRIFT else "not clearly >"
     detail = (
-        f"F1 {f1_new:.2f} [{low:.2f}, {high:.2f}] on {n} new rows vs {reference_f1:.2f} expected: "
-        f"drop {drop:.2f} (at least {drop_bound:.2f} with {confidence * 100:g} % confidence) {relation} margin "
-        f"{margin:.2f} ({p_text(p_value)}) -> {outcome}"
+        f"F1 {f1_new:.2f} [{drop.low:.2f}, {drop.high:.2f}] on {n} {rows_text} vs {reference_f1:.2f} expected: "
+        f"drop {reference_f1 - f1_new:.2f} (at least {np.quantile(drop.drops, 1 - confidence):.2f} with "
+        f"{confidence * 100:g} % confidence) {'>' if outcome == DRIFT else 'not clearly >'} margin "
+        f"{margin:.2f} ({p_text(p_value)}){extra} -> {outcome}"
     )
-    return Verdict(outcome=outcome, detail=detail, low=low, high=high, p_value=float(p_value), **base)
+    return Verdict(outcome=outcome, detail=detail, low=drop.low, high=drop.high, p_value=float(p_value), **base)
+
+
+def recovery_verdict(
+    counts,
+    reference_f1: float,
+    reference_counts,
+    margin: float,
+    confidence: float,
+    min_rows: int,
+    min_positives: int,
+    rng: np.random.Generator,
+    rows_text: str,
+    resamples: int = RESAMPLES,
+) -> Verdict:
+    """Is a degraded model back within the margin of its reference on the rows judged since its drift?
+
+    One-sided bootstrap test of H0: drop >= margin (the mirror of performance_verdict):
+    p = (1 + #{replicates with drop >= margin}) / (1 + B); healthy iff p < 1 - confidence. Below the
+    minimum sample it stays degraded ("insufficient data"): a model shown poor is not trusted on less.
+    """
+    counts = np.asarray(counts, dtype=np.int64)
+    n, positives, insufficient = too_few(counts, min_rows, min_positives)
+    f1_new = f1_of(counts)
+    base = dict(kind="recovery", statistic="f1 drop", value=f1_new, reference=reference_f1, n=n, positives=positives)
+    if insufficient:
+        detail = (
+            f"F1 {f1_new:.2f} on {n} {rows_text} with {positives} exits vs {reference_f1:.2f} expected: below the "
+            f"minimum of {min_rows} rows and {min_positives} exits to show it recovered -> still degraded"
+        )
+        return Verdict(outcome=INSUFFICIENT, detail=detail, **base)
+    drop = bootstrap_drop(counts, reference_f1, reference_counts, confidence, rng, resamples)
+    p_value = (1 + np.sum(drop.drops >= margin)) / (1 + resamples)
+    recovered = p_value < 1 - confidence
+    detail = (
+        f"F1 {f1_new:.2f} [{drop.low:.2f}, {drop.high:.2f}] on {n} {rows_text} vs {reference_f1:.2f} expected: "
+        f"drop {reference_f1 - f1_new:.2f} (at most {np.quantile(drop.drops, confidence):.2f} with "
+        f"{confidence * 100:g} % confidence) {'<' if recovered else 'not clearly <'} margin {margin:.2f} "
+        f"({p_text(p_value)}) -> {'healthy again' if recovered else 'still degraded'}"
+    )
+    outcome = "healthy" if recovered else "degraded"
+    return Verdict(outcome=outcome, detail=detail, low=drop.low, high=drop.high, p_value=float(p_value), **base)
 
 
 def paired_cells(y_true, pred_a, pred_b) -> np.ndarray:
@@ -167,12 +235,15 @@ def gain_verdict(
     confidence: float,
     rng: np.random.Generator,
     resamples: int = RESAMPLES,
+    rows_text: str = "newest rows",
+    burden: str = "",
 ) -> Verdict:
     """Does the challenger beat the champion on the same rows by the margin?
 
     Gain = F1(challenger) - F1(champion). "better" when the gain exceeds `margin` (the smallest
     improvement worth a deployment) and the challenger is better at all with `confidence`
-    (paired bootstrap: p = share of replicates with gain <= 0, plus one, over B + 1).
+    (paired bootstrap: p = share of replicates with gain <= 0, plus one, over B + 1). `rows_text`
+    names the rows and `burden` the champion's state in the sentence.
     """
     y_true = np.asarray(y_true)
     cells = paired_cells(y_true, challenger_pred, champion_pred)
@@ -184,9 +255,10 @@ def gain_verdict(
     low, high = (float(x) for x in np.quantile(replicates, [tail, 1 - tail]))
     better = gain > margin and p_value < 1 - confidence
     detail = (
-        f"challenger F1 {f1_challenger:.2f} vs champion {f1_champion:.2f} on the same {len(y_true)} newest rows: "
-        f"gain {gain:+.2f} [{low:+.2f}, {high:+.2f}] {'>' if gain > margin else '<='} margin {margin:.2f} "
-        f"({p_text(p_value)}) -> {'better' if better else 'not better'}"
+        f"challenger F1 {f1_challenger:.2f} vs {burden + ' ' if burden else ''}champion {f1_champion:.2f} on the same "
+        f"{len(y_true)} {rows_text}: gain {gain:+.2f} [{low:+.2f}, {high:+.2f}] {'>' if gain > margin else '<='} "
+        f"margin {margin:.2f} ({p_text(p_value)}{f', needs < {1 - confidence:.2g}' if burden else ''}) -> "
+        f"{'better' if better else 'not better'}"
     )
     return Verdict(
         kind="gate",
@@ -233,37 +305,65 @@ def ks_verdict(feature: str, reference_values, new_values, confidence: float) ->
     return Verdict("data drift", "ks", outcome, detail, feature=feature, value=d, p_value=p_value, n=n)
 
 
+def psi_counts(reference_values, new_values, bins: int = PSI_BINS) -> tuple[np.ndarray, np.ndarray]:
+    """Counts of both samples in bins cut at the reference's quantiles (ties merge bins)."""
+    reference_values, new_values = np.asarray(reference_values), np.asarray(new_values)
+    edges = np.unique(np.quantile(reference_values, np.linspace(0, 1, bins + 1)[1:-1]))
+    ref_counts = np.bincount(np.searchsorted(edges, reference_values), minlength=len(edges) + 1)
+    new_counts = np.bincount(np.searchsorted(edges, new_values), minlength=len(edges) + 1)
+    return ref_counts, new_counts
+
+
 def psi(reference_values, new_values, bins: int = PSI_BINS) -> float:
     """Population stability index over bins cut at the reference's quantiles (ties merge bins).
 
     Each bin's share gets half a row added on both sides, so an empty bin stays finite.
     """
-    reference_values, new_values = np.asarray(reference_values), np.asarray(new_values)
-    edges = np.unique(np.quantile(reference_values, np.linspace(0, 1, bins + 1)[1:-1]))
-    ref_counts = np.bincount(np.searchsorted(edges, reference_values), minlength=len(edges) + 1)
-    new_counts = np.bincount(np.searchsorted(edges, new_values), minlength=len(edges) + 1)
+    ref_counts, new_counts = psi_counts(reference_values, new_values, bins)
     ref_share = (ref_counts + 0.5) / (ref_counts.sum() + 0.5 * len(ref_counts))
     new_share = (new_counts + 0.5) / (new_counts.sum() + 0.5 * len(new_counts))
     return float(np.sum((new_share - ref_share) * np.log(new_share / ref_share)))
 
 
-def psi_verdict(feature: str, reference_values, new_values) -> Verdict:
-    """PSI of the new rows against the reference; drift when PSI >= PSI_FLAG."""
-    n = len(new_values)
-    if min(len(reference_values), n) < MIN_DATA_ROWS:
+def psi_verdict(feature: str, reference_values, new_values, confidence: float) -> Verdict:
+    """PSI of the new rows against the reference; drift when PSI >= PSI_FLAG and it is significant.
+
+    PSI is the symmetric Kullback-Leibler divergence of the binned shares; for two samples of sizes n
+    and m from one distribution, PSI x nm / (n + m) is about chi-square with (bins - 1) degrees of
+    freedom. With a few hundred rows PSI reaches 0.2 by chance alone, so the flag also needs
+    p < 1 - confidence (bins cut at the reference's own quantiles: a slightly conservative test).
+    """
+    from scipy.stats import chi2
+
+    n, n_reference = len(new_values), len(reference_values)
+    if min(n_reference, n) < MIN_DATA_ROWS:
         return Verdict(
             "data drift",
             "psi",
             INSUFFICIENT,
-            f"{feature}: PSI needs {MIN_DATA_ROWS} rows in each sample, "
-            f"has {len(reference_values)} and {n} -> insufficient data",
+            f"{feature}: PSI needs {MIN_DATA_ROWS} rows in each sample, has {n_reference} and {n} -> insufficient data",
             feature=feature,
             n=n,
         )
     value = psi(reference_values, new_values)
-    outcome = DRIFT if value >= PSI_FLAG else NO_DRIFT
-    detail = f"{feature}: PSI {value:.3f} ({'>=' if value >= PSI_FLAG else '<'} {PSI_FLAG}) -> {outcome}"
-    return Verdict("data drift", "psi", outcome, detail, feature=feature, value=value, reference=PSI_FLAG, n=n)
+    bins = len(psi_counts(reference_values, new_values)[0])
+    p_value = float(chi2.sf(value * n * n_reference / (n + n_reference), bins - 1))
+    drift = value >= PSI_FLAG and p_value < 1 - confidence
+    outcome = DRIFT if drift else NO_DRIFT
+    detail = (
+        f"{feature}: PSI {value:.3f} ({'>=' if value >= PSI_FLAG else '<'} {PSI_FLAG}, {p_text(p_value)}) -> {outcome}"
+    )
+    return Verdict(
+        "data drift",
+        "psi",
+        outcome,
+        detail,
+        feature=feature,
+        value=value,
+        reference=PSI_FLAG,
+        p_value=p_value,
+        n=n,
+    )
 
 
 def exit_rate_verdict(reference_labels, new_labels, confidence: float) -> Verdict:
@@ -315,3 +415,88 @@ def course_verdict(f1_all_rows: float, test_f1: float, n: int) -> Verdict:
         f"{test_f1:.4f} on the test data -> {outcome} (recorded only)"
     )
     return Verdict("course", "f1", outcome, detail, value=f1_all_rows, reference=test_f1, n=n)
+
+
+# --- the sequential test over checks: a CUSUM of the F1 shortfall ----------------------------------
+
+CHECKS = 24  # the false-alarm rate is stated over this many checks: two years of monthly files
+CUSUM_CELLS = 120  # grid of the Markov-chain computation of the alarm probability
+
+
+def f1_mass(counts) -> float:
+    """2tp + fp + fn: the rows F1 is about (exits and predicted exits), tp counted twice, as in F1."""
+    tp, fp, fn = (float(x) for x in np.asarray(counts)[:3])
+    return 2 * tp + fp + fn
+
+
+def shortfall(counts, reference_f1: float, allowance: float) -> float:
+    """How far a check's F1 fell below `reference_f1` - `allowance`, weighted by its F1 mass.
+
+    (reference - allowance) * mass - 2tp = mass * (reference - allowance - F1): summed over checks it is
+    the pooled F1's shortfall times the pooled mass, so a CUSUM of it pools the checks exactly.
+    """
+    return (reference_f1 - allowance) * f1_mass(counts) - 2 * float(np.asarray(counts)[0])
+
+
+def shortfall_variance(reference_f1: float, allowance: float) -> float:
+    """Variance of the shortfall per unit of F1 mass when the F1 is still `reference_f1`.
+
+    Per row the shortfall is (F - k) * b - a with (a, b) = (2, 2) for a true positive, (0, 1) for a false
+    positive or negative, (0, 0) otherwise; at F1 = F the mass is split F : 1 - F between true positives
+    and errors, which gives 2F(1 - F + k)^2 + (1 - F)(F - k)^2 (less a term k^2 x mass per row, which
+    is dropped: the variance is overstated by under 0.1 %).
+    """
+    f, k = reference_f1, allowance
+    return 2 * f * (1 - f + k) ** 2 + (1 - f) * (f - k) ** 2
+
+
+def cusum_alarm_probability(threshold: float, drift: float, checks: int = CHECKS, cells: int = CUSUM_CELLS) -> float:
+    """P(a CUSUM S = max(0, S + X) of N(-drift, 1) increments, started at 0, exceeds `threshold` within
+    `checks` steps): the Markov chain of Brook and Evans (1972) over `cells` values of S in [0, threshold)."""
+    from scipy.special import ndtr  # the standard normal CDF
+
+    if threshold <= 0:  # S never carries over: each check alarms alone when its increment is > 0
+        return float(1 - ndtr(drift) ** checks)
+    width = threshold / (cells - 0.5)
+    values = np.arange(cells) * width
+    upper = values + width / 2
+    lower = np.concatenate([[-np.inf], upper[:-1]])
+    moves = ndtr(upper[None, :] - values[:, None] + drift) - ndtr(lower[None, :] - values[:, None] + drift)
+    state = np.zeros(cells)
+    state[0] = 1.0
+    for _ in range(checks):
+        state = state @ moves
+    return float(1 - state.sum())
+
+
+def cusum_threshold(
+    reference_f1: float,
+    mass_per_check: float,
+    allowance: float,
+    false_alarm_rate: float,
+    checks: int = CHECKS,
+) -> float:
+    """The CUSUM threshold h (in F1 mass units) such that a model whose F1 is still `reference_f1`,
+    checked on `mass_per_check` F1 mass at a time, is called drifted within `checks` checks with
+    probability at most `false_alarm_rate`.
+
+    Each check's shortfall is taken as normal, mean -allowance x mass and variance
+    shortfall_variance x mass; the probability is computed exactly for that model (Markov chain), h is
+    found by bisection. The simulation in the tests checks the rate with multinomial counts.
+    """
+    variance = shortfall_variance(reference_f1, allowance) * mass_per_check
+    if mass_per_check <= 0 or variance <= 0:
+        return 0.0
+    drift = allowance * mass_per_check / np.sqrt(variance)
+    if cusum_alarm_probability(0.0, drift, checks) <= false_alarm_rate:
+        return 0.0
+    low, high = 0.0, 1.0
+    while cusum_alarm_probability(high, drift, checks) > false_alarm_rate:
+        low, high = high, 2 * high
+    while high - low > 1e-3 * high:
+        middle = (low + high) / 2
+        if cusum_alarm_probability(middle, drift, checks) > false_alarm_rate:
+            low = middle
+        else:
+            high = middle
+    return float(high * np.sqrt(variance))

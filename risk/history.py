@@ -159,6 +159,31 @@ MIGRATIONS = [
     );
     CREATE INDEX alerts_by_delivery ON alerts (delivered_at, id);
     """,
+    """
+    CREATE TABLE monitoring (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL REFERENCES runs (id),
+        at TEXT NOT NULL,
+        model_id TEXT NOT NULL REFERENCES models (id),
+        release TEXT,
+        files TEXT NOT NULL DEFAULT '[]',
+        rows INTEGER NOT NULL,
+        counts TEXT NOT NULL,
+        reference_f1 REAL,
+        cusum REAL NOT NULL,
+        threshold REAL,
+        window_start_run_id INTEGER REFERENCES runs (id),
+        window_checks INTEGER NOT NULL,
+        window_counts TEXT NOT NULL,
+        flagged INTEGER NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('unproven', 'healthy', 'degraded')),
+        state_since TEXT NOT NULL,
+        change_run_id INTEGER REFERENCES runs (id),
+        drift_run_id INTEGER REFERENCES runs (id),
+        evidence TEXT NOT NULL
+    );
+    CREATE INDEX monitoring_by_model ON monitoring (model_id, id);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 JSON_COLUMNS = {
@@ -169,6 +194,7 @@ JSON_COLUMNS = {
     "feature_means",
     "validation_counts",
     "counts",
+    "window_counts",
     "files",
     "decide_files",
     "detail",
@@ -488,8 +514,38 @@ def add_reference(conn: sqlite3.Connection, reference: dict) -> None:
 
 
 def latest_reference(conn: sqlite3.Connection, model_id: str) -> dict | None:
-    """What the model is expected to score, and on which rows: its newest reference."""
-    return select_one(conn, "SELECT * FROM model_references WHERE model_id = ? ORDER BY id DESC LIMIT 1", (model_id,))
+    """What the model is expected to score, and on which rows: what it was validated at (its newest
+    validation or test reference). A 'revalidation' (an earlier version lowered a model's reference
+    after "no better model") is history only: an expectation is never lowered without a deployment."""
+    return select_one(
+        conn,
+        "SELECT * FROM model_references WHERE model_id = ? AND kind IN ('validation', 'test') ORDER BY id DESC LIMIT 1",
+        (model_id,),
+    )
+
+
+# --- monitoring: the live model's checks and its state ---------------------------------------
+
+
+def record_check(conn: sqlite3.Connection, check: dict) -> None:
+    """One check of the live model (a dict with the monitoring table's columns), in the caller's transaction."""
+    insert(conn, "monitoring", {"at": utc_now(), **check})
+
+
+def model_checks(conn: sqlite3.Connection, model_id: str) -> list[dict]:
+    """The checks of a model that took effect (their run decided the files they judged), oldest first.
+
+    A run that failed after its check (say, in the deployment) leaves its files undecided: the next
+    run judges them again, and the failed run's check is not counted twice.
+    """
+    checks = select(conn, "SELECT * FROM monitoring WHERE model_id = ? ORDER BY id", (model_id,))
+    decided = {row["id"]: row["decided_run_id"] for row in select(conn, "SELECT id, decided_run_id FROM files")}
+    return [check for check in checks if all(decided.get(file_id) == check["run_id"] for file_id in check["files"])]
+
+
+def latest_check(conn: sqlite3.Connection, model_id: str) -> dict | None:
+    checks = model_checks(conn, model_id)
+    return checks[-1] if checks else None
 
 
 # --- releases and deployments ----------------------------------------------------------------

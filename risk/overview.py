@@ -24,6 +24,7 @@ def live_state(conn, config: Config) -> dict:
     model_id = (deployed or record or {}).get("model_id")
     model = history.get_model(conn, model_id) if model_id else None
     reference = history.latest_reference(conn, model_id) if model_id else None
+    check = history.latest_check(conn, model_id) if model_id else None
     return {
         "release": release,
         "model_id": model_id,
@@ -37,6 +38,9 @@ def live_state(conn, config: Config) -> dict:
         "validation_high": model["validation_high"] if model else None,
         "test_f1": record["test_f1"] if record else None,
         "reference": {key: reference[key] for key in ("kind", "f1", "low", "high", "rows")} if reference else None,
+        "state": check["state"] if check else "unproven",
+        "state_since": check["state_since"] if check else None,
+        "evidence": check["evidence"] if check else "not checked on new data yet",
     }
 
 

@@ -322,7 +322,7 @@ def test_a_version_1_database_migrates_to_the_alerts_table_and_keeps_its_rows(tm
     old.commit()
     old.close()
     with history.opened(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2 == history.SCHEMA_VERSION
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3 == history.SCHEMA_VERSION
         assert history.select(conn, "SELECT id, config_path FROM runs") == [{"id": 1, "config_path": CONFIG}]
         assert alerts.check_late(conn, CONFIG, 10, now=epoch("2026-01-01T00:00:01.000Z") + 3600)["alert_id"] == 1
         migrated = conn.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall()
@@ -359,12 +359,22 @@ RUN_CONFIG = {"api_base_url": "http://127.0.0.1:8000", "alert_webhook_url": "htt
             ],
         ),
         (
-            {"decision": "drift, no better model: the live model stays", "drift": ["PSI 0.3 -> drift"], "steps": {}},
+            {
+                "decision": "drift, no better model: the live model stays (degraded)",
+                "drift": ["F1 0.30 -> drift"],
+                "newly_degraded": True,
+                "steps": {},
+            },
             3,
             [
-                ("drift", "warning", "drift: PSI 0.3 -> drift"),
-                ("no better model", "warning", "run 1: drift, no better model: the live model stays"),
+                ("drift", "warning", "drift: F1 0.30 -> drift"),
+                ("no better model", "warning", "run 1: drift, no better model: the live model stays (degraded)"),
             ],
+        ),
+        (  # still degraded: the search goes on, people were told when it began
+            {"decision": "drift, no better model: the live model stays (degraded)", "steps": {}},
+            3,
+            [],
         ),
         (
             {"decision": "failed: step scoring failed: no model", "steps": {"ingestion": 1}},

@@ -365,6 +365,61 @@ def test_gate_keeps_the_champion_when_the_challenger_is_not_better_by_the_margin
     assert verdict.outcome == "better"
 
 
+def test_against_a_degraded_champion_the_gate_deploys_a_challenger_better_at_all_with_the_lower_confidence():
+    # The same +0.025 gain that a healthy champion keeps its place against (not by the 0.05 margin):
+    # against a degraded champion it is enough, being better with 90 % confidence (paired bootstrap).
+    y_true = np.r_[np.ones(3000, int), np.zeros(7000, int)]
+    champion = np.r_[np.ones(1500, int), np.zeros(1500, int), np.ones(1500, int), np.zeros(5500, int)]
+    best = champion.copy()
+    best[1500:1600] = 1
+    result = search_result(y_true, best, champion)
+    verdict = challenger.gate(result, best, 0.05, 0.99, np.random.default_rng(0), degraded_confidence=0.9)
+    assert verdict.outcome == "better"
+    assert verdict.detail.startswith("challenger F1 0.52 vs degraded champion 0.50 on the same 10000 newest rows")
+    assert "margin 0.00" in verdict.detail and "needs < 0.1" in verdict.detail
+
+
+@pytest.mark.parametrize("extra_misses", [0, 100], ids=["equal", "worse"])
+def test_against_a_degraded_champion_the_gate_never_deploys_an_equal_or_worse_challenger(extra_misses):
+    y_true = np.r_[np.ones(3000, int), np.zeros(7000, int)]
+    champion = np.r_[np.ones(1500, int), np.zeros(1500, int), np.ones(1500, int), np.zeros(5500, int)]
+    best = champion.copy()
+    best[:extra_misses] = 0
+    verdict = challenger.gate(
+        search_result(y_true, best, champion), best, 0.05, 0.99, np.random.default_rng(0), degraded_confidence=0.6
+    )
+    assert verdict.outcome == "not better"
+
+
+def test_the_window_since_the_change_replaces_the_newest_window_of_its_size_and_grows_from_its_start():
+    windows = challenger.candidate_windows([500, 100, 100, 100, 100], change=2)
+    assert [(w.label, w.batches, w.start) for w in windows] == [
+        ("newest batch", 1, None),
+        ("newest 2 batches", 2, None),
+        ("since the change (3 batches)", 3, 2),
+        ("newest 4 batches", 4, None),
+        ("all data (5 batches)", 5, None),
+    ]
+    since = windows[2]
+    assert [since.older(s) for s in (2, 3, 4)] == [slice(2, 2), slice(2, 3), slice(2, 4)]
+    assert [windows[1].older(s) for s in (2, 3, 4)] == [slice(1, 2), slice(2, 3), slice(3, 4)]
+    # no change, or a change at the first or newest batch: the newest-k windows alone
+    assert challenger.candidate_windows([500, 100, 100], None) == challenger.candidate_windows([500, 100, 100], 2)
+
+
+def test_a_training_set_of_one_class_predicts_that_class():
+    rows = client_batch(1, 20)
+    ones = rows.assign(exited=1)
+    np.testing.assert_array_equal(challenger.fit_predict(ones, rows), np.ones(20, int))
+    np.testing.assert_array_equal(challenger.fit_predict(rows.iloc[0:0], rows), np.zeros(20, int))
+
+
+@pytest.mark.parametrize("exits, folds", [(0, 1), (1, 1), (2, 2), (4, 4), (9, 5)])
+def test_an_evaluated_batch_is_cut_into_at_most_five_folds_and_predicted_whole_below_two(exits, folds):
+    y = np.r_[np.ones(exits, int), np.zeros(50, int)]
+    assert challenger.batch_folds(y) == folds
+
+
 # --- reporting a search --------------------------------------------------------------------------
 
 

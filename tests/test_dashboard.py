@@ -146,8 +146,13 @@ def test_the_status_shows_three_cards_each_with_a_colour_and_a_word(page, histor
         r'<article class="card (\w+)">\s*<h3>([^<]+?) <strong class="badge (\w+)">([^<]+)</strong>', status
     )
     (last,) = query(history_project, "SELECT exit_code FROM runs ORDER BY id DESC LIMIT 1")
+    (check,) = query(history_project, "SELECT state, state_since FROM monitoring ORDER BY id DESC LIMIT 1")
+    assert (
+        check["state"] == "healthy"
+        and f'<strong>Healthy</strong> since <time datetime="{check["state_since"]}">' in status
+    )
     assert cards == [
-        ("ok", "Live model", "ok", "LIVE"),
+        ("ok", "Live model", "ok", "HEALTHY"),
         ("ok", "Last run", "ok", f"EXIT {last['exit_code']}"),
         ("ok", "Cron", "ok", "ON TIME"),
     ]

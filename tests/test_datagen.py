@@ -191,17 +191,22 @@ def test_the_command_line_writes_a_month_of_the_new_regimes(tmp_path, regime):
     pd.testing.assert_frame_equal(month, expected, check_dtype=False)
 
 
-def test_the_simulations_months_change_the_business_as_the_readme_says():
+def load_simulate():
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("simulate", PROJECT_DIR / "benchmark" / "simulate.py")
     simulate = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(simulate)
-    assert simulate.SCHEDULE == [
-        (0, "source", None),
-        (7, "exodus", "exit rate"),
-        (13, "shifted", "concept"),
-        (19, "shifted-grown", "covariate"),
+    return simulate
+
+
+def test_the_simulations_changes_move_the_business_as_the_docs_say():
+    simulate = load_simulate()
+    abrupt = simulate.SCENARIOS["abrupt-300"]
+    assert [(c.start, c.regime, c.months) for c in abrupt.changes] == [
+        (7, "exodus", 1),
+        (13, "shifted", 1),
+        (19, "shifted-grown", 1),
     ]
     source, exodus = generate_data.build_regime_month(1, "source"), generate_data.build_regime_month(1, "exodus")
     assert round(source["exited"].mean(), 2) == 0.23 and abs(exodus["exited"].mean() - 0.39) < 0.015  # 23 % -> 39 %
@@ -210,3 +215,21 @@ def test_the_simulations_months_change_the_business_as_the_readme_says():
         generate_data.build_regime_month(1, "shifted-grown"),
     )
     assert shifted["number_of_employees"].median() == 35 and 118 <= grown["number_of_employees"].median() <= 122
+    scarce, shifted_scarce = (
+        generate_data.build_regime_month(1, "scarce"),
+        generate_data.build_regime_month(1, "shifted-scarce"),
+    )
+    assert 0.13 <= scarce["exited"].mean() <= 0.15 and 0.12 <= shifted_scarce["exited"].mean() <= 0.14
+
+
+def test_a_slow_change_blends_the_rules_month_by_month():
+    simulate = load_simulate()
+    scenario = simulate.SCENARIOS["slow-300"]  # the rule turns from month 9 to month 16
+    source, shifted = generate_data.REGIMES["source"], generate_data.REGIMES["shifted"]
+    assert simulate.regime_of(scenario, 8) == (source, "source")
+    assert simulate.regime_of(scenario, 12)[0] == generate_data.blend(source, shifted, 4 / 8)
+    assert simulate.regime_of(scenario, 12)[0].size_weight == pytest.approx((-4.0 + 3.0) / 2)
+    assert simulate.regime_of(scenario, 16) == (shifted, "shifted")
+    assert simulate.boundaries(scenario) == list(range(9, 17))
+    grown = generate_data.blend(shifted, generate_data.REGIMES["shifted-grown"], 0.5)
+    assert grown.employees_median == pytest.approx((35 * 120) ** 0.5)

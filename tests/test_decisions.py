@@ -11,7 +11,9 @@ from the module under test.
 import hashlib
 import json
 import pickle
+import re
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -21,7 +23,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import confusion_matrix, f1_score
 
 import ingestion
-from risk import challenger, decisions, drift, history
+from risk import challenger, decisions, drift, history, monitoring
 from risk.config import PipelineError, load_config
 from risk.contract import read_csv
 
@@ -91,35 +93,43 @@ def files(config) -> dict[str, tuple]:
     return {row["name"]: (row["decision"], row["decided_run_id"]) for row in rows}
 
 
-def expected_check_verdicts(config, new_rows: pd.DataFrame, reference_rows: pd.DataFrame | None) -> list:
-    """The course's comparison, the performance verdict and the data checks that check() must record."""
+GONE = "the reference rows (the files the live model was validated on) are gone or changed -> insufficient data"
+
+
+def expected_check(config, new_rows: pd.DataFrame, reference_rows, reference: dict | None = None):
+    """The verdicts check() must record and the live model's assessment: the course's comparison, the
+    sequential test of risk.monitoring (over the model's earlier checks, read from the history) and the
+    data checks against `reference_rows` ("gone": the reference files cannot be read)."""
     model = deployed_model(config)
     finaldata = pd.read_csv(config.output_folder_path / "finaldata.csv").dropna(subset=FEATURES)
     test_f1 = float((live_release(config) / "latestscore.txt").read_text())
     f1_all = f1_score(finaldata["exited"], model.predict(finaldata[FEATURES].to_numpy(float)))
-    card = card_of(live_release(config))
+    if reference is None:
+        card = card_of(live_release(config))
+        reference = {"f1": card["validation_f1"], "counts": card["validation_counts"]}
     y_true = new_rows["exited"].to_numpy(int)
-    verdicts = [
-        drift.course_verdict(float(f1_all), test_f1, len(finaldata)),
-        drift.performance_verdict(
-            counts_of(y_true, model.predict(new_rows[FEATURES].to_numpy(float))),
-            card["validation_f1"],
-            card["validation_counts"],
-            config.drift_margin,
-            config.drift_confidence,
-            config.min_new_rows,
-            config.min_new_positives,
-            np.random.default_rng(0),
-        ),
-    ]
-    if reference_rows is None:
-        return verdicts
-    for feature in FEATURES:
-        reference_values, new_values = reference_rows[feature].to_numpy(float), new_rows[feature].to_numpy(float)
-        verdicts.append(drift.ks_verdict(feature, reference_values, new_values, config.drift_confidence))
-        verdicts.append(drift.psi_verdict(feature, reference_values, new_values))
-    verdicts.append(drift.exit_rate_verdict(reference_rows["exited"].to_numpy(int), y_true, config.drift_confidence))
-    return verdicts
+    data = []
+    if isinstance(reference_rows, str):
+        data = [drift.Verdict("data drift", "reference", "insufficient data", GONE, n=len(new_rows))]
+    elif reference_rows is not None:
+        for feature in FEATURES:
+            reference_values, new_values = reference_rows[feature].to_numpy(float), new_rows[feature].to_numpy(float)
+            data.append(drift.ks_verdict(feature, reference_values, new_values, config.drift_confidence))
+            data.append(drift.psi_verdict(feature, reference_values, new_values, config.drift_confidence))
+        data.append(drift.exit_rate_verdict(reference_rows["exited"].to_numpy(int), y_true, config.drift_confidence))
+    with history.opened(config.history_path) as conn:
+        checks = history.model_checks(conn, deployed_model_id(config))
+    assessment = monitoring.assess(
+        checks,
+        0,
+        counts_of(y_true, model.predict(new_rows[FEATURES].to_numpy(float))),
+        reference if reference.get("f1") is not None else None,
+        any(v.outcome == "drift" for v in data),
+        config,
+        np.random.default_rng(0),
+        "now",
+    )
+    return [drift.course_verdict(float(f1_all), test_f1, len(finaldata)), *assessment.verdicts, *data], assessment
 
 
 def first_files(config) -> pd.DataFrame:
@@ -131,52 +141,88 @@ def first_files(config) -> pd.DataFrame:
 # --- check(): the live model on the new rows ----------------------------------------------------
 
 
+def is_state_line(line: str, state: str) -> bool:
+    """The line check() ends its log with: the live model's state and since when (a UTC time)."""
+    return (
+        re.fullmatch(rf"the live model is {state} \(since \d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{{3}}Z\)", line)
+        is not None
+    )
+
+
+def checks_of(config) -> list[dict]:
+    with history.opened(config.history_path) as conn:
+        return history.model_checks(conn, deployed_model_id(config))
+
+
 def test_check_judges_only_the_new_rows_against_the_models_validation_and_keeps_it_without_drift(project):
     fresh = client_rows(4, 400)
     old = pd.read_csv(project.input_folder_path / "dataset1.csv").head(5)  # rows the model already learned
     incomplete = pd.DataFrame([["zzzz", 50, None, 10, 1]], columns=fresh.columns)
     add_file(project, "dataset3.csv", pd.concat([fresh, old, fresh.head(1), incomplete], ignore_index=True))
-    expected = expected_check_verdicts(project, fresh, first_files(project))
+    expected, assessment = expected_check(project, fresh, first_files(project))
     with history.opened(project.history_path) as conn:
         run_id = start_run(conn, project)
         result = decisions.check(conn, project, run_id)
         recorded = recorded_verdicts(conn, run_id)
     assert [v.outcome for v in expected] == ["drift"] + ["no drift"] * 8  # the course's raw rule alone says drift
     assert (result.decision, result.challenge, result.champion) == ("no drift: the live model stays", False, None)
-    assert result.lines == [v.detail for v in expected] + ["no drift: keeping the live model"]
+    assert (result.state, result.burden, result.newly_degraded, result.newly_flagged) == ("healthy", None, False, False)
+    assert result.lines[:-1] == [v.detail for v in expected] and is_state_line(result.lines[-1], "healthy")
     assert recorded == [v.row() for v in expected]
     assert files(project)["dataset3.csv"] == ("decided", run_id)
+    (check,) = checks_of(project)
+    assert {key: check[key] for key in ("run_id", "rows", "counts", "state", "evidence", "flagged")} == {
+        "run_id": run_id,
+        "rows": 400,
+        "counts": assessment.row["counts"],
+        "state": "healthy",
+        "evidence": f"healthy: {expected[1].detail}",
+        "flagged": 0,
+    }
+    assert check["reference_f1"] == card_of(live_release(project))["validation_f1"]
 
 
 def test_check_calls_a_drop_in_f1_drift_and_asks_for_a_challenger_leaving_the_files_undecided(project):
     flipped = client_rows(4, 400, "flipped")
     add_file(project, "dataset3.csv", flipped)
-    expected = expected_check_verdicts(project, flipped, first_files(project))
+    expected, _ = expected_check(project, flipped, first_files(project))
     with history.opened(project.history_path) as conn:
         run_id = start_run(conn, project)
         result = decisions.check(conn, project, run_id)
         recorded = recorded_verdicts(conn, run_id)
     assert [v.kind for v in expected if v.outcome == "drift"] == ["course", "performance", "exit rate"]
     assert (result.decision, result.challenge) == ("exit rate and performance: challenger search", True)
-    assert result.lines == [v.detail for v in expected] + [
-        "exit rate and performance flagged: searching for a challenger"
-    ]
+    assert (result.state, result.burden, result.since_run_id) == ("degraded", "degraded", run_id)
+    assert (result.newly_degraded, result.newly_flagged) == (True, True)
+    assert result.lines[:-2] == [v.detail for v in expected] and is_state_line(result.lines[-2], "degraded")
+    assert (
+        result.lines[-1]
+        == "exit rate and performance: challenger search: the gate's burden is that of a degraded champion"
+    )
     assert result.verdicts == expected and recorded == [v.row() for v in expected]
     np.testing.assert_array_equal(result.champion.coef_, deployed_model(project).coef_)
     assert files(project)["dataset3.csv"] == (None, None)  # decided by the challenger search's outcome
+    assert checks_of(project) == []  # the check takes effect when its run decides the files
 
 
-def test_check_calls_a_shift_of_a_feature_alone_data_drift(project):
+def test_check_calls_a_shift_of_a_feature_alone_data_drift_and_searches_with_a_healthy_champions_burden(project):
     grown = client_rows(4, 400)
     grown["number_of_employees"] *= 3  # the exits still follow last month's activity: the model stays as good
     add_file(project, "dataset3.csv", grown)
-    expected = expected_check_verdicts(project, grown, first_files(project))
+    expected, _ = expected_check(project, grown, first_files(project))
     with history.opened(project.history_path) as conn:
-        result = decisions.check(conn, project, start_run(conn, project))
+        run_id = start_run(conn, project)
+        result = decisions.check(conn, project, run_id)
     flagged = [(v.statistic, v.feature) for v in expected if v.outcome == "drift" and v.kind != "course"]
     assert flagged == [("ks", "number_of_employees"), ("psi", "number_of_employees")]
     assert (result.decision, result.challenge) == ("data drift: challenger search", True)
-    assert result.lines[-1] == "data drift flagged: searching for a challenger"
+    assert (result.state, result.burden, result.since_run_id, result.newly_flagged) == (
+        "healthy",
+        "healthy",
+        run_id,
+        True,
+    )
+    assert result.lines[-1] == "data drift: challenger search: the gate's burden is that of a healthy champion"
     assert result.verdicts == expected
 
 
@@ -185,46 +231,50 @@ def test_check_calls_a_shift_of_a_feature_alone_data_drift(project):
     [(100, 200, 50), (400, 401, 10), (400, 10, 400)],
     ids=["few rows", "one row short", "few exits"],
 )
-def test_check_lets_too_few_new_rows_wait_naming_both_minimums(project, rows, min_new_rows, min_new_positives):
+def test_too_few_rows_judged_since_the_model_went_live_leave_it_unproven_naming_both_minimums(
+    project, rows, min_new_rows, min_new_positives
+):
     config = set_config(project, min_new_rows=min_new_rows, min_new_positives=min_new_positives)
     new = client_rows(4, rows)
     add_file(config, "dataset3.csv", new)
-    expected = expected_check_verdicts(config, new, None)
-    y_pred = deployed_model(config).predict(new[FEATURES].to_numpy(float))
-    f1, exits = f1_score(new["exited"], y_pred), int(new["exited"].sum())
-    reference_f1 = card_of(live_release(config))["validation_f1"]
+    expected, _ = expected_check(config, new, first_files(config))
+    exits = int(new["exited"].sum())
     with history.opened(config.history_path) as conn:
         run_id = start_run(conn, config)
         result = decisions.check(conn, config, run_id)
         recorded = recorded_verdicts(conn, run_id)
-    assert expected[1].detail == (
-        f"F1 {f1:.2f} on {rows} new rows with {exits} exits vs {reference_f1:.2f} expected: below the minimum of "
-        f"{min_new_rows} rows and {min_new_positives} exits -> insufficient data (the files wait)"
+    assert expected[1].outcome == "insufficient data"
+    assert f"{rows} rows with {exits} exits judged since it went live, a verdict needs {min_new_rows} and " in (
+        expected[1].detail
     )
-    assert (result.decision, result.challenge) == ("insufficient data: dataset3.csv wait for more rows", False)
-    assert result.lines == [v.detail for v in expected]
+    assert (result.decision, result.challenge, result.state) == (
+        "insufficient data: the live model stays (unproven)",
+        False,
+        "unproven",
+    )
+    assert result.lines[:-1] == [v.detail for v in expected] and is_state_line(result.lines[-1], "unproven")
     assert recorded == [v.row() for v in expected]
-    assert files(config)["dataset3.csv"] == ("waiting", run_id)
+    assert files(config)["dataset3.csv"] == ("decided", run_id)  # judged: its rows count toward the next verdict
 
 
-def test_files_that_waited_are_judged_together_with_the_next_file(project):
+def test_the_rows_of_an_unproven_check_count_toward_the_next_verdict(project):
     config = set_config(project, min_new_rows=300)
     first, second = client_rows(4, 200), client_rows(5, 200)
     add_file(config, "dataset3.csv", first)
     with history.opened(config.history_path) as conn:
-        decisions.check(conn, config, start_run(conn, config))
+        assert decisions.check(conn, config, start_run(conn, config)).state == "unproven"
     add_file(config, "dataset4.csv", second)
-    both = pd.concat([first, second], ignore_index=True)
-    expected = expected_check_verdicts(config, both, first_files(config))
+    expected, _ = expected_check(config, second, first_files(config))
     with history.opened(config.history_path) as conn:
         run_id = start_run(conn, config)
         result = decisions.check(conn, config, run_id)
-    assert result.decision == "no drift: the live model stays"
-    assert result.lines[1] == expected[1].detail and expected[1].n == 400
+    assert (result.decision, result.state) == ("no drift: the live model stays", "healthy")
+    assert result.lines[1] == expected[1].detail and expected[1].outcome == "no drift"
+    assert [check["rows"] for check in checks_of(config)] == [200, 200]
     assert files(config) == {
         "dataset1.csv": ("decided", 1),
         "dataset2.csv": ("decided", 1),
-        "dataset3.csv": ("decided", run_id),
+        "dataset3.csv": ("decided", run_id - 1),
         "dataset4.csv": ("decided", run_id),
     }
 
@@ -235,21 +285,12 @@ def test_a_second_check_judges_only_the_file_new_since_the_first(project):
     with history.opened(project.history_path) as conn:
         assert decisions.check(conn, project, start_run(conn, project)).decision == "no drift: the live model stays"
     add_file(project, "dataset4.csv", second)
-    expected = expected_check_verdicts(project, second, first_files(project))
+    expected, _ = expected_check(project, second, first_files(project))
     with history.opened(project.history_path) as conn:
         run_id = start_run(conn, project)
         result = decisions.check(conn, project, run_id)
     assert result.lines[1] == expected[1].detail and expected[1].n == 400
     assert files(project)["dataset4.csv"] == ("decided", run_id)
-
-
-def test_files_waiting_together_are_named_together(project):
-    config = set_config(project, min_new_rows=500)
-    add_file(config, "dataset3.csv", client_rows(4, 100))
-    add_file(config, "dataset4.csv", client_rows(5, 100))
-    with history.opened(config.history_path) as conn:
-        result = decisions.check(conn, config, start_run(conn, config))
-    assert result.decision == "insufficient data: dataset3.csv, dataset4.csv wait for more rows"
 
 
 def test_check_with_nothing_new_decides_nothing(project):
@@ -313,27 +354,20 @@ def test_an_adopted_release_without_card_is_judged_by_its_test_f1_with_the_new_f
     flipped = client_rows(4, 400, "flipped")
     flipped.to_csv(project.input_folder_path / "dataset3.csv", index=False)
     ingestion.main(project.config_path)
-    model = deployed_model(project)
     test_f1 = float((release / "latestscore.txt").read_text())
-    y_pred = model.predict(flipped[FEATURES].to_numpy(float))
-    performance = drift.performance_verdict(
-        counts_of(flipped["exited"], y_pred), test_f1, None, 0.05, 0.99, 200, 50, np.random.default_rng(0)
-    )
     with history.opened(project.history_path) as conn:
         run_id = start_run(conn, project)
         result = decisions.check(conn, project, run_id)
+    expected, _ = expected_check(project, flipped, "gone", reference={"f1": test_f1, "counts": None})
     note = f"dataset1.csv, dataset2.csv: learned by the live release {release.name}, not new data"
-    gone = "the reference rows (the files the live model was validated on) are gone or changed -> insufficient data"
-    assert result.verdicts[1:] == [
-        performance,
-        drift.Verdict("data drift", "reference", "insufficient data", gone, n=400),
-    ]
-    assert result.lines[0] == note and result.lines[2] == performance.detail and result.lines[3] == gone
+    assert result.verdicts[1:] == expected[1:]
+    assert result.verdicts[1].reference == test_f1 and result.verdicts[1].outcome == "drift"
+    assert result.lines[0] == note and result.lines[2] == expected[1].detail and result.lines[3] == GONE
     assert result.decision == "performance: challenger search"
     assert files(project)["dataset3.csv"] == (None, None)
 
 
-def test_a_release_without_reference_or_test_score_lets_the_new_files_wait(project):
+def test_a_release_without_reference_or_test_score_is_unproven_and_never_searched(project):
     release = live_release(project)
     (release / "modelcard.json").unlink()
     (release / "latestscore.txt").unlink()
@@ -343,27 +377,32 @@ def test_a_release_without_reference_or_test_score_lets_the_new_files_wait(proje
         run_id = start_run(conn, project)
         result = decisions.check(conn, project, run_id)
         recorded = recorded_verdicts(conn, run_id)
-    expected = [
-        drift.Verdict("course", "f1", "insufficient data", "course rule: the release has no latestscore.txt"),
-        drift.Verdict("performance", "f1", "insufficient data", "the live model has no reference F1"),
+    no_reference = "the live model has no reference F1"
+    assert [(v["kind"], v["outcome"], v["detail"]) for v in recorded] == [
+        ("course", "insufficient data", "course rule: the release has no latestscore.txt"),
+        ("performance", "insufficient data", no_reference),
     ]
     note = f"dataset1.csv, dataset2.csv: learned by the live release {release.name}, not new data"
-    assert result == decisions.Check(
-        "insufficient data: dataset3.csv wait for more rows", False, [note] + [v.detail for v in expected]
+    assert (result.decision, result.challenge, result.state) == (
+        "insufficient data: the live model stays (unproven)",
+        False,
+        "unproven",
     )
-    assert recorded == [v.row() for v in expected]
-    assert files(project)["dataset3.csv"] == ("waiting", run_id)
+    assert result.lines[:-1] == [note, recorded[0]["detail"], no_reference] and is_state_line(
+        result.lines[-1], "unproven"
+    )
+    assert files(project)["dataset3.csv"] == ("decided", run_id)
 
 
 def test_a_reference_file_gone_makes_the_data_checks_insufficient_but_not_the_performance_verdict(project):
     (project.input_folder_path / "dataset1.csv").unlink()
     fresh = client_rows(4, 400)
     add_file(project, "dataset3.csv", fresh)
-    expected = expected_check_verdicts(project, fresh, None)
-    gone = "the reference rows (the files the live model was validated on) are gone or changed -> insufficient data"
+    expected, _ = expected_check(project, fresh, "gone")
     with history.opened(project.history_path) as conn:
         result = decisions.check(conn, project, start_run(conn, project))
-    assert result.lines == [v.detail for v in expected] + [gone, "no drift: keeping the live model"]
+    assert expected[1].outcome == "no drift" and expected[-1].detail == GONE
+    assert result.lines[:-1] == [v.detail for v in expected] and is_state_line(result.lines[-1], "healthy")
 
 
 @pytest.mark.parametrize("change", ["edited", "deleted"])
@@ -477,7 +516,8 @@ def test_challenge_after_a_change_trains_the_newest_batch_and_writes_it_with_its
     assert (card["window"], card["rows"], card["run_id"]) == ("newest batch", 400, run_id)
     assert card["training_files"] == card["reference_files"] == window_files
     assert card["validation_method"] == (
-        "out of time: 5 folds of the newest batch (400 rows), older rows of the window added to each training fold"
+        "out of time, rolling origin over 1 batch (400 rows): each cut into folds, each fold predicted by the "
+        "window's model trained on the window's batches before it and the other folds"
     )
     best = result.best
     assert (card["validation_f1"], card["validation_low"], card["validation_high"]) == (
@@ -533,7 +573,8 @@ def test_challenge_with_nothing_deployed_trains_on_all_files_as_one_batch(config
         for name in ("dataset1.csv", "dataset2.csv")
     ]
     assert card["validation_method"] == (
-        "out of time: 5 folds of the newest batch (700 rows), older rows of the window added to each training fold"
+        "out of time, rolling origin over 1 batch (700 rows): each cut into folds, each fold predicted by the "
+        "window's model trained on the window's batches before it and the other folds"
     )
 
 
@@ -568,33 +609,114 @@ def test_window_files_are_the_newest_k_batches_files_as_the_card_names_them(k, n
     assert decisions.window_files(groups, k) == [{"folder": "in", "name": name, "sha256": name * 2} for name in names]
 
 
-# --- keep_champion(): the live model stays, judged anew -----------------------------------------
-
-
-def test_keep_champion_decides_the_files_and_rebaselines_the_model_on_the_newest_rows(project):
-    config = set_config(project, drift_confidence=0.9)
-    fresh = client_rows(4, 400)
-    add_file(config, "dataset3.csv", fresh)
-    champion = deployed_model(config)
-    counts = counts_of(fresh["exited"], champion.predict(fresh[FEATURES].to_numpy(float)))
-    low, high = drift.f1_interval(counts, 0.9, np.random.default_rng(0))
-    tp, fp, fn, _ = counts
+def decide_with_check(config, name: str, df: pd.DataFrame) -> int:
+    """A new file, judged by check() and decided (as a run that found no drift does); the run's id."""
+    add_file(config, name, df)
     with history.opened(config.history_path) as conn:
         run_id = start_run(conn, config)
-        choice = decisions.challenge(conn, config, run_id, champion)
-        assert choice.deploy is False
-        decisions.keep_champion(conn, config, run_id, choice)
-        reference = history.latest_reference(conn, deployed_model_id(config))
-    assert {key: reference[key] for key in ("model_id", "run_id", "kind", "rows", "counts", "files")} == {
-        "model_id": deployed_model_id(config),
-        "run_id": run_id,
-        "kind": "revalidation",
-        "rows": 400,
-        "counts": counts,
-        "files": [
-            {"folder": FOLDER, "name": "dataset3.csv", "sha256": sha256_of(config.input_folder_path / "dataset3.csv")}
-        ],
-    }
-    assert reference["f1"] == pytest.approx(2 * tp / (2 * tp + fp + fn), abs=1e-12)
-    assert (reference["low"], reference["high"]) == (low, high)
-    assert files(config)["dataset3.csv"] == ("decided", run_id)
+        decisions.check(conn, config, run_id)
+        decisions.keep_champion(conn, config, run_id)
+    return run_id
+
+
+def test_challenge_after_a_change_judges_every_batch_since_the_change_by_rolling_origin(project):
+    # Three monthly files after the change; the degraded champion's search judges all three, each
+    # batch predicted from the window's batches before it (never from rows it trained on).
+    champion = deployed_model(project)
+    since = decide_with_check(project, "dataset3.csv", client_rows(4, 300, "flipped"))
+    decide_with_check(project, "dataset4.csv", client_rows(5, 300, "flipped"))
+    add_file(project, "dataset5.csv", client_rows(6, 300, "flipped"))
+    frames = [contract_frame(project, "dataset1.csv", "dataset2.csv")] + [
+        contract_frame(project, name) for name in ("dataset3.csv", "dataset4.csv", "dataset5.csv")
+    ]
+    rng = np.random.default_rng(0)
+    result = challenger.search(frames, champion, project.drift_confidence, rng, [1, 2, 3], 1)
+    window = challenger.window_data(frames, result.best.batches)
+    model = LogisticRegression(**SPECIFIED).fit(window[FEATURES].to_numpy(float), window["exited"].to_numpy(int))
+    final_pred = model.predict(challenger.prepare_batches(frames)[-1][FEATURES].to_numpy(float))
+    gate = challenger.gate(result, final_pred, project.drift_margin, project.drift_confidence, rng, 0.9)
+    with history.opened(project.history_path) as conn:
+        run_id = start_run(conn, project)
+        choice = decisions.challenge(conn, project, run_id, champion, "degraded", since)
+    assert [c.label for c in result.candidates] == [
+        "newest batch",
+        "newest 2 batches",
+        "since the change (3 batches)",
+        "all data (4 batches)",
+    ]
+    assert choice.lines[:-1] == [v.detail for v in challenger.describe_candidates(result) + [gate]]
+    assert gate.outcome == "better" and "vs degraded champion" in gate.detail and "needs < 0.1" in gate.detail
+    assert "on the same 900 rows of the 3 batches since the change" in gate.detail
+    card = card_of(project.output_model_path)
+    assert card["reference_files"] == [
+        {"folder": FOLDER, "name": name, "sha256": sha256_of(project.input_folder_path / name)}
+        for name in ("dataset3.csv", "dataset4.csv", "dataset5.csv")
+    ]
+    assert card["validation_rows"] == 900 and card["window"] == result.best.label
+
+
+def test_rolling_origin_never_predicts_a_batch_with_a_model_that_learned_it():
+    # The newest batch's labels are the opposite rule of the older ones': a window's out-of-time F1 on an
+    # older batch would be near 1 if that batch's own rows had leaked into its training set.
+    older = client_rows(1, 300)
+    middle = client_rows(2, 300, "flipped")
+    newest = client_rows(3, 300)
+    result = challenger.search([older, middle, newest], None, 0.95, np.random.default_rng(0), [1, 2], 1)
+    by_label = {candidate.label: candidate for candidate in result.candidates}
+    # all data at batch 1 learns batch 0 (the opposite rule) and four fifths of batch 1
+    expected = []
+    for index, batch in ((1, middle), (2, newest)):
+        earlier = pd.concat([older, middle][:index], ignore_index=True)
+        expected.append(challenger.out_of_time_predictions(earlier, batch, 5))
+    np.testing.assert_array_equal(by_label["all data (3 batches)"].y_pred, np.concatenate(expected))
+
+
+def test_the_search_judges_the_champion_only_on_batches_it_was_live_for(project):
+    first = decide_with_check(project, "dataset3.csv", client_rows(4, 300, "flipped"))
+    decide_with_check(project, "dataset4.csv", client_rows(5, 300, "flipped"))
+    add_file(project, "dataset5.csv", client_rows(6, 300, "flipped"))
+    with history.opened(project.history_path) as conn:
+        groups, _ = decisions.batches(conn, project)
+        live = decisions.evaluation_batches(conn, groups, deployed_model_id(project), first)
+        later = decisions.evaluation_batches(conn, groups, deployed_model_id(project), first + 1)
+        other = decisions.evaluation_batches(conn, groups, "another-model", first)  # e.g. rolled back to
+    assert (live, later, other) == ([1, 2, 3], [2, 3], [3])  # batch 0 is what the live model learned
+
+
+@pytest.mark.parametrize(
+    "champion_counts, expected",
+    [([70, 30, 30, 270], "healthy"), ([40, 60, 60, 240], "degraded")],  # F1 0.70 and 0.40 vs 0.75 expected
+    ids=["holding", "failing"],
+)
+def test_a_degraded_champion_keeps_the_margins_protection_where_it_still_holds_its_own(champion_counts, expected):
+    result = challenger.SearchResult([], None, np.zeros(400), np.zeros(400), np.array(champion_counts), 400, 5)
+    settings = SimpleNamespace(drift_margin=0.05)
+    burden, note = decisions.gate_burden("degraded", result, {"f1": 0.75}, settings)
+    assert burden == expected
+    assert (note is None) == (expected == "degraded")
+    assert decisions.gate_burden("healthy", result, {"f1": 0.75}, settings) == ("healthy", None)
+
+
+# --- keep_champion(): the live model stays, its reference as validated ---------------------------
+
+
+def test_keep_champion_decides_the_files_and_never_lowers_the_reference(project):
+    add_file(project, "dataset3.csv", client_rows(4, 400, "flipped"))
+    with history.opened(project.history_path) as conn:
+        before = history.latest_reference(conn, deployed_model_id(project))
+        run_id = start_run(conn, project)
+        decisions.keep_champion(conn, project, run_id)
+        after = history.latest_reference(conn, deployed_model_id(project))
+        kinds = [row["kind"] for row in history.select(conn, "SELECT kind FROM model_references")]
+    assert after == before and kinds == ["validation"]
+    assert files(project)["dataset3.csv"] == ("decided", run_id)
+
+
+def test_an_old_revalidation_does_not_lower_what_a_model_is_expected_to_score(project):
+    # An earlier version re-baselined a model after "no better model"; its reference stays what it was validated at.
+    model_id = deployed_model_id(project)
+    with history.opened(project.history_path) as conn:
+        validated = history.latest_reference(conn, model_id)
+        with conn:
+            history.add_reference(conn, {"model_id": model_id, "kind": "revalidation", "f1": 0.2})
+        assert history.latest_reference(conn, model_id) == validated

@@ -10,6 +10,7 @@ import re
 
 import numpy as np
 import pytest
+import scipy.stats
 from scipy.stats import ks_2samp, norm
 from sklearn.metrics import confusion_matrix, f1_score
 
@@ -232,12 +233,12 @@ def test_performance_verdict_p_value_is_the_share_of_bootstrap_drops_within_the_
         (
             [30, 70, 70, 230],  # 400 rows (< 500) with 100 exits, F1 60 / 200
             "F1 0.30 on 400 new rows with 100 exits vs 0.80 expected: "
-            "below the minimum of 500 rows and 50 exits -> insufficient data (the files wait)",
+            "below the minimum of 500 rows and 50 exits -> insufficient data",
         ),
         (
             [10, 60, 10, 920],  # 1,000 rows with 20 exits (< 50; 70 predicted), F1 20 / 90
             "F1 0.22 on 1000 new rows with 20 exits vs 0.80 expected: "
-            "below the minimum of 500 rows and 50 exits -> insufficient data (the files wait)",
+            "below the minimum of 500 rows and 50 exits -> insufficient data",
         ),
     ],
     ids=["too-few-rows", "too-few-exits"],
@@ -500,17 +501,17 @@ def test_psi_of_a_shifted_normal_matches_the_population_value(shift, outcome):
     reference, new = rng.normal(0, 1, 100_000), rng.normal(shift, 1, 100_000)
     value = drift.psi(reference, new)
     assert value == pytest.approx(population_psi(shift), abs=0.01)
-    verdict = drift.psi_verdict("x", reference, new)
+    verdict = drift.psi_verdict("x", reference, new, 0.99)
     assert verdict.value == value
     assert verdict.outcome == outcome
     relation = ">=" if outcome == drift.DRIFT else "<"
-    assert verdict.detail == f"x: PSI {value:.3f} ({relation} 0.2) -> {outcome}"
+    assert verdict.detail == f"x: PSI {value:.3f} ({relation} 0.2, p < 0.001) -> {outcome}"
 
 
 @pytest.mark.parametrize("n_reference, n_new", [(99, 500), (500, 99)])
 def test_psi_verdict_needs_min_data_rows_in_each_sample(n_reference, n_new):
     rng = np.random.default_rng(0)
-    verdict = drift.psi_verdict("x", rng.normal(size=n_reference), rng.normal(5, 1, size=n_new))
+    verdict = drift.psi_verdict("x", rng.normal(size=n_reference), rng.normal(5, 1, size=n_new), 0.99)
     assert verdict.outcome == drift.INSUFFICIENT
     assert verdict.detail == (
         f"x: PSI needs 100 rows in each sample, has {n_reference} and {n_new} -> insufficient data"
@@ -632,7 +633,7 @@ def test_ks_verdict_records_the_feature_its_statistic_and_p_value():
             ),
         ),
         (
-            lambda: drift.psi_verdict("x", np.arange(150), np.arange(99)),
+            lambda: drift.psi_verdict("x", np.arange(150), np.arange(99), 0.99),
             drift.Verdict(
                 "data drift",
                 "psi",
@@ -661,7 +662,7 @@ def test_ks_verdict_records_the_feature_its_statistic_and_p_value():
                 "f1",
                 drift.INSUFFICIENT,
                 "F1 0.30 on 400 new rows with 100 exits vs 0.80 expected: "
-                "below the minimum of 500 rows and 50 exits -> insufficient data (the files wait)",
+                "below the minimum of 500 rows and 50 exits -> insufficient data",
                 value=0.3,  # 60 / 200
                 reference=0.8,
                 n=400,
@@ -677,23 +678,38 @@ def test_an_insufficient_verdict_records_its_kind_statistic_and_sample(verdict_o
 
 def test_psi_verdict_records_the_flag_as_its_reference_and_decides_at_exactly_min_data_rows():
     values = np.arange(100.0)
-    assert drift.psi_verdict("x", values, values.copy()) == drift.Verdict(
+    assert drift.psi_verdict("x", values, values.copy(), 0.99) == drift.Verdict(
         "data drift",
         "psi",
         drift.NO_DRIFT,
-        "x: PSI 0.000 (< 0.2) -> no drift",
+        "x: PSI 0.000 (< 0.2, p = 1.000) -> no drift",
         feature="x",
         value=0.0,
         reference=0.2,
+        p_value=1.0,
         n=100,
     )
 
 
-def test_a_psi_of_exactly_the_flag_is_drift(monkeypatch):
-    # The README: flagged when PSI >= 0.2. No data gives exactly 0.2, so psi() is replaced.
+def test_a_psi_of_exactly_the_flag_is_drift_when_it_is_significant(monkeypatch):
+    # The README: flagged when PSI >= 0.2 with the confidence. No data gives exactly 0.2, so psi() is
+    # replaced: 1,000 rows each, 10 bins: 0.2 x 1000 x 1000 / 2000 = 100 on 9 degrees of freedom.
     monkeypatch.setattr(drift, "psi", lambda reference_values, new_values: 0.2)
-    verdict = drift.psi_verdict("x", np.arange(100.0), np.arange(100.0))
-    assert (verdict.outcome, verdict.detail) == (drift.DRIFT, "x: PSI 0.200 (>= 0.2) -> drift")
+    verdict = drift.psi_verdict("x", np.arange(1000.0), np.arange(1000.0), 0.99)
+    assert (verdict.outcome, verdict.detail) == (drift.DRIFT, "x: PSI 0.200 (>= 0.2, p < 0.001) -> drift")
+    assert verdict.p_value == pytest.approx(scipy.stats.chi2.sf(100, 9))
+
+
+@pytest.mark.parametrize("rows, outcome", [(100, drift.NO_DRIFT), (170, drift.NO_DRIFT), (180, drift.DRIFT)])
+def test_a_psi_over_the_flag_on_few_rows_is_drift_only_when_chance_cannot_explain_it(monkeypatch, rows, outcome):
+    # PSI 0.25 x n/2 on 9 degrees of freedom: chi-square's 99 % point is 21.67, reached at n = 173.4;
+    # with a 10-bin table of 100 rows each PSI of 0.25 is common by chance (p = 0.2).
+    monkeypatch.setattr(drift, "psi", lambda reference_values, new_values: 0.25)
+    values = np.arange(float(rows))
+    verdict = drift.psi_verdict("x", values, values, 0.99)
+    expected_p = scipy.stats.chi2.sf(0.25 * rows / 2, 9)
+    assert verdict.p_value == pytest.approx(expected_p)
+    assert verdict.outcome == (drift.DRIFT if expected_p < 0.01 else drift.NO_DRIFT) == outcome
 
 
 def test_performance_verdict_records_its_kind_and_statistic_when_it_decides():

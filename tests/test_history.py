@@ -21,6 +21,7 @@ README_TABLES = {
     "heartbeats": ["config_path", "checked_at", "outcome"],
     "step_runs": ["step", "started_at", "seconds"],
     "alerts": ["event", "severity", "summary", "details", "link", "attempts", "delivered_at", "last_error"],
+    "monitoring": ["run_id", "model_id", "counts", "reference_f1", "cusum", "threshold", "state", "evidence"],
 }
 
 
@@ -29,7 +30,7 @@ def test_migrations_build_the_readmes_tables_in_wal_mode_from_an_empty_file(tmp_
     path.parent.mkdir()
     path.write_bytes(b"")  # an empty file is an empty database
     with history.opened(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2  # two numbered steps so far
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3  # three numbered steps so far
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         columns = {table: {row[1] for row in conn.execute(f"PRAGMA table_info({table})")} for table in README_TABLES}

@@ -142,6 +142,7 @@ def test_page_one_names_the_live_model_and_its_manual_deployment(report_paths, c
     (tn, fp), (fn, tp) = confusion_matrix(testdata["exited"], y_pred, labels=[0, 1])
     assert f"Test F1 {2 * tp / (2 * tp + fp + fn):.4f} on {len(testdata)} test clients" in page
     assert "No verdict yet" in page and "No data-drift check yet" in page
+    assert "State unproven: not checked on new data yet" in page
 
 
 def test_without_a_history_page_one_says_so_and_still_names_the_model(trained_project, config):

@@ -367,7 +367,10 @@ def make_dry_run(*args: str) -> list[str]:
         (["bench"], [".venv/bin/python benchmark/benchmark.py"]),
         (["lint"], [".venv/bin/ruff check .", ".venv/bin/ruff format --check ."]),
         (["format"], [".venv/bin/ruff check --fix .", ".venv/bin/ruff format ."]),
-        (["simulate", "ARGS=--rows 500"], [".venv/bin/python benchmark/simulate.py --rows 500"]),
+        (
+            ["simulate", "ARGS=--seeds 1 --scenarios no-change-150"],
+            [".venv/bin/python benchmark/simulate.py --report docs/simulation.md --seeds 1 --scenarios no-change-150"],
+        ),
     ],
 )
 def test_each_make_target_runs_what_the_readme_says(args, expected):
