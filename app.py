@@ -36,6 +36,7 @@ MAX_TOPRISK = 10_000
 MAX_HISTORY = 500
 PAGES = {"dashboard", "toprisk_csv", "trend_svg"}  # for browsers: without a session they go to /login
 ABSOLUTE_PATH = re.compile(r"(?<![\w.])/[^\s:'\",;()]+")
+ASCII_NUMBER = re.compile(r"[0-9]{1,12}")
 
 
 class StrictJSON(JSONProvider):
@@ -187,7 +188,8 @@ def int_arg(name: str, default: int | None, highest: int) -> int | None:
     text = request.args.get(name)
     if text is None:
         return default
-    if not text.isdigit() or not 1 <= int(text) <= highest:
+    # ASCII digits only: str.isdigit() and int() also take '²', '١' or '５', and int() refuses 4,301 digits.
+    if not ASCII_NUMBER.fullmatch(text) or not 1 <= int(text) <= highest:
         abort(400, f"'{name}' must be a whole number from 1 to {highest:,}, got {text[:20]!r}")
     return int(text)
 

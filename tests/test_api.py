@@ -498,11 +498,27 @@ def test_a_client_without_a_feature_is_listed_apart_with_why(client, config):
     assert client.get("/clients/zzzz").get_json()["unscored"]["reason"] == "no value for activity last month"
 
 
-@pytest.mark.parametrize("n", ["0", "-3", "abc", "10001", "1e3", "99999999999999999999"])
+@pytest.mark.parametrize(
+    "n",
+    [
+        "0",
+        "-3",
+        "abc",
+        "10001",
+        "1e3",
+        "99999999999999999999",
+        "\u00b2",  # superscript two: str.isdigit() says yes, int() refuses it
+        "\u0661",  # Arabic-Indic one: int() would read it as 1
+        "\uff15",  # fullwidth five
+        " 5",
+        "5\n",
+        "9" * 5000,  # beyond int()'s 4,300 digits
+    ],
+)
 def test_a_bad_n_is_a_400_naming_it(client, n):
-    response = client.get(f"/toprisk?n={n}")
+    response = client.get("/toprisk", query_string={"n": n})
     assert response.status_code == 400
-    assert response.get_json() == {"error": f"'n' must be a whole number from 1 to 10,000, got {n!r}"}
+    assert response.get_json() == {"error": f"'n' must be a whole number from 1 to 10,000, got {n[:20]!r}"}
 
 
 def test_n_of_10000_is_allowed(client):
@@ -568,9 +584,9 @@ def test_history_releases_and_drift_after_plain_scripts(client, config):
     }
 
 
-@pytest.mark.parametrize("limit", ["0", "501", "x"])
+@pytest.mark.parametrize("limit", ["0", "501", "x", "\u00b2", "\u0663"])
 def test_a_history_limit_outside_1_to_500_is_a_400(client, limit):
-    response = client.get(f"/history?limit={limit}")
+    response = client.get("/history", query_string={"limit": limit})
     assert response.get_json() == {"error": f"'limit' must be a whole number from 1 to 500, got {limit!r}"}
     assert response.status_code == 400
 
