@@ -425,7 +425,10 @@ def data_sections(data: dict) -> list:
             pdf_table(
                 [["Column", "Mean", "Median", "Std. dev."]]
                 + [
-                    [column, *(f"{stats[key]:,.2f}" for key in ("mean", "median", "std"))]
+                    [
+                        column,
+                        *("–" if stats[key] is None else f"{stats[key]:,.2f}" for key in ("mean", "median", "std")),
+                    ]
                     for column, stats in data["summary"].items()
                 ],
                 widths=[5 * cm, 3 * cm, 3 * cm, 3 * cm],

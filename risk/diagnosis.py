@@ -68,16 +68,23 @@ def deployed_predictions(config: Config, df: pd.DataFrame | None = None) -> dict
     return predict_rows(rows, load_model(config.prod_deployment_path / artifacts.MODEL_FILE))
 
 
-def summarize(df: pd.DataFrame) -> dict[str, dict[str, float]]:
-    """column -> {mean, median, std} for every numeric column of `df`."""
+def summarize(df: pd.DataFrame) -> dict[str, dict[str, float | None]]:
+    """column -> {mean, median, std} for every numeric column of `df`, missing values left out.
+
+    A statistic with nothing to measure is None (JSON null): all three for a column with no value,
+    the standard deviation (n - 1) for a column with one.
+    """
     numeric = df.select_dtypes("number")
     stats = {"mean": numeric.mean(), "median": numeric.median(), "std": numeric.std()}
     return {
-        column: {name: round(float(values[column]), 6) for name, values in stats.items()} for column in numeric.columns
+        column: {
+            name: None if pd.isna(values[column]) else round(float(values[column]), 6) for name, values in stats.items()
+        }
+        for column in numeric.columns
     }
 
 
-def summary_values(summary: dict[str, dict[str, float]]) -> list[float]:
+def summary_values(summary: dict[str, dict[str, float | None]]) -> list[float | None]:
     """A labelled summary as one list: [mean, median, std] of each column, in column order."""
     return [value for stats in summary.values() for value in stats.values()]
 

@@ -229,6 +229,18 @@ def test_summarystats_are_mean_median_and_std_of_finaldata(client, config):
     assert body["values"] == [v for stats in body["summary"].values() for v in stats.values()]
 
 
+def test_summarystats_of_a_feature_column_with_no_value_are_null(client, config):
+    path = config.output_folder_path / "finaldata.csv"
+    finaldata = pd.read_csv(path)
+    finaldata.assign(lastyear_activity=None).to_csv(path, index=False)  # every row lacks last year's activity
+    response = client.get("/summarystats")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["summary"]["lastyear_activity"] == {"mean": None, "median": None, "std": None}
+    assert body["summary"]["lastmonth_activity"]["mean"] == pytest.approx(finaldata["lastmonth_activity"].mean())
+    assert body["values"][3:6] == [None, None, None]
+
+
 def test_diagnostics_give_the_recorded_timings_missing_percentages_and_packages(client, config):
     path = config.output_folder_path / "finaldata.csv"
     path.write_text(path.read_text() + "zzzz,,5,7,0\n")  # 1 of 701 rows lacks last month's activity

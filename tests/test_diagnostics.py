@@ -45,6 +45,21 @@ def test_summary_has_mean_median_and_std_of_every_numeric_column(known_finaldata
     ]  # fmt: skip
 
 
+def test_a_column_without_values_has_null_statistics_and_one_value_has_no_spread(config):
+    # lastyear_activity is empty in every row: no mean, median or spread to give (null, not a 500).
+    # number_of_employees has one value (7): its mean and median are 7, its standard deviation (n - 1) undefined.
+    config.output_folder_path.mkdir(parents=True, exist_ok=True)
+    (config.output_folder_path / "finaldata.csv").write_text(
+        "corporation,lastmonth_activity,lastyear_activity,number_of_employees,exited\naaaa,1,,7,0\nbbbb,3,,,1\n"
+    )
+    assert diagnostics.summary_table(config) == {
+        "lastmonth_activity": {"mean": 2.0, "median": 2.0, "std": 1.414214},
+        "lastyear_activity": {"mean": None, "median": None, "std": None},
+        "number_of_employees": {"mean": 7.0, "median": 7.0, "std": None},
+        "exited": {"mean": 0.5, "median": 0.5, "std": 0.707107},
+    }
+
+
 def test_missing_data_is_a_percentage_per_column(known_finaldata):
     # 1 of 4 values of lastmonth_activity is missing: 25 %.
     assert diagnostics.missing_data(known_finaldata) == [0.0, 25.0, 0.0, 0.0, 0.0]
