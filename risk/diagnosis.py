@@ -138,28 +138,35 @@ def time_script(script: str, config_path: Path) -> float:
 
 
 def execution_details(config: Config, refresh: bool = False) -> list[dict]:
-    """Per timed step: {step, seconds, ran_at, source} (source: "last run" or "fresh run").
-
-    refresh=True times fresh runs of the steps as processes against a scratch copy of the config
-    (real inputs; every output, the history database included, in a temporary folder).
-    """
+    """Per timed step: {step, seconds, ran_at, source}: fresh_timings() with refresh, else recorded_timings()."""
     if refresh:
-        with tempfile.TemporaryDirectory(prefix="risk-timing-") as folder:
-            config_path = scratch_config(config, Path(folder))
-            now = history.utc_now()
-            return [
-                {
-                    "step": step,
-                    "seconds": time_script(f"{step}.py", config_path),
-                    "ran_at": now,
-                    "source": "fresh run",
-                }
-                for step in TIMED_STEPS
-            ]
+        return fresh_timings(config)
     conn = history.connect_readonly(config.history_path)
+    try:
+        return recorded_timings(conn, config)
+    finally:
+        if conn:
+            conn.close()
+
+
+def fresh_timings(config: Config) -> list[dict]:
+    """Per timed step: {step, seconds, ran_at, source: "fresh run"}, from a run of each step as a process
+    against a scratch copy of the config (real inputs; every output, the history included, in a temporary folder)."""
+    with tempfile.TemporaryDirectory(prefix="risk-timing-") as folder:
+        config_path = scratch_config(config, Path(folder))
+        now = history.utc_now()
+        return [
+            {"step": step, "seconds": time_script(f"{step}.py", config_path), "ran_at": now, "source": "fresh run"}
+            for step in TIMED_STEPS
+        ]
+
+
+def recorded_timings(conn, config: Config) -> list[dict]:
+    """Per timed step, its newest recorded run for this config: {step, seconds, ran_at, source}.
+
+    `conn` is a reader's connection to the history, or None when there is no history yet.
+    """
     recorded = history.last_step_runs(conn, str(config.config_path), TIMED_STEPS) if conn else {}
-    if conn:
-        conn.close()
     details = []
     for step in TIMED_STEPS:
         row = recorded.get(step)

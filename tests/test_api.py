@@ -10,17 +10,19 @@ import os
 import pickle
 import sqlite3
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import FEATURES, client_rows, set_config
+from conftest import FEATURES, client_rows, damage_history, history_locked, set_config
 from sklearn.metrics import f1_score
 
 import app as app_module
 import deployment
 import training
 from app import MAX_BODY_BYTES, create_app
+from risk import history
 
 RECORD = {"lastmonth_activity": 5, "lastyear_activity": 100, "number_of_employees": 12}
 EXPECTED_COLUMNS = (
@@ -681,6 +683,92 @@ def test_health_says_when_cron_is_late_and_sends_one_alert(trained_project, conf
     assert [body["event"] for body in webhook.bodies] == ["late cron"]
     assert webhook.bodies[0]["text"].startswith(f"[WARNING] no cron heartbeat for {config.config_path} since ")
     assert query(config, "SELECT COUNT(*) AS n FROM alerts WHERE event = 'late cron'") == [{"n": 1}]
+
+
+# --- a history database that cannot be read ------------------------------------------------------
+
+HISTORY_ROUTES = ["/health", "/history", "/drift", "/releases", "/charts/trend.svg", "/diagnostics"]
+
+
+def make_history_read_only(monkeypatch) -> None:
+    """Every connection to SQLite opens read-only, as for an API user who may read the history but not write it."""
+    real_connect = history.sqlite3.connect
+
+    def connect(database, *args, **kwargs):
+        if not str(database).startswith("file:"):
+            database, kwargs["uri"] = f"file:{database}?mode=ro", True
+        return real_connect(database, *args, **kwargs)
+
+    monkeypatch.setattr(history.sqlite3, "connect", connect)
+
+
+@pytest.mark.parametrize("path", HISTORY_ROUTES)
+def test_a_damaged_history_is_a_503_naming_it(client, config, path):
+    damage_history(config)
+    response = client.get(path)
+    assert (response.status_code, response.get_json()) == (
+        503,
+        {"error": "the history database logs/history.db cannot be used: file is not a database"},
+    )
+
+
+@pytest.mark.parametrize("path", HISTORY_ROUTES)
+def test_a_locked_history_is_a_503_after_at_most_a_second(client, config, path):
+    assert app_module.HISTORY_TIMEOUT_SECONDS == 1  # the README's bound
+    with history_locked(config):
+        started = time.monotonic()
+        response = client.get(path)
+        waited = time.monotonic() - started
+    assert (response.status_code, response.get_json()) == (
+        503,
+        {"error": "the history database logs/history.db cannot be used: database is locked"},
+    )
+    assert waited < 5  # one wait of 1 s per request; before, 10 s (readers) or 30 s (/health with a webhook)
+
+
+@pytest.mark.parametrize("path", HISTORY_ROUTES)
+def test_a_read_only_history_of_an_older_schema_is_a_503(client, config, monkeypatch, path):
+    with sqlite3.connect(config.history_path) as conn:  # as a version 1 database: the API would migrate it
+        conn.execute("DROP TABLE alerts")
+        conn.execute("PRAGMA user_version = 1")
+    make_history_read_only(monkeypatch)
+    response = client.get(path)
+    assert (response.status_code, response.get_json()) == (
+        503,
+        {"error": "history database logs/history.db cannot be used: attempt to write a readonly database"},
+    )
+
+
+def test_a_late_cron_over_a_read_only_history_is_still_said(trained_project, config, webhook, monkeypatch, caplog):
+    webhook.start()
+    config = set_config(config, alert_webhook_url=webhook.url)
+    set_heartbeat(config, stamp(21 * 60))
+    make_history_read_only(monkeypatch)
+    response = create_app(config).test_client().get("/health")
+    assert (response.status_code, response.get_json()["late"]) == (200, True)
+    deadline = time.monotonic() + 10  # the alert is recorded in the background, where the refusal is logged
+    while "cannot record the late-cron alert" not in caplog.text and time.monotonic() < deadline:
+        time.sleep(0.05)
+    refused = "the history database logs/history.db cannot be used: attempt to write a readonly database"
+    assert f"cannot record the late-cron alert: {refused}" in caplog.text
+    assert webhook.bodies == []
+
+
+@pytest.mark.parametrize("path", ["/health", "/history", "/drift", "/releases", "/charts/trend.svg", "/diagnostics"])
+def test_without_a_history_database_the_answers_say_there_is_none_yet(client, config, path):
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{config.history_path}{suffix}").unlink(missing_ok=True)
+    response = client.get(path)
+    assert response.status_code == 200
+    if path == "/history":
+        assert response.get_json() == {"runs": []}
+    if path == "/releases":  # from the release folders alone
+        (release,) = response.get_json()["releases"]
+        assert (release["release"], release["live"], release["known"]) == (
+            config.prod_deployment_path.resolve().name,
+            True,
+            False,
+        )
 
 
 def test_python_app_py_serves_on_api_host_and_api_port(trained_project, config, monkeypatch):

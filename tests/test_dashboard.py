@@ -10,9 +10,10 @@ import re
 import sqlite3
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
-from conftest import FEATURES, ranked_by_model
+from conftest import FEATURES, damage_history, ranked_by_model
 
 from app import create_app
 from risk import charts
@@ -248,6 +249,34 @@ def test_after_plain_scripts_the_page_shows_the_deployment_without_checks(traine
     assert config.prod_deployment_path.resolve().name in page
     assert "No F1 check yet" in page and "No drift check yet" in page  # the chart shows the deployment alone
     assert "manual to model" in html.unescape(page)
+
+
+def test_without_a_history_database_the_page_shows_the_live_release_and_says_there_is_no_history_yet(
+    trained_project, config
+):
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{config.history_path}{suffix}").unlink(missing_ok=True)
+    response = create_app(config).test_client().get("/")
+    assert response.status_code == 200
+    page = html.unescape(response.get_data(as_text=True))
+    assert headings(page) == SECTIONS
+    assert config.prod_deployment_path.resolve().name in page and "LIVE" in page
+    assert "No history yet: the history database is made by the first run of fullprocess.py" in re.sub(
+        r"</?code>", "", page
+    )
+    assert "NO RUNS YET" in page and "NO CHECK YET" in page
+
+
+def test_a_damaged_history_is_a_503_page_that_says_so_and_still_shows_the_risk_list(trained_project, config):
+    damage_history(config)
+    response = create_app(config).test_client().get("/")
+    assert response.status_code == 503 and response.mimetype == "text/html"
+    page = html.unescape(response.get_data(as_text=True))
+    assert headings(page) == SECTIONS
+    assert "HISTORY UNAVAILABLE The history database logs/history.db cannot be used: file is not a database." in (
+        re.sub(r"<[^>]+>", "", page)
+    )
+    assert first_risk_row(page)[0] == ranked_by_model(config)["corporation"].iloc[0]
 
 
 # --- with a token: a login for browsers ---------------------------------------------------------
