@@ -427,11 +427,11 @@ class TestToken:
         [
             ("key-one", "key-one", 200),  # the same SECRET_KEY: another worker accepts the session
             ("key-one", "key-two", 401),  # another SECRET_KEY: the cookie's signature does not hold
-            (None, None, 200),  # unset: derived from the token, the same in every worker
+            (None, None, 200),  # unset: the random key kept beside the history, the same in every worker
             (None, "key-two", 401),
         ],
     )
-    def test_the_session_cookie_is_signed_with_secret_key_or_one_derived_from_the_token(
+    def test_the_session_cookie_is_signed_with_secret_key_or_a_random_one_kept_beside_the_history(
         self, client, config, monkeypatch, signing_key, serving_key, status
     ):
         browser = self.worker(config, monkeypatch, signing_key)
@@ -439,6 +439,105 @@ class TestToken:
         other = self.worker(config, monkeypatch, serving_key)
         other.set_cookie("session", browser.get_cookie("session").value)
         assert other.get("/scoring").status_code == status
+
+    def test_without_secret_key_the_key_is_random_mode_0600_and_no_cookie_can_be_forged_from_the_token(
+        self, client, config
+    ):
+        import hashlib
+        import stat
+
+        from flask.sessions import SecureCookieSessionInterface
+
+        key_path = config.history_path.parent / "session.key"
+        assert stat.S_IMODE(key_path.stat().st_mode) == 0o600 and len(key_path.read_text().strip()) == 64
+        # The key the code used to derive from the token, and the mark a session held: anyone knowing the
+        # token's digest scheme and one cookie could sign their own.
+        mark = hashlib.sha256(b"risk-session:s3cret").hexdigest()
+        forger = create_app(config)
+        forger.secret_key = mark + "-secret"
+        forged = SecureCookieSessionInterface().get_signing_serializer(forger).dumps({"auth": mark})
+        client.set_cookie("session", forged)
+        assert client.get("/scoring").status_code == 401
+
+    def test_a_cookie_from_before_a_logout_works_nowhere_after_it(self, client, config):
+        other_worker = create_app(config).test_client()
+        assert client.post("/login", data={"token": "s3cret"}).status_code == 302
+        cookie = client.get_cookie("session").value
+        other_worker.set_cookie("session", cookie)
+        assert other_worker.get("/scoring").status_code == 200
+        logout = client.post("/logout")
+        assert (logout.status_code, logout.headers["Location"]) == (302, "/login")
+        assert client.get("/scoring").status_code == 401  # this browser's cookie is gone
+        for browser in (client, other_worker):  # and a copy of it kept from before is refused in every worker
+            browser.set_cookie("session", cookie)
+            assert browser.get("/scoring").status_code == 401
+        assert client.post("/login", data={"token": "s3cret"}).status_code == 302  # a new login works
+        assert client.get("/scoring").status_code == 200
+
+    def test_a_logout_that_cannot_end_the_sessions_says_so_and_the_session_still_works(self, client, monkeypatch):
+        def refuse(folder_path):
+            raise PermissionError(13, "Permission denied")
+
+        assert client.post("/login", data={"token": "s3cret"}).status_code == 302
+        monkeypatch.setattr(app_module.access, "end_sessions", refuse)
+        response = client.post("/logout")
+        page = response.get_data(as_text=True)
+        assert response.status_code == 503
+        assert "The sessions could not be ended (Permission denied): this session still works." in page
+        assert client.get("/scoring").status_code == 200  # as the page says
+
+    def test_a_new_token_ends_every_session(self, client, config, monkeypatch):
+        assert client.post("/login", data={"token": "s3cret"}).status_code == 302
+        cookie = client.get_cookie("session").value
+        monkeypatch.setenv("API_TOKEN", "n3w-token")
+        restarted = create_app(config).test_client()
+        restarted.set_cookie("session", cookie)
+        assert restarted.get("/scoring").status_code == 401
+
+    @pytest.mark.parametrize("base_url, secure", [("http://localhost", False), ("https://localhost", True)])
+    def test_the_session_cookie_is_httponly_samesite_lax_and_secure_over_https(self, client, base_url, secure):
+        response = client.post("/login", data={"token": "s3cret"}, base_url=base_url)
+        (cookie,) = response.headers.getlist("Set-Cookie")
+        attributes = [part.strip() for part in cookie.split(";")]
+        assert "HttpOnly" in attributes and "SameSite=Lax" in attributes
+        assert ("Secure" in attributes) is secure
+
+    def test_wrong_tokens_are_slowed_per_address_with_a_429_saying_how_long(self, client):
+        wrong = {"Authorization": "Bearer wrong"}
+        right = {"Authorization": "Bearer s3cret"}
+        for _ in range(5):
+            assert client.get("/scoring", headers=wrong).status_code == 401
+        response = client.get("/scoring", headers=right)  # even the right token, until the wait is over
+        assert response.status_code == 429
+        wait = int(response.headers["Retry-After"])
+        assert 55 <= wait <= 60
+        assert response.get_json() == {"error": f"too many wrong tokens from this address: try again in {wait} s"}
+        login = client.post("/login", data={"token": "s3cret"})
+        assert login.status_code == 429 and int(login.headers["Retry-After"]) <= wait
+        assert "Too many wrong tokens from this address: try again in" in login.get_data(as_text=True)
+        elsewhere = {"REMOTE_ADDR": "198.51.100.7"}
+        assert client.get("/scoring", headers=right, environ_base=elsewhere).status_code == 200
+
+    def test_wrong_tokens_on_the_login_form_and_on_health_count_too(self, client):
+        for _ in range(3):
+            assert client.post("/login", data={"token": "guess"}).status_code == 401
+        for _ in range(2):  # /health is open, but would tell a right token from a wrong one by its details
+            assert "pipeline" not in client.get("/health", headers={"Authorization": "Bearer guess"}).get_json()
+        assert client.get("/scoring", headers={"Authorization": "Bearer s3cret"}).status_code == 429
+        assert "pipeline" not in client.get("/health", headers={"Authorization": "Bearer s3cret"}).get_json()
+
+    def test_health_without_the_token_says_only_up_ready_late_and_the_live_release(self, client, config):
+        response = client.get("/health")
+        assert (response.status_code, response.get_json()) == (
+            200,
+            {"status": "ok", "release": config.prod_deployment_path.resolve().name, "late": False},
+        )
+
+    def test_health_with_the_token_gives_the_pipelines_state_without_a_server_path(self, client, config):
+        body = client.get("/health", headers={"Authorization": "Bearer s3cret"}).get_json()
+        assert (body["status"], body["late"], body["pipeline"]["late"]) == ("ok", False, False)
+        assert body["pipeline"]["config_path"] == "config.json"
+        assert body["pipeline"]["last_run"]["decision"] == "deployed by hand"
 
 
 # --- the risk list, the history and the pipeline's state -------------------------------------
@@ -605,6 +704,15 @@ def test_a_history_limit_outside_1_to_500_is_a_400(client, limit):
     assert response.status_code == 400
 
 
+SERVER_PATH_ROUTES = ["/health", "/history", "/releases", "/drift", "/diagnostics", "/scoring", "/summarystats"]
+
+
+@pytest.mark.parametrize("path", [*SERVER_PATH_ROUTES, "/toprisk?n=1", "/clients/nope", "/nope"])
+def test_no_answer_shows_an_absolute_server_path(client, config, path):
+    text = client.get(path).get_data(as_text=True)
+    assert str(config.config_path.parent) not in text and os.sep + "tmp" + os.sep not in text
+
+
 @pytest.fixture(scope="module")
 def history_client(history_project):
     return create_app(history_project).test_client()
@@ -633,6 +741,11 @@ class TestOverARealHistory:
         assert [(row["release"], row["reason"]) for row in body] == [(m["to_release"], m["reason"]) for m in moves]
         assert [row["live"] for row in body] == [True, False]
         assert body[0]["release"] == history_project.prod_deployment_path.resolve().name
+
+    @pytest.mark.parametrize("path", SERVER_PATH_ROUTES)
+    def test_no_answer_shows_an_absolute_server_path(self, history_client, history_project, path):
+        text = history_client.get(path).get_data(as_text=True)
+        assert str(history_project.config_path.parent) not in text
 
     def test_drift_is_the_newest_performance_verdict_and_each_features_checks(self, history_client, history_project):
         body = history_client.get("/drift").get_json()

@@ -313,6 +313,36 @@ def test_the_right_token_logs_in_until_logout(guarded):
     assert guarded.get("/toprisk.csv?n=5").status_code == 302
 
 
+@pytest.mark.parametrize(
+    "target, location",
+    [
+        ("/?client=qqqq", "/?client=qqqq"),
+        ("/toprisk.csv?n=20", "/toprisk.csv?n=20"),
+        ("//evil.example/", "/"),
+        ("/\t/evil.example/", "/"),
+        ("/\\evil.example/", "/"),
+        ("https://evil.example/", "/"),
+        ("/\n/evil.example/", "/"),  # was a 500
+        ("/\r\nSet-Cookie: x=1", "/"),
+    ],
+)
+def test_a_login_sends_the_browser_to_next_only_when_it_is_a_local_path(guarded, target, location):
+    form = guarded.get("/login", query_string={"next": target}).get_data(as_text=True)
+    assert f'<input type="hidden" name="next" value="{html.escape(location)}">' in form
+    response = guarded.post("/login", data={"token": TOKEN, "next": target})
+    assert (response.status_code, response.headers["Location"]) == (302, location)
+
+
+def test_after_logout_the_page_offers_no_logout_and_the_old_cookie_is_sent_to_the_login(guarded):
+    guarded.post("/login", data={"token": TOKEN, "next": "/"})
+    cookie = guarded.get_cookie("session").value
+    assert "Log out" in guarded.get("/").get_data(as_text=True)
+    assert guarded.post("/logout").headers["Location"] == "/login"
+    guarded.set_cookie("session", cookie)
+    response = guarded.get("/")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/login?next=/")
+
+
 # --- the chart, as a pure function ------------------------------------------------------------
 
 
