@@ -9,6 +9,7 @@ Errors are {"error": "<one sentence>"}: a 4xx for the caller's mistakes, 503 whe
 nothing to answer with; never a server path.
 """
 
+import io
 import logging
 import os
 import re
@@ -18,10 +19,12 @@ from pathlib import Path
 
 import numpy as np
 import orjson
-from flask import Flask, Response, abort, redirect, render_template, request, session, url_for
+from flask import Flask, Request, Response, abort, redirect, render_template, request, session, url_for
 from flask.json.provider import JSONProvider
 from flask.sessions import SecureCookieSessionInterface
-from werkzeug.exceptions import HTTPException, TooManyRequests
+from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge, TooManyRequests
+from werkzeug.utils import cached_property
+from werkzeug.wsgi import get_input_stream
 
 from risk import access, alerts, artifacts, diagnosis, history, overview, ranking, registry
 from risk.config import Config, PipelineError, load_config, run_cli
@@ -31,6 +34,7 @@ from risk.model import load_model, log_odds, score_model, sigmoid
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
+TOO_LARGE = f"the request body is larger than 16 MiB ({MAX_BODY_BYTES:,} bytes)"
 MAX_FILEPATH_CHARS = 1024
 MAX_TOPRISK = 10_000
 MAX_HISTORY = 500
@@ -58,6 +62,38 @@ class StrictJSON(JSONProvider):
         return self._app.response_class(
             orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY), mimetype="application/json"
         )
+
+
+class CappedBody(io.RawIOBase):
+    """A request body of unknown length read up to `limit` bytes: a byte more is a 413."""
+
+    def __init__(self, stream, limit: int):
+        self.stream, self.limit, self.count = stream, limit, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        try:
+            data = self.stream.read(min(len(buffer), self.limit + 1 - self.count))
+        except (OSError, ValueError):
+            raise ClientDisconnected() from None
+        self.count += len(data)
+        if self.count > self.limit:
+            raise RequestEntityTooLarge(TOO_LARGE)
+        buffer[: len(data)] = data
+        return len(data)
+
+
+class BoundedRequest(Request):
+    """Flask's request, but a chunked body (no Content-Length) over MAX_BODY_BYTES is a 413: Werkzeug
+    stops reading it at the limit without a word, and a body padded past it was answered 200."""
+
+    @cached_property
+    def stream(self):
+        if self.content_length is None and self.environ.get("wsgi.input_terminated"):
+            return io.BufferedReader(CappedBody(self.environ["wsgi.input"], MAX_BODY_BYTES))
+        return get_input_stream(self.environ, max_content_length=self.max_content_length)
 
 
 class DeployedModel:
@@ -194,6 +230,10 @@ def register_error_handlers(app: Flask, config: Config) -> None:
         headers = [(name, value) for name, value in error.get_headers() if name.lower() != "content-type"]
         return {"error": public(error.description or error.name, config)}, error.code, headers  # Allow, Retry-After
 
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(error):
+        return {"error": TOO_LARGE}, 413
+
     @app.errorhandler(history.HistoryError)
     @app.errorhandler(history.sqlite3.Error)
     def history_unavailable(error):
@@ -220,6 +260,7 @@ def create_app(config: Config | None = None) -> Flask:
     """Build the API and the dashboard for `config` (default: RISK_CONFIG or config.json)."""
     config = config if config is not None else load_config()
     app = Flask(__name__)
+    app.request_class = BoundedRequest
     app.json = StrictJSON(app)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     deployed = DeployedModel(config.prod_deployment_path)

@@ -205,6 +205,50 @@ def test_a_body_over_16_mib_is_a_413_and_16_mib_is_read(client, size, status):
     assert MAX_BODY_BYTES == 16_777_216
     response = client.post("/prediction", data=b"x" * size, content_type="application/json")
     assert response.status_code == status and set(response.get_json()) == {"error"}
+    if status == 413:
+        assert response.get_json() == {"error": "the request body is larger than 16 MiB (16,777,216 bytes)"}
+
+
+def padded_records(size: int) -> bytes:
+    """A valid JSON body of one record, padded with spaces to `size` bytes: cut anywhere in the padding, still valid."""
+    body = json.dumps({"records": [RECORD]}).encode()
+    return body + b" " * (size - len(body))
+
+
+@pytest.mark.parametrize(
+    "size, status",
+    [(MAX_BODY_BYTES, 200), (MAX_BODY_BYTES + 1, 413), (MAX_BODY_BYTES + 1_000_000, 413)],
+)
+def test_a_chunked_body_over_16_mib_is_a_413_not_cut_short(client, size, status):
+    # A chunked body has no Content-Length: the server marks its end (wsgi.input_terminated), as gunicorn does.
+    response = client.post(
+        "/prediction",
+        input_stream=io.BytesIO(padded_records(size)),
+        content_type="application/json",
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+    assert response.status_code == status
+    if status == 413:
+        assert response.get_json() == {"error": "the request body is larger than 16 MiB (16,777,216 bytes)"}
+    else:
+        assert response.get_json()["rows"] == 1
+
+
+def test_a_chunked_upload_over_16_mib_is_a_413(client, config):
+    boundary = "b0undary"
+    csv = (config.test_data_path / "testdata.csv").read_bytes()
+    head = f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.csv"\r\n\r\n'.encode()
+    body = head + csv + b"\n" * MAX_BODY_BYTES + f"\r\n--{boundary}--\r\n".encode()
+    response = client.post(
+        "/prediction",
+        input_stream=io.BytesIO(body),
+        content_type=f"multipart/form-data; boundary={boundary}",
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+    assert (response.status_code, response.get_json()) == (
+        413,
+        {"error": "the request body is larger than 16 MiB (16,777,216 bytes)"},
+    )
 
 
 # --- the course's other endpoints ------------------------------------------------------------------

@@ -55,6 +55,27 @@ def test_apicalls_without_an_api_fails_with_one_line_and_no_file(config):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("extra, status", [(0, 200), (1, 413), (200_000, 413)])
+def test_gunicorn_refuses_a_chunked_body_over_16_mib_with_a_413(server, extra, status):
+    from app import MAX_BODY_BYTES
+
+    record = {"lastmonth_activity": 1, "lastyear_activity": 2, "number_of_employees": 3}
+    body = json.dumps({"records": [record]}).encode()
+    body += b" " * (MAX_BODY_BYTES + extra - len(body))  # still valid JSON wherever it were cut
+
+    def chunks():  # a generator: requests sends it with Transfer-Encoding: chunked, no Content-Length
+        for start in range(0, len(body), 1 << 16):
+            yield body[start : start + (1 << 16)]
+
+    response = requests.post(
+        f"{server}/prediction", data=chunks(), headers={"Content-Type": "application/json"}, timeout=60
+    )
+    assert response.status_code == status, response.text[:200]
+    if status == 413:
+        assert response.json() == {"error": "the request body is larger than 16 MiB (16,777,216 bytes)"}
+
+
+@pytest.mark.slow
 def test_stalled_clients_do_not_freeze_the_api_for_others(server):
     """Clients that connect and stall, with half a request or nothing, while others are served."""
     import socket
