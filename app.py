@@ -43,6 +43,7 @@ MAX_HISTORY = 500
 HISTORY_TIMEOUT_SECONDS = 1
 NO_DRIFT_CHECK = {"performance": None, "data_run_id": None, "data_checked_at": None, "features": []}
 NO_PIPELINE_STATE = {"late": None, "heartbeat": None, "last_run": None}
+TIMING_RETRY_SECONDS = 10  # a fresh timing of ingestion and training takes a few seconds
 PAGES = {"dashboard", "toprisk_csv", "trend_svg"}  # for browsers: without a session they go to /login
 ABSOLUTE_PATH = re.compile(r"(?<![\w.])/[^\s:'\",;()]+")
 ASCII_NUMBER = re.compile(r"[0-9]{1,12}")
@@ -539,7 +540,10 @@ def register_model_routes(
         if refresh not in ("0", "1"):
             abort(400, "'refresh' must be 0 or 1")
         if refresh == "1":
-            timings = diagnosis.fresh_timings(config)
+            try:
+                timings = diagnosis.fresh_timings(config)
+            except diagnosis.TimingBusy as error:  # a timing costs seconds of CPU and two processes: one at a time
+                raise TooManyRequests(str(error), retry_after=TIMING_RETRY_SECONDS) from None
         else:
             with closing(reader(config)) as conn:
                 timings = diagnosis.recorded_timings(conn, config)

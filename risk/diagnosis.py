@@ -5,6 +5,7 @@ Data read through the contract, predictions, summaries, missing-data percentages
 is cached in output_model_path for outdated_cache_seconds. Every function takes the config or paths it needs.
 """
 
+import hashlib
 import json
 import logging
 import os
@@ -34,6 +35,10 @@ logger = logging.getLogger(__name__)
 
 PIP_DEADLINE_SECONDS = 20
 TIMED_STEPS = ["ingestion", "training"]
+
+
+class TimingBusy(PipelineError):
+    """A fresh timing is already running; the message says what to do instead."""
 
 
 def read_data(path: Path, mode=TRAINING) -> pd.DataFrame:
@@ -149,16 +154,35 @@ def execution_details(config: Config, refresh: bool = False) -> list[dict]:
             conn.close()
 
 
+def timing_lock_path(config: Config) -> str:
+    """The lock a fresh timing holds: in the temporary folder (a timing leaves the project as it was), named
+    after the project's history folder, so that every process serving this project shares it."""
+    digest = hashlib.sha256(os.fsencode(config.history_path.parent)).hexdigest()[:16]
+    return os.path.join(tempfile.gettempdir(), f"risk-timing-{digest}.lock")
+
+
 def fresh_timings(config: Config) -> list[dict]:
     """Per timed step: {step, seconds, ran_at, source: "fresh run"}, from a run of each step as a process
-    against a scratch copy of the config (real inputs; every output, the history included, in a temporary folder)."""
-    with tempfile.TemporaryDirectory(prefix="risk-timing-") as folder:
-        config_path = scratch_config(config, Path(folder))
-        now = history.utc_now()
-        return [
-            {"step": step, "seconds": time_script(f"{step}.py", config_path), "ran_at": now, "source": "fresh run"}
-            for step in TIMED_STEPS
-        ]
+    against a scratch copy of the config (real inputs; every output, the history included, in a temporary folder).
+
+    One at a time per project, whatever process asks (timing_lock_path): TimingBusy otherwise.
+    """
+    fd = artifacts.acquire_lock(timing_lock_path(config))
+    if fd is None:
+        raise TimingBusy(
+            "'refresh=1': a fresh timing is already running (one at a time); try again when it ends,"
+            " or leave out refresh for the recorded timings"
+        )
+    try:
+        with tempfile.TemporaryDirectory(prefix="risk-timing-") as folder:
+            config_path = scratch_config(config, Path(folder))
+            now = history.utc_now()
+            return [
+                {"step": step, "seconds": time_script(f"{step}.py", config_path), "ran_at": now, "source": "fresh run"}
+                for step in TIMED_STEPS
+            ]
+    finally:
+        os.close(fd)
 
 
 def recorded_timings(conn, config: Config) -> list[dict]:

@@ -328,6 +328,30 @@ def test_diagnostics_with_a_warm_cache_neither_reread_the_data_nor_ask_pip(clien
     assert client.get("/diagnostics").status_code == 200 and calls == ["missing data", "pip"]
 
 
+def test_a_fresh_timing_runs_one_at_a_time_and_meanwhile_others_get_a_429(client, config):
+    from risk import artifacts
+
+    lock_path = app_module.diagnosis.timing_lock_path(config)  # held as a timing in another request or worker holds it
+    fd = artifacts.acquire_lock(lock_path)
+    try:
+        started = time.monotonic()
+        response = client.get("/diagnostics?refresh=1")
+        assert time.monotonic() - started < 2  # refused at once, nothing run
+    finally:
+        os.close(fd)
+    assert response.status_code == 429 and response.headers["Retry-After"] == "10"
+    assert response.get_json() == {
+        "error": "'refresh=1': a fresh timing is already running (one at a time); try again when it ends,"
+        " or leave out refresh for the recorded timings"
+    }
+    body = client.get("/diagnostics?refresh=1").get_json()  # the lock is free again: this one runs
+    assert [(row["step"], row["source"]) for row in body["execution_runs"]] == [
+        ("ingestion", "fresh run"),
+        ("training", "fresh run"),
+    ]
+    assert artifacts.acquire_lock(lock_path) is not None  # and released after it
+
+
 def test_a_bad_refresh_argument_is_a_400(client):
     response = client.get("/diagnostics?refresh=yes")
     assert (response.status_code, response.get_json()) == (400, {"error": "'refresh' must be 0 or 1"})
