@@ -97,7 +97,7 @@ def ingested_files_table(prod_deployment_path: Path, metrics_path: Path) -> list
 
 
 def package_status(item: dict) -> str:
-    if item["latest"].startswith("unknown"):
+    if item["latest"].startswith(("unknown", "not checked")):
         return "not checked"
     return "up to date" if item["latest"] == item["installed"] else "update available"
 

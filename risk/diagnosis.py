@@ -1,12 +1,12 @@
 """The diagnostics of the deployed model, the data and the pipeline, for diagnostics.py, the API and the report.
 
 Data read through the contract, predictions, summaries, missing-data percentages, the steps' timings
-(recorded, or fresh runs against a scratch copy of the config) and the outdated packages, whose answer
-is cached in output_model_path for outdated_cache_seconds. Every function takes the config or paths it needs.
+(recorded, or fresh runs against a scratch copy of the config, one at a time) and the outdated packages
+(risk.outdated: cached in output_model_path, refreshed in the background when older than
+outdated_cache_seconds). Every function takes the config or paths it needs.
 """
 
 import hashlib
-import json
 import logging
 import os
 import subprocess
@@ -17,23 +17,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from risk import artifacts, history
-from risk.config import (
-    PROJECT_DIR,
-    REQUIREMENTS_PATH,
-    Config,
-    PipelineError,
-    atomic_write_text,
-    installed_version,
-    requirement_names,
-    write_config,
-)
+from risk import artifacts, history, outdated
+from risk.config import PROJECT_DIR, REQUIREMENTS_PATH, Config, PipelineError, write_config
 from risk.contract import ID_COLUMN, PREDICTION, TRAINING, DataError, check_frame, read_csv
 from risk.model import load_model, predict
 
 logger = logging.getLogger(__name__)
 
-PIP_DEADLINE_SECONDS = 20
 TIMED_STEPS = ["ingestion", "training"]
 
 
@@ -208,63 +198,8 @@ def recorded_timings(conn, config: Config) -> list[dict]:
     return details
 
 
-def pip_index_command(name: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "pip",
-        "index",
-        "versions",
-        name,
-        "--json",
-        "--retries",
-        "0",
-        "--timeout",
-        "10",
-    ]
-
-
-def latest_versions(names: list[str], deadline_seconds: float, command=pip_index_command) -> dict[str, str]:
-    """name -> latest version on the package index, or 'unknown (reason)'; all asked at once, bounded."""
-    processes = {
-        name: subprocess.Popen(command(name), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for name in names
-    }
-    deadline = time.monotonic() + deadline_seconds
-    latest = {}
-    for name, process in processes.items():
-        try:
-            stdout, stderr = process.communicate(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
-            latest[name] = f"unknown (pip did not answer within {deadline_seconds:g} s)"
-            continue
-        try:
-            latest[name] = json.loads(stdout)["latest"]
-        except (ValueError, KeyError, TypeError):
-            reason = (stderr.strip().splitlines() or [f"pip exited with code {process.returncode}"])[-1]
-            latest[name] = f"unknown ({reason.removeprefix('ERROR: ')})"
-    return latest
-
-
-def outdated_packages_list(
-    config: Config,
-    requirements_path=REQUIREMENTS_PATH,
-    deadline_seconds: float = PIP_DEADLINE_SECONDS,
-) -> list[dict[str, str]]:
-    """package, installed and latest version of each requirement; cached for outdated_cache_seconds."""
+def outdated_packages_list(config: Config, requirements_path=REQUIREMENTS_PATH) -> list[dict[str, str]]:
+    """package, installed and latest version of each requirement, as last checked, at once: an answer older
+    than outdated_cache_seconds is refreshed in the background (risk.outdated), never waited for."""
     cache_path = config.output_model_path / artifacts.OUTDATED_CACHE_FILE
-    try:
-        cached = json.loads(cache_path.read_text(encoding="utf-8"))
-        if time.time() - cached["checked_at"] < config.outdated_cache_seconds:
-            return cached["packages"]
-    except FileNotFoundError:
-        pass  # no answer cached yet
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        logger.warning("the outdated-packages cache %s is unreadable (%s); asking pip again", cache_path, error)
-    names = requirement_names(requirements_path)
-    latest = latest_versions(names, deadline_seconds)
-    packages = [{"package": name, "installed": installed_version(name), "latest": latest[name]} for name in names]
-    atomic_write_text(cache_path, json.dumps({"checked_at": time.time(), "packages": packages}, indent=2) + "\n")
-    return packages
+    return outdated.outdated_packages(cache_path, requirements_path, config.outdated_cache_seconds)

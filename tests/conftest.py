@@ -339,6 +339,15 @@ def loopback_only():
         yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_package_index():
+    """pip, in this process and in every process a test starts, knows no package index (PIP_NO_INDEX): a
+    background outdated-packages refresh that a test sets off answers "not checked" at once, off the network."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PIP_NO_INDEX", "1")
+        yield
+
+
 def repository_snapshot() -> dict[str, tuple]:
     """(size, mtime) of every file, and the target of every link, in the repository's own folders."""
     state = {}

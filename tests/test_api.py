@@ -22,7 +22,7 @@ import app as app_module
 import deployment
 import training
 from app import MAX_BODY_BYTES, create_app
-from risk import history
+from risk import history, outdated
 
 RECORD = {"lastmonth_activity": 5, "lastyear_activity": 100, "number_of_employees": 12}
 EXPECTED_COLUMNS = (
@@ -314,18 +314,32 @@ def test_diagnostics_with_a_warm_cache_neither_reread_the_data_nor_ask_pip(clien
         calls.append("missing data")
         return {}
 
-    def latest_versions(names, deadline_seconds):
-        calls.append("pip")
-        return dict.fromkeys(names, "1.0")
-
     monkeypatch.setattr(app_module.diagnosis, "missing_data_table", missing_data_table)
-    monkeypatch.setattr(app_module.diagnosis, "latest_versions", latest_versions)
+    monkeypatch.setattr(outdated, "start_refresh", lambda *args: calls.append("refresh started"))
+    monkeypatch.setattr(outdated, "latest_versions", lambda *args, **kwargs: calls.append("pip asked"))
     assert client.get("/diagnostics").status_code == 200 and calls == []
     # The stand-ins are the ones a cold cache calls: a changed finaldata.csv, an expired answer.
     path = config.output_folder_path / "finaldata.csv"
     path.write_text(path.read_text() + "zzzz,1,2,3,0\n")
     (config.output_model_path / "outdatedpackages.json").unlink()
-    assert client.get("/diagnostics").status_code == 200 and calls == ["missing data", "pip"]
+    body = client.get("/diagnostics").get_json()
+    assert calls == ["missing data", "refresh started"]  # pip is asked in the background, never in the request
+    assert {item["latest"] for item in body["outdated_packages"]} == {"not checked yet"}
+
+
+def test_diagnostics_answer_at_once_whatever_pip_does(client, config, monkeypatch):
+    """An expired answer and an index that never answers: the request does not wait for it."""
+    cache_path = config.output_model_path / "outdatedpackages.json"
+    cache = json.loads(cache_path.read_text())
+    cache["checked_at"] -= config.outdated_cache_seconds + 1
+    cache_path.write_text(json.dumps(cache))
+    hanging = ["python3", "-c", "import time; time.sleep(60)"]
+    monkeypatch.setattr(outdated, "pip_index_command", lambda name: hanging)
+    monkeypatch.setattr(outdated, "start_refresh", lambda *args: None)  # the real one would detach a process
+    started = time.monotonic()
+    body = client.get("/diagnostics").get_json()
+    assert time.monotonic() - started < 5
+    assert {item["latest"] for item in body["outdated_packages"]} == {"9.9.9"}  # the expired answer, meanwhile
 
 
 def test_a_fresh_timing_runs_one_at_a_time_and_meanwhile_others_get_a_429(client, config):
