@@ -4,9 +4,11 @@ Config keys: prod_deployment_path (the model, reloaded when production points el
 folders (input, output, test: the only places a `filepath` may point into), history_path,
 expected_interval_minutes, api_host, api_port. `python app.py` serves it on api_host:api_port;
 `make serve` with gunicorn (wsgi:app, settings in gunicorn.conf.py). When API_TOKEN is set, every
-endpoint but /health needs `Authorization: Bearer <token>` or the session of a login at /login.
-Errors are {"error": "<one sentence>"}: a 4xx for the caller's mistakes, 503 when the pipeline has
-nothing to answer with; never a server path.
+endpoint but /health needs `Authorization: Bearer <token>` or the session of a login at /login (the
+session key and generation beside the history database, risk/access.py); /health then says only whether
+it is up and cron late. Errors are {"error": "<one sentence>"}: a 4xx for the caller's mistakes, 429 for
+too many wrong tokens or a second timing, 503 when the pipeline has nothing to answer with or the history
+cannot be used; never a server path.
 """
 
 import io
