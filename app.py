@@ -565,7 +565,7 @@ def register_model_routes(
         state = pipeline_state(config, late_alerts)
         answer = {"status": "ok", "release": release, "late": state["late"]}
         if access_state.authorized():
-            answer["pipeline"] = public_data(state, config)
+            answer["pipeline"] = public_data({key: value for key, value in state.items() if key != "alert_id"}, config)
         return answer
 
 

@@ -277,6 +277,13 @@ def test_a_damaged_history_is_a_503_page_that_says_so_and_still_shows_the_risk_l
         re.sub(r"<[^>]+>", "", page)
     )
     assert first_risk_row(page)[0] == ranked_by_model(config)["corporation"].iloc[0]
+    status = page[page.index('id="status"') : page.index('id="quality"')]
+    assert re.findall(r"<h3>(Last run|Cron) <strong class=\"badge unknown\">(\w+)</strong>", status) == [
+        ("Last run", "UNKNOWN"),
+        ("Cron", "UNKNOWN"),
+    ]
+    assert page.count("Not shown: the history cannot be used (see Status).") == 4  # chart, drift, runs, audit
+    assert "yet" not in re.sub(r"<[^>]+>", "", page[page.index('id="quality"') :]).replace("No risk list yet", "")
 
 
 # --- with a token: a login for browsers ---------------------------------------------------------
