@@ -326,19 +326,19 @@ class Access:
             return None
         return header.removeprefix("Bearer ") if header.startswith("Bearer ") else ""
 
-    def try_token(self, supplied: str) -> bool | int:
-        """True for the right token, False for a wrong one (counted against the client's address), or the
-        seconds the address must wait before it may try again (then the token is not even compared)."""
+    def try_token(self, supplied: str) -> tuple[bool, int]:
+        """(right, wait): whether `supplied` is the token (a wrong one counts against the client's address),
+        and the whole seconds that address must wait first when it has guessed too often (then nothing is compared)."""
         address = self.address()
         wait = self.throttle.wait_seconds(address)
         if wait:
-            return wait
+            return False, wait
         if access.token_matches(supplied, self.token):
             self.throttle.succeeded(address)
-            return True
+            return True, 0
         self.throttle.failed(address)
         logger.warning("wrong token from %s", address)
-        return False
+        return False, 0
 
     def authorized(self) -> bool:
         """No token is set, or the request has a valid session or the right bearer token (a wrong one counts
@@ -346,7 +346,7 @@ class Access:
         if not self.token or self.session_valid():
             return True
         supplied = self.bearer()
-        return supplied is not None and self.try_token(supplied) is True
+        return supplied is not None and self.try_token(supplied)[0]
 
     def log_in(self) -> None:
         session.clear()
@@ -378,11 +378,11 @@ def register_access(app: Flask, access_state: Access) -> None:
             return None
         supplied = access_state.bearer()
         if supplied is not None:
-            verdict = access_state.try_token(supplied)
-            if verdict is True:
+            right, wait = access_state.try_token(supplied)
+            if right:
                 return None
-            if verdict is not False:
-                raise too_many_guesses(verdict)
+            if wait:
+                raise too_many_guesses(wait)
         if request.endpoint in PAGES:
             return redirect(url_for("login", next=request.full_path))
         abort(401, "missing or wrong token: send 'Authorization: Bearer <token>'")
@@ -392,14 +392,14 @@ def register_access(app: Flask, access_state: Access) -> None:
         target = access.local_target(request.values.get("next", "/"))
         error, status, headers = None, 200, {}
         if request.method == "POST" and access_state.token:
-            verdict = access_state.try_token(request.form.get("token", ""))
-            if verdict is True:
+            right, wait = access_state.try_token(request.form.get("token", ""))
+            if right:
                 access_state.log_in()
                 return redirect(target)
             error, status = "That token is not the right one.", 401
-            if verdict is not False:
-                error, status = f"Too many wrong tokens from this address: try again in {verdict} s.", 429
-                headers["Retry-After"] = str(verdict)
+            if wait:
+                error, status = f"Too many wrong tokens from this address: try again in {wait} s.", 429
+                headers["Retry-After"] = str(wait)
         elif request.method == "POST":
             error, status = "That token is not the right one.", 401
         page = render_template("login.html", error=error, next=target, needed=bool(access_state.token))
