@@ -383,6 +383,8 @@ def register_access(app: Flask, access_state: Access) -> None:
                 return None
             if wait:
                 raise too_many_guesses(wait)
+        if request.endpoint == "logout":  # no session to end (ended already, or a cross-site form without the cookie)
+            return redirect(url_for("login"))
         if request.endpoint in PAGES:
             return redirect(url_for("login", next=request.full_path))
         abort(401, "missing or wrong token: send 'Authorization: Bearer <token>'")

@@ -348,6 +348,8 @@ def test_after_logout_the_page_offers_no_logout_and_the_old_cookie_is_sent_to_th
     guarded.set_cookie("session", cookie)
     response = guarded.get("/")
     assert response.status_code == 302 and response.headers["Location"].startswith("/login?next=/")
+    again = guarded.post("/logout")  # a second click, or another tab: nothing left to end, back to the form
+    assert (again.status_code, again.headers["Location"]) == (302, "/login")
 
 
 # --- the chart, as a pure function ------------------------------------------------------------
