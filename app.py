@@ -4,26 +4,31 @@ Config keys: prod_deployment_path (the model, reloaded when production points el
 folders (input, output, test: the only places a `filepath` may point into), history_path,
 expected_interval_minutes, api_host, api_port. `python app.py` serves it on api_host:api_port;
 `make serve` with gunicorn (wsgi:app, settings in gunicorn.conf.py). When API_TOKEN is set, every
-endpoint but /health needs `Authorization: Bearer <token>` or the session of a login at /login.
-Errors are {"error": "<one sentence>"}: a 4xx for the caller's mistakes, 503 when the pipeline has
-nothing to answer with; never a server path.
+endpoint but /health needs `Authorization: Bearer <token>` or the session of a login at /login (the
+session key and generation beside the history database, risk/access.py); /health then says only whether
+it is up and cron late. Errors are {"error": "<one sentence>"}: a 4xx for the caller's mistakes, 429 for
+too many wrong tokens or a second timing, 503 when the pipeline has nothing to answer with or the history
+cannot be used; never a server path.
 """
 
-import hashlib
-import hmac
+import io
 import logging
 import os
 import re
+import secrets
 import threading
 from pathlib import Path
 
 import numpy as np
 import orjson
-from flask import Flask, Response, abort, redirect, render_template, request, session, url_for
+from flask import Flask, Request, Response, abort, redirect, render_template, request, session, url_for
 from flask.json.provider import JSONProvider
-from werkzeug.exceptions import HTTPException
+from flask.sessions import SecureCookieSessionInterface
+from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge, TooManyRequests
+from werkzeug.utils import cached_property
+from werkzeug.wsgi import get_input_stream
 
-from risk import alerts, artifacts, diagnosis, history, overview, ranking, registry
+from risk import access, alerts, artifacts, diagnosis, history, overview, ranking, registry
 from risk.config import Config, PipelineError, load_config, run_cli
 from risk.contract import DataError, Rows, prediction_rows, prediction_rows_from_csv
 from risk.model import load_model, log_odds, score_model, sigmoid
@@ -31,11 +36,19 @@ from risk.model import load_model, log_odds, score_model, sigmoid
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
+TOO_LARGE = f"the request body is larger than 16 MiB ({MAX_BODY_BYTES:,} bytes)"
 MAX_FILEPATH_CHARS = 1024
 MAX_TOPRISK = 10_000
 MAX_HISTORY = 500
+# A request waits at most this long for a locked history database, then answers 503. Short: in a gevent
+# worker SQLite's wait blocks every connection of the worker, and WAL readers wait only on an abnormal lock.
+HISTORY_TIMEOUT_SECONDS = 1
+NO_DRIFT_CHECK = {"performance": None, "data_run_id": None, "data_checked_at": None, "features": []}
+NO_PIPELINE_STATE = {"late": None, "heartbeat": None, "last_run": None}
+TIMING_RETRY_SECONDS = 10  # a fresh timing of ingestion and training takes a few seconds
 PAGES = {"dashboard", "toprisk_csv", "trend_svg"}  # for browsers: without a session they go to /login
 ABSOLUTE_PATH = re.compile(r"(?<![\w.])/[^\s:'\",;()]+")
+ASCII_NUMBER = re.compile(r"[0-9]{1,12}")
 
 
 class StrictJSON(JSONProvider):
@@ -52,6 +65,38 @@ class StrictJSON(JSONProvider):
         return self._app.response_class(
             orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY), mimetype="application/json"
         )
+
+
+class CappedBody(io.RawIOBase):
+    """A request body of unknown length read up to `limit` bytes: a byte more is a 413."""
+
+    def __init__(self, stream, limit: int):
+        self.stream, self.limit, self.count = stream, limit, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        try:
+            data = self.stream.read(min(len(buffer), self.limit + 1 - self.count))
+        except (OSError, ValueError):
+            raise ClientDisconnected() from None
+        self.count += len(data)
+        if self.count > self.limit:
+            raise RequestEntityTooLarge(TOO_LARGE)
+        buffer[: len(data)] = data
+        return len(data)
+
+
+class BoundedRequest(Request):
+    """Flask's request, but a chunked body (no Content-Length) over MAX_BODY_BYTES is a 413: Werkzeug
+    stops reading it at the limit without a word, and a body padded past it was answered 200."""
+
+    @cached_property
+    def stream(self):
+        if self.content_length is None and self.environ.get("wsgi.input_terminated"):
+            return io.BufferedReader(CappedBody(self.environ["wsgi.input"], MAX_BODY_BYTES))
+        return get_input_stream(self.environ, max_content_length=self.max_content_length)
 
 
 class DeployedModel:
@@ -171,23 +216,13 @@ def rows_from_request(config: Config) -> tuple[Rows, str]:
     return prediction_rows_from_csv(path.read_bytes(), body["filepath"]), body["filepath"]
 
 
-def bearer_matches(expected: str) -> bool:
-    header = request.headers.get("Authorization", "")
-    supplied = header.removeprefix("Bearer ") if header.startswith("Bearer ") else ""
-    return hmac.compare_digest(supplied.encode(), expected.encode())
-
-
-def session_mark(token: str) -> str:
-    """What a logged-in session holds: a digest of the token, never the token."""
-    return hashlib.sha256(("risk-session:" + token).encode()).hexdigest()
-
-
 def int_arg(name: str, default: int | None, highest: int) -> int | None:
     """A positive integer query argument up to `highest`; abort(400) naming it otherwise."""
     text = request.args.get(name)
     if text is None:
         return default
-    if not text.isdigit() or not 1 <= int(text) <= highest:
+    # ASCII digits only: str.isdigit() and int() also take '²', '١' or '５', and int() refuses 4,301 digits.
+    if not ASCII_NUMBER.fullmatch(text) or not 1 <= int(text) <= highest:
         abort(400, f"'{name}' must be a whole number from 1 to {highest:,}, got {text[:20]!r}")
     return int(text)
 
@@ -195,7 +230,19 @@ def int_arg(name: str, default: int | None, highest: int) -> int | None:
 def register_error_handlers(app: Flask, config: Config) -> None:
     @app.errorhandler(HTTPException)
     def http_error(error):
-        return {"error": public(error.description or error.name, config)}, error.code
+        headers = [(name, value) for name, value in error.get_headers() if name.lower() != "content-type"]
+        return {"error": public(error.description or error.name, config)}, error.code, headers  # Allow, Retry-After
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(error):
+        return {"error": TOO_LARGE}, 413
+
+    @app.errorhandler(history.HistoryError)
+    @app.errorhandler(history.sqlite3.Error)
+    def history_unavailable(error):
+        message = history_problem(error, config)
+        logger.warning("%s %s: %s", request.method, request.path, message)
+        return {"error": message}, 503
 
     @app.errorhandler(DataError)
     def data_error(error):
@@ -216,52 +263,247 @@ def create_app(config: Config | None = None) -> Flask:
     """Build the API and the dashboard for `config` (default: RISK_CONFIG or config.json)."""
     config = config if config is not None else load_config()
     app = Flask(__name__)
+    app.request_class = BoundedRequest
     app.json = StrictJSON(app)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     deployed = DeployedModel(config.prod_deployment_path)
     cache = FileCache()
+    access_state = Access(os.environ.get("API_TOKEN"), config)
+    late_alerts = LateAlerts(config)
     register_error_handlers(app, config)
-    register_access(app, os.environ.get("API_TOKEN"))
-    register_model_routes(app, config, deployed, cache)
+    register_access(app, access_state)
+    register_model_routes(app, config, deployed, cache, access_state, late_alerts)
     register_history_routes(app, config)
-    register_risk_routes(app, config, deployed, cache)
+    register_risk_routes(app, config, deployed, cache, access_state, late_alerts)
     return app
 
 
-def register_access(app: Flask, token: str | None) -> None:
+class SessionCookies(SecureCookieSessionInterface):
+    """Flask's signed session cookie (HttpOnly, SameSite=Lax), marked Secure when the request came over HTTPS:
+    directly, or through the reverse proxy on this machine (gunicorn trusts X-Forwarded-Proto from
+    forwarded_allow_ips only, see gunicorn.conf.py)."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return request.is_secure
+
+
+class Access:
+    """Who may read what. With API_TOKEN set: the bearer header (programs) or a login session (browsers),
+    a session valid only in the current generation (a logout starts a new one) and for the current token;
+    wrong tokens slowed per client address. Without API_TOKEN everything is open."""
+
+    def __init__(self, token: str | None, config: Config):
+        self.token = token
+        self.folder = config.history_path.parent  # the session key and generation lie beside the history
+        self.throttle = access.Throttle()
+        if not token:
+            self.secret = secrets.token_hex(32)  # no session carries a right: nothing to share between workers
+        else:
+            self.secret = os.environ.get("SECRET_KEY") or access.session_secret(self.folder)
+            try:
+                access.session_generation(self.folder)
+            except OSError as error:
+                raise PipelineError(f"cannot keep the session generation in {self.folder}: {error.strerror}") from None
+
+    def address(self) -> str:
+        return access.client_address(request.remote_addr, request.headers.get("X-Forwarded-For"))
+
+    def session_valid(self) -> bool:
+        """The request's session is a login with the current token, in the current generation."""
+        mark = session.get("auth")
+        if not self.token or not isinstance(mark, str):
+            return False
+        try:
+            generation = access.session_generation(self.folder)
+        except OSError as error:  # fail closed: without the generation no session is known to be current
+            logger.warning("cannot read the session generation in %s: %s", self.folder, error.strerror)
+            return False
+        return access.token_matches(mark, access.session_mark(self.token, generation))
+
+    def bearer(self) -> str | None:
+        header = request.headers.get("Authorization")
+        if header is None:
+            return None
+        return header.removeprefix("Bearer ") if header.startswith("Bearer ") else ""
+
+    def try_token(self, supplied: str) -> tuple[bool, int]:
+        """(right, wait): whether `supplied` is the token (a wrong one counts against the client's address),
+        and the whole seconds that address must wait first when it has guessed too often (then nothing is compared)."""
+        address = self.address()
+        wait = self.throttle.wait_seconds(address)
+        if wait:
+            return False, wait
+        if access.token_matches(supplied, self.token):
+            self.throttle.succeeded(address)
+            return True, 0
+        self.throttle.failed(address)
+        logger.warning("wrong token from %s", address)
+        return False, 0
+
+    def authorized(self) -> bool:
+        """No token is set, or the request has a valid session or the right bearer token (a wrong one counts
+        as a guess; while its address must wait, none is compared)."""
+        if not self.token or self.session_valid():
+            return True
+        supplied = self.bearer()
+        return supplied is not None and self.try_token(supplied)[0]
+
+    def log_in(self) -> None:
+        session.clear()
+        session["auth"] = access.session_mark(self.token, access.session_generation(self.folder))
+
+    def end_sessions(self) -> None:
+        """Log out every session, in every worker; raises OSError when the generation cannot be written."""
+        if self.token:
+            access.end_sessions(self.folder)
+        session.clear()
+
+
+def too_many_guesses(wait: int) -> TooManyRequests:
+    """A 429 saying how long to wait, with Retry-After."""
+    return TooManyRequests(f"too many wrong tokens from this address: try again in {wait} s", retry_after=wait)
+
+
+def register_access(app: Flask, access_state: Access) -> None:
     """With API_TOKEN set: the bearer header for programs, a login session for browsers."""
-    app.secret_key = os.environ.get("SECRET_KEY") or session_mark(token or "no token") + "-secret"
+    app.secret_key = access_state.secret
+    app.session_interface = SessionCookies()
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
 
     @app.before_request
     def require_token():
-        if not token or request.endpoint in ("health", "login", "static"):
+        if not access_state.token or request.endpoint in ("health", "login", "static"):
             return None
-        if session.get("auth") == session_mark(token) or bearer_matches(token):
+        if access_state.session_valid():
             return None
+        supplied = access_state.bearer()
+        if supplied is not None:
+            right, wait = access_state.try_token(supplied)
+            if right:
+                return None
+            if wait:
+                raise too_many_guesses(wait)
+        if request.endpoint == "logout":  # no session to end (ended already, or a cross-site form without the cookie)
+            return redirect(url_for("login"))
         if request.endpoint in PAGES:
             return redirect(url_for("login", next=request.full_path))
         abort(401, "missing or wrong token: send 'Authorization: Bearer <token>'")
 
     @app.route("/login", methods=["GET", "POST"])
     def login():
-        target = request.values.get("next", "/")
-        target = target if target.startswith("/") and not target.startswith("//") else "/"
-        error = None
-        if request.method == "POST":
-            if token and hmac.compare_digest(request.form.get("token", "").encode(), token.encode()):
-                session["auth"] = session_mark(token)
+        target = access.local_target(request.values.get("next", "/"))
+        error, status, headers = None, 200, {}
+        if request.method == "POST" and access_state.token:
+            right, wait = access_state.try_token(request.form.get("token", ""))
+            if right:
+                access_state.log_in()
                 return redirect(target)
-            error = "That token is not the right one."
-        return render_template("login.html", error=error, next=target, needed=bool(token)), 401 if error else 200
+            error, status = "That token is not the right one.", 401
+            if wait:
+                error, status = f"Too many wrong tokens from this address: try again in {wait} s.", 429
+                headers["Retry-After"] = str(wait)
+        elif request.method == "POST":
+            error, status = "That token is not the right one.", 401
+        page = render_template("login.html", error=error, next=target, needed=bool(access_state.token))
+        return page, status, headers
 
     @app.post("/logout")
     def logout():
-        session.clear()
+        try:
+            access_state.end_sessions()
+        except OSError as error:
+            logger.error("cannot end the sessions in %s: %s", access_state.folder, error.strerror)
+            page = render_template(
+                "message.html",
+                heading="Not logged out",
+                message=(
+                    f"The sessions could not be ended ({error.strerror}): this session still works. "
+                    "Ask the team that runs the service to check the folder of the history database."
+                ),
+                logged_in=True,
+            )
+            return page, 503
         return redirect(url_for("login"))
 
 
-def register_model_routes(app: Flask, config: Config, deployed: DeployedModel, cache: FileCache) -> None:
+def reader(config: Config):
+    """A read-only connection to the history for this request, or None before the first run.
+
+    A database from an older version of this code is migrated first (what the next run would do). One that
+    is damaged, locked for more than HISTORY_TIMEOUT_SECONDS or cannot be migrated raises HistoryError or
+    sqlite3.Error: a 503 (history_unavailable) that history_problem words.
+    """
+    try:
+        return history.connect_readonly(config.history_path, timeout=HISTORY_TIMEOUT_SECONDS)
+    except history.HistoryError:  # another schema version: migrate it (or say why not), then read
+        history.connect(config.history_path, timeout=HISTORY_TIMEOUT_SECONDS).close()
+        return history.connect_readonly(config.history_path, timeout=HISTORY_TIMEOUT_SECONDS)
+
+
+def history_problem(error: Exception, config: Config) -> str:
+    """Why the history cannot be read, in one sentence for a caller (no server path)."""
+    if isinstance(error, history.HistoryError):
+        return public(str(error), config)
+    return public(f"the history database {config.history_path} cannot be used: {error}", config)
+
+
+def pipeline_state(config: Config, late_alerts) -> dict:
+    """The cron's last check and run and whether it is late, read from the history. A late cron raises one
+    alert, recorded and sent in the background (the cron that would send it is the one that is late)."""
+    conn = reader(config)
+    if conn is None:
+        return NO_PIPELINE_STATE
+    with closing(conn):
+        state = alerts.check_late(conn, str(config.config_path), config.expected_interval_minutes, alert=False)
+    if state["late"] and config.alert_webhook_url:
+        late_alerts.raise_once(state["heartbeat"]["checked_at"])
+    return state
+
+
+class LateAlerts:
+    """The late-cron alert the API raises: recorded and delivered by a background thread, one per missed
+    heartbeat, so that no request writes to the history or waits for the webhook."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.lock = threading.Lock()
+        self.raised_for = None  # the heartbeat (its time) an alert was raised for
+
+    def raise_once(self, heartbeat_at: str) -> None:
+        with self.lock:
+            if self.raised_for == heartbeat_at:  # raised already, or being raised
+                return
+            self.raised_for = heartbeat_at
+        threading.Thread(target=self.record_and_send, args=(heartbeat_at,), daemon=True).start()
+
+    def record_and_send(self, heartbeat_at: str) -> None:
+        config = self.config
+        try:
+            with closing(history.connect(config.history_path, timeout=HISTORY_TIMEOUT_SECONDS)) as conn:
+                state = alerts.check_late(conn, str(config.config_path), config.expected_interval_minutes)
+                if state.get("alert_id"):
+                    alerts.deliver_pending(conn, config.alert_webhook_url)
+        except (history.HistoryError, history.sqlite3.Error) as error:
+            logger.warning("cannot record the late-cron alert: %s", history_problem(error, config))
+            with self.lock:
+                if self.raised_for == heartbeat_at:
+                    self.raised_for = None  # the next request tries again
+
+
+def public_data(value, config: Config):
+    """`value` (dicts, lists, text) with every absolute server path in its text made relative, or a name."""
+    if isinstance(value, str):
+        return public(value, config)
+    if isinstance(value, dict):
+        return {key: public_data(item, config) for key, item in value.items()}
+    if isinstance(value, list):
+        return [public_data(item, config) for item in value]
+    return value
+
+
+def register_model_routes(
+    app: Flask, config: Config, deployed: DeployedModel, cache: FileCache, access_state: Access, late_alerts: LateAlerts
+) -> None:
     """The course's endpoints: predictions, the score, summary statistics, diagnostics, health."""
 
     @app.post("/prediction")
@@ -301,7 +543,14 @@ def register_model_routes(app: Flask, config: Config, deployed: DeployedModel, c
         refresh = request.args.get("refresh", "0")
         if refresh not in ("0", "1"):
             abort(400, "'refresh' must be 0 or 1")
-        timings = diagnosis.execution_details(config, refresh == "1")
+        if refresh == "1":
+            try:
+                timings = diagnosis.fresh_timings(config)
+            except diagnosis.TimingBusy as error:  # a timing costs seconds of CPU and two processes: one at a time
+                raise TooManyRequests(str(error), retry_after=TIMING_RETRY_SECONDS) from None
+        else:
+            with closing(reader(config)) as conn:
+                timings = diagnosis.recorded_timings(conn, config)
         missing = cache.get("missing", [artifacts.finaldata_path(config)], lambda: diagnosis.missing_data_table(config))
         return {
             "execution_time": {f"{row['step']}_seconds": row["seconds"] for row in timings},
@@ -312,70 +561,34 @@ def register_model_routes(app: Flask, config: Config, deployed: DeployedModel, c
 
     @app.get("/health")
     def health():
+        """Open to all: up and ready (a model deployed), late or not, and the live release; with the token
+        (or none set) the pipeline's state in detail too."""
         _, release = deployed.get()
-        return {"status": "ok", "release": release, "pipeline": pipeline_state(config)}
-
-
-def reader(config: Config):
-    """A read-only connection to the history for this request, or None before the first run.
-
-    A database from an older version of this code is migrated first (what the next run would do).
-    """
-    try:
-        return history.connect_readonly(config.history_path)
-    except history.HistoryError:
-        try:
-            history.connect(config.history_path).close()
-            return history.connect_readonly(config.history_path)
-        except history.HistoryError as error:
-            raise PipelineError(str(error)) from None
-
-
-def pipeline_state(config: Config) -> dict:
-    """The cron's last check and run and whether it is late. A late cron raises one alert, sent from
-    here in the background (the cron that would send it is the one that is late)."""
-    if not os.path.isfile(config.history_path):
-        return {"late": None, "heartbeat": None, "last_run": None}
-    if not config.alert_webhook_url:  # nothing to raise: a reader's connection is enough
-        with closing(reader(config)) as conn:
-            return alerts.check_late(conn, str(config.config_path), config.expected_interval_minutes, alert=False)
-    with history.opened(config.history_path) as conn:
-        state = alerts.check_late(conn, str(config.config_path), config.expected_interval_minutes)
-    if state.get("alert_id") and config.alert_webhook_url:
-        threading.Thread(target=send_alerts, args=(config,), daemon=True).start()
-    return state
-
-
-def send_alerts(config: Config) -> None:
-    with history.opened(config.history_path) as conn:
-        alerts.deliver_pending(conn, config.alert_webhook_url)
+        state = pipeline_state(config, late_alerts)
+        answer = {"status": "ok", "release": release, "late": state["late"]}
+        if access_state.authorized():
+            answer["pipeline"] = public_data({key: value for key, value in state.items() if key != "alert_id"}, config)
+        return answer
 
 
 def register_history_routes(app: Flask, config: Config) -> None:
-    """The history database over HTTP: runs, releases, the latest drift checks."""
+    """The history database over HTTP: runs, releases, the latest drift checks (server paths made relative)."""
 
     @app.get("/history")
     def history_route():
         limit = int_arg("limit", 20, MAX_HISTORY)
-        conn = reader(config)
-        if conn is None:
-            return {"runs": []}
-        with closing(conn):
-            return {"runs": overview.runs(conn, limit)}
+        with closing(reader(config)) as conn:
+            return {"runs": public_data(overview.runs(conn, limit), config) if conn else []}
 
     @app.get("/releases")
     def releases():
-        conn = reader(config)
-        with closing(conn):
-            return {"releases": registry.list_releases(conn, config)}
+        with closing(reader(config)) as conn:
+            return {"releases": public_data(registry.list_releases(conn, config), config)}
 
     @app.get("/drift")
     def drift_route():
-        conn = reader(config)
-        if conn is None:
-            return {"performance": None, "features": []}
-        with closing(conn):
-            return overview.latest_drift(conn)
+        with closing(reader(config)) as conn:
+            return public_data(overview.latest_drift(conn), config) if conn else NO_DRIFT_CHECK
 
 
 class closing:  # noqa: N801 - a context manager that accepts None
@@ -407,7 +620,9 @@ def risk_list(config: Config, deployed: DeployedModel, cache: FileCache):
     return ranked, unscored, release
 
 
-def register_risk_routes(app: Flask, config: Config, deployed: DeployedModel, cache: FileCache) -> None:
+def register_risk_routes(
+    app: Flask, config: Config, deployed: DeployedModel, cache: FileCache, access_state: Access, late_alerts: LateAlerts
+) -> None:
     """The ranked risk list with reasons, as JSON and CSV, one client, and the dashboard page."""
 
     @app.get("/toprisk")
@@ -442,57 +657,59 @@ def register_risk_routes(app: Flask, config: Config, deployed: DeployedModel, ca
 
     @app.get("/")
     def dashboard():
+        """The page; what cannot be read is said in its section: nothing deployed yet, no history yet, or a
+        history that cannot be read (then the status is 503 and the rest of the page is still shown)."""
         from risk import charts
 
         query = request.args.get("client", "").strip().lower()[:20]
-        problems = {}
+        problems, status = {}, 200
         try:
             risk = risk_list(config, deployed, cache)
         except PipelineError as error:  # nothing deployed or no data yet: the page says so, and shows the rest
             risk, problems["risk"] = None, public(str(error), config)
         try:
-            conn = reader(config)
-        except PipelineError as error:
-            conn, problems["history"] = None, public(str(error), config)
-        with closing(conn):
-            context = page_context(conn, config, query, risk, problems)
+            with closing(reader(config)) as conn:
+                context = page_context(conn, config, query, risk, pipeline_state(config, late_alerts))
+        except (history.HistoryError, history.sqlite3.Error) as error:
+            problems["history"], status = history_problem(error, config), 503
+            context = page_context(None, config, query, risk, NO_PIPELINE_STATE)
         trend = context["trend"]
         context["trend_svg"] = charts.trend_svg(trend, inline=True) if trend["checks"] or trend["deployments"] else None
-        return render_template("dashboard.html", **context)
+        context.update(problems=problems, logged_in=access_state.session_valid())
+        return render_template("dashboard.html", **context), status
 
     @app.get("/charts/trend.svg")
     def trend_svg():
         from risk import charts
 
-        conn = reader(config)
-        with closing(conn):
+        with closing(reader(config)) as conn:
             trend = overview.quality_over_time(conn) if conn else {"checks": [], "deployments": []}
         return Response(charts.trend_svg(trend), mimetype="image/svg+xml")
 
 
-def page_context(conn, config: Config, query: str, risk, problems: dict | None = None) -> dict:
+def page_context(conn, config: Config, query: str, risk, pipeline: dict) -> dict:
     """What the dashboard shows, gathered from the history, the pipeline's state and the risk list.
 
-    `risk` is risk_list()'s (ranked, unscored, release), or None when it could not be made; `problems`
-    holds what went wrong, in words, by section ("risk", "history"), for the page to say instead.
+    `conn` is a reader's connection, or None when there is no history (yet, or readable); `risk` is
+    risk_list()'s (ranked, unscored, release), or None when it could not be made; `pipeline` is pipeline_state()'s.
     """
     from risk import charts
 
-    ranked, unscored, release = risk or (None, None, None)
-    pipeline = pipeline_state(config)
+    ranked, unscored, _ = risk or (None, None, None)
     heartbeat = pipeline.get("heartbeat") or {}
     last = overview.last_run(conn, config) if conn else None
-    live = overview.live_state(conn, config) if conn else {"release": release}
+    live = overview.live_state(conn, config)
     found = ranking.as_records(ranked[ranked["corporation"] == query]) if query and risk else []
     apart = unscored[unscored["corporation"] == query].to_dict("records") if query and risk else []
     trend = overview.quality_over_time(conn) if conn else {"checks": [], "deployments": []}
-    drift = overview.latest_drift(conn) if conn else {"performance": None, "features": []}
+    drift = overview.latest_drift(conn) if conn else NO_DRIFT_CHECK
     runs = (
         [{**run, "config_name": os.path.basename(run["config_path"])} for run in overview.runs(conn, 10)]
         if conn
         else []
     )
     return {
+        "has_history": conn is not None,
         "live": live,
         "pipeline": pipeline,
         "heartbeat": heartbeat,
@@ -517,8 +734,6 @@ def page_context(conn, config: Config, query: str, risk, problems: dict | None =
         "query": query,
         "found": found[0] if found else None,
         "found_apart": apart[0] if apart else None,
-        "problems": problems or {},
-        "logged_in": "auth" in session,
         "expected_interval_minutes": config.expected_interval_minutes,
     }
 

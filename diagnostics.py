@@ -16,7 +16,6 @@ import pandas as pd
 
 from risk import diagnosis
 from risk.config import REQUIREMENTS_PATH, Config, load_config, run_cli
-from risk.diagnosis import PIP_DEADLINE_SECONDS
 
 logger = logging.getLogger(__name__)
 
@@ -70,13 +69,10 @@ def execution_details(config: Config | None = None, refresh: bool = False) -> li
     return diagnosis.execution_details(config_or_default(config), refresh)
 
 
-def outdated_packages_list(
-    config: Config | None = None,
-    requirements_path=REQUIREMENTS_PATH,
-    deadline_seconds: float = PIP_DEADLINE_SECONDS,
-) -> list[dict[str, str]]:
-    """package, installed and latest version of each requirement; cached for outdated_cache_seconds."""
-    return diagnosis.outdated_packages_list(config_or_default(config), requirements_path, deadline_seconds)
+def outdated_packages_list(config: Config | None = None, requirements_path=REQUIREMENTS_PATH) -> list[dict[str, str]]:
+    """package, installed and latest version of each requirement, as last checked (an answer older than
+    outdated_cache_seconds is refreshed in the background, not waited for)."""
+    return diagnosis.outdated_packages_list(config_or_default(config), requirements_path)
 
 
 def main(config_path=None, refresh: bool = False) -> dict:

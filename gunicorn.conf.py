@@ -5,7 +5,10 @@ half a request) costs one idle greenlet instead of a whole worker; with sync wor
 clients froze the API for 30 s. Keep-alive off: a kept-alive connection stays with one worker, and
 with few clients one worker queued requests while the other idled (p99 of 70 ms against 5 ms).
 A worker silent for `timeout` seconds is restarted. Beyond loopback, serve it behind a reverse proxy
-that buffers requests (README): then no slow client reaches gunicorn at all.
+that buffers requests (README): then no slow client reaches gunicorn at all. Only that proxy, on this
+machine, may say the request came over HTTPS (X-Forwarded-Proto, which marks the session cookie Secure)
+and who the client is (X-Forwarded-For, which the wrong-token throttle counts by): forwarded_allow_ips is
+set here so that the environment's FORWARDED_ALLOW_IPS cannot widen it.
 """
 
 workers = 2
@@ -16,3 +19,4 @@ timeout = 30
 graceful_timeout = 20
 limit_request_line = 4094
 limit_request_fields = 50
+forwarded_allow_ips = "127.0.0.1,::1"  # risk.access.TRUSTED_PROXIES: the same two addresses

@@ -97,7 +97,7 @@ def ingested_files_table(prod_deployment_path: Path, metrics_path: Path) -> list
 
 
 def package_status(item: dict) -> str:
-    if item["latest"].startswith("unknown"):
+    if item["latest"].startswith(("unknown", "not checked")):
         return "not checked"
     return "up to date" if item["latest"] == item["installed"] else "update available"
 
@@ -428,7 +428,10 @@ def data_sections(data: dict) -> list:
             pdf_table(
                 [["Column", "Mean", "Median", "Std. dev."]]
                 + [
-                    [column, *(f"{stats[key]:,.2f}" for key in ("mean", "median", "std"))]
+                    [
+                        column,
+                        *("–" if stats[key] is None else f"{stats[key]:,.2f}" for key in ("mean", "median", "std")),
+                    ]
                     for column, stats in data["summary"].items()
                 ],
                 widths=[5 * cm, 3 * cm, 3 * cm, 3 * cm],

@@ -1,11 +1,12 @@
 """The diagnostics of the deployed model, the data and the pipeline, for diagnostics.py, the API and the report.
 
 Data read through the contract, predictions, summaries, missing-data percentages, the steps' timings
-(recorded, or fresh runs against a scratch copy of the config) and the outdated packages, whose answer
-is cached in output_model_path for outdated_cache_seconds. Every function takes the config or paths it needs.
+(recorded, or fresh runs against a scratch copy of the config, one at a time) and the outdated packages
+(risk.outdated: cached in output_model_path, refreshed in the background when older than
+outdated_cache_seconds). Every function takes the config or paths it needs.
 """
 
-import json
+import hashlib
 import logging
 import os
 import subprocess
@@ -16,24 +17,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from risk import artifacts, history
-from risk.config import (
-    PROJECT_DIR,
-    REQUIREMENTS_PATH,
-    Config,
-    PipelineError,
-    atomic_write_text,
-    installed_version,
-    requirement_names,
-    write_config,
-)
+from risk import artifacts, history, outdated
+from risk.config import PROJECT_DIR, REQUIREMENTS_PATH, Config, PipelineError, write_config
 from risk.contract import ID_COLUMN, PREDICTION, TRAINING, DataError, check_frame, read_csv
 from risk.model import load_model, predict
 
 logger = logging.getLogger(__name__)
 
-PIP_DEADLINE_SECONDS = 20
 TIMED_STEPS = ["ingestion", "training"]
+
+
+class TimingBusy(PipelineError):
+    """A fresh timing is already running; the message says what to do instead."""
 
 
 def read_data(path: Path, mode=TRAINING) -> pd.DataFrame:
@@ -68,16 +63,23 @@ def deployed_predictions(config: Config, df: pd.DataFrame | None = None) -> dict
     return predict_rows(rows, load_model(config.prod_deployment_path / artifacts.MODEL_FILE))
 
 
-def summarize(df: pd.DataFrame) -> dict[str, dict[str, float]]:
-    """column -> {mean, median, std} for every numeric column of `df`."""
+def summarize(df: pd.DataFrame) -> dict[str, dict[str, float | None]]:
+    """column -> {mean, median, std} for every numeric column of `df`, missing values left out.
+
+    A statistic with nothing to measure is None (JSON null): all three for a column with no value,
+    the standard deviation (n - 1) for a column with one.
+    """
     numeric = df.select_dtypes("number")
     stats = {"mean": numeric.mean(), "median": numeric.median(), "std": numeric.std()}
     return {
-        column: {name: round(float(values[column]), 6) for name, values in stats.items()} for column in numeric.columns
+        column: {
+            name: None if pd.isna(values[column]) else round(float(values[column]), 6) for name, values in stats.items()
+        }
+        for column in numeric.columns
     }
 
 
-def summary_values(summary: dict[str, dict[str, float]]) -> list[float]:
+def summary_values(summary: dict[str, dict[str, float | None]]) -> list[float | None]:
     """A labelled summary as one list: [mean, median, std] of each column, in column order."""
     return [value for stats in summary.values() for value in stats.values()]
 
@@ -131,28 +133,54 @@ def time_script(script: str, config_path: Path) -> float:
 
 
 def execution_details(config: Config, refresh: bool = False) -> list[dict]:
-    """Per timed step: {step, seconds, ran_at, source} (source: "last run" or "fresh run").
-
-    refresh=True times fresh runs of the steps as processes against a scratch copy of the config
-    (real inputs; every output, the history database included, in a temporary folder).
-    """
+    """Per timed step: {step, seconds, ran_at, source}: fresh_timings() with refresh, else recorded_timings()."""
     if refresh:
+        return fresh_timings(config)
+    conn = history.connect_readonly(config.history_path)
+    try:
+        return recorded_timings(conn, config)
+    finally:
+        if conn:
+            conn.close()
+
+
+def timing_lock_path(config: Config) -> str:
+    """The lock a fresh timing holds: in the temporary folder (a timing leaves the project as it was), named
+    after the project's history folder, so that every process serving this project shares it."""
+    digest = hashlib.sha256(os.fsencode(config.history_path.parent)).hexdigest()[:16]
+    return os.path.join(tempfile.gettempdir(), f"risk-timing-{digest}.lock")
+
+
+def fresh_timings(config: Config) -> list[dict]:
+    """Per timed step: {step, seconds, ran_at, source: "fresh run"}, from a run of each step as a process
+    against a scratch copy of the config (real inputs; every output, the history included, in a temporary folder).
+
+    One at a time per project, whatever process asks (timing_lock_path): TimingBusy otherwise.
+    """
+    fd = artifacts.acquire_lock(timing_lock_path(config))
+    if fd is None:
+        raise TimingBusy(
+            "'refresh=1': a fresh timing is already running (one at a time); try again when it ends,"
+            " or leave out refresh for the recorded timings"
+        )
+    try:
         with tempfile.TemporaryDirectory(prefix="risk-timing-") as folder:
             config_path = scratch_config(config, Path(folder))
             now = history.utc_now()
             return [
-                {
-                    "step": step,
-                    "seconds": time_script(f"{step}.py", config_path),
-                    "ran_at": now,
-                    "source": "fresh run",
-                }
+                {"step": step, "seconds": time_script(f"{step}.py", config_path), "ran_at": now, "source": "fresh run"}
                 for step in TIMED_STEPS
             ]
-    conn = history.connect_readonly(config.history_path)
+    finally:
+        os.close(fd)
+
+
+def recorded_timings(conn, config: Config) -> list[dict]:
+    """Per timed step, its newest recorded run for this config: {step, seconds, ran_at, source}.
+
+    `conn` is a reader's connection to the history, or None when there is no history yet.
+    """
     recorded = history.last_step_runs(conn, str(config.config_path), TIMED_STEPS) if conn else {}
-    if conn:
-        conn.close()
     details = []
     for step in TIMED_STEPS:
         row = recorded.get(step)
@@ -170,63 +198,8 @@ def execution_details(config: Config, refresh: bool = False) -> list[dict]:
     return details
 
 
-def pip_index_command(name: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "pip",
-        "index",
-        "versions",
-        name,
-        "--json",
-        "--retries",
-        "0",
-        "--timeout",
-        "10",
-    ]
-
-
-def latest_versions(names: list[str], deadline_seconds: float, command=pip_index_command) -> dict[str, str]:
-    """name -> latest version on the package index, or 'unknown (reason)'; all asked at once, bounded."""
-    processes = {
-        name: subprocess.Popen(command(name), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for name in names
-    }
-    deadline = time.monotonic() + deadline_seconds
-    latest = {}
-    for name, process in processes.items():
-        try:
-            stdout, stderr = process.communicate(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
-            latest[name] = f"unknown (pip did not answer within {deadline_seconds:g} s)"
-            continue
-        try:
-            latest[name] = json.loads(stdout)["latest"]
-        except (ValueError, KeyError, TypeError):
-            reason = (stderr.strip().splitlines() or [f"pip exited with code {process.returncode}"])[-1]
-            latest[name] = f"unknown ({reason.removeprefix('ERROR: ')})"
-    return latest
-
-
-def outdated_packages_list(
-    config: Config,
-    requirements_path=REQUIREMENTS_PATH,
-    deadline_seconds: float = PIP_DEADLINE_SECONDS,
-) -> list[dict[str, str]]:
-    """package, installed and latest version of each requirement; cached for outdated_cache_seconds."""
+def outdated_packages_list(config: Config, requirements_path=REQUIREMENTS_PATH) -> list[dict[str, str]]:
+    """package, installed and latest version of each requirement, as last checked, at once: an answer older
+    than outdated_cache_seconds is refreshed in the background (risk.outdated), never waited for."""
     cache_path = config.output_model_path / artifacts.OUTDATED_CACHE_FILE
-    try:
-        cached = json.loads(cache_path.read_text(encoding="utf-8"))
-        if time.time() - cached["checked_at"] < config.outdated_cache_seconds:
-            return cached["packages"]
-    except FileNotFoundError:
-        pass  # no answer cached yet
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        logger.warning("the outdated-packages cache %s is unreadable (%s); asking pip again", cache_path, error)
-    names = requirement_names(requirements_path)
-    latest = latest_versions(names, deadline_seconds)
-    packages = [{"package": name, "installed": installed_version(name), "latest": latest[name]} for name in names]
-    atomic_write_text(cache_path, json.dumps({"checked_at": time.time(), "packages": packages}, indent=2) + "\n")
-    return packages
+    return outdated.outdated_packages(cache_path, requirements_path, config.outdated_cache_seconds)

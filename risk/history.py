@@ -212,11 +212,14 @@ def utc_now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
 
 
-def connect(path, migrate_schema: bool = True) -> sqlite3.Connection:
-    """A read-write connection, the schema brought up to date; `with conn:` is one transaction."""
+def connect(path, migrate_schema: bool = True, timeout: float = 30) -> sqlite3.Connection:
+    """A read-write connection, the schema brought up to date; `with conn:` is one transaction.
+
+    `timeout`: seconds a statement waits for another connection's lock before 'database is locked'.
+    """
     path = os.fspath(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    conn = sqlite3.connect(path, timeout=30, isolation_level="IMMEDIATE")
+    conn = sqlite3.connect(path, timeout=timeout, isolation_level="IMMEDIATE")
     try:
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA foreign_keys = ON")
@@ -246,14 +249,21 @@ class opened:  # noqa: N801 - used like open()
         return False
 
 
-def connect_readonly(path) -> sqlite3.Connection | None:
-    """A read-only connection for readers such as the API; None when there is no database yet."""
+def connect_readonly(path, timeout: float = 10) -> sqlite3.Connection | None:
+    """A read-only connection for readers such as the API; None when there is no database yet.
+
+    A damaged or locked file raises sqlite3.DatabaseError (a lock after `timeout` seconds).
+    """
     path = os.fspath(path)
     if not os.path.isfile(path):
         return None
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10, check_same_thread=False)
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=timeout, check_same_thread=False)
     conn.row_factory = sqlite3.Row
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+    except BaseException:
+        conn.close()
+        raise
     if version != SCHEMA_VERSION:
         conn.close()
         raise HistoryError(

@@ -10,17 +10,19 @@ from risk.config import Config
 
 
 def live_state(conn, config: Config) -> dict:
-    """The live release and model, since when, why and by whom (from the newest deployment)."""
+    """The live release and model, since when, why and by whom (from the newest deployment), and its
+    state after its latest check (unproven before any); with no history (`conn` None) the release's
+    name alone, every other value None."""
     release = artifacts.live_release_name(config.prod_deployment_path)
     if release is None:
         return {"release": None}
-    deployed = history.select_one(
+    deployed = conn and history.select_one(
         conn,
         "SELECT at, reason, actor, model_id FROM deployments WHERE to_release = ? AND state = 'done'"
         " ORDER BY id DESC LIMIT 1",
         (release,),
     )
-    record = history.get_release(conn, release)
+    record = conn and history.get_release(conn, release)
     model_id = (deployed or record or {}).get("model_id")
     model = history.get_model(conn, model_id) if model_id else None
     reference = history.latest_reference(conn, model_id) if model_id else None
@@ -38,7 +40,7 @@ def live_state(conn, config: Config) -> dict:
         "validation_high": model["validation_high"] if model else None,
         "test_f1": record["test_f1"] if record else None,
         "reference": {key: reference[key] for key in ("kind", "f1", "low", "high", "rows")} if reference else None,
-        "state": check["state"] if check else "unproven",
+        "state": (check["state"] if check else "unproven") if conn else None,
         "state_since": check["state_since"] if check else None,
         "evidence": check["evidence"] if check else "not checked on new data yet",
     }

@@ -135,6 +135,29 @@ def refuse_to_delete(monkeypatch, release: str, how: str) -> None:
     monkeypatch.setattr(os, "unlink", unlink)
 
 
+def damage_history(config) -> None:
+    """Overwrite the history database (and its write-ahead log) with bytes that are not SQLite."""
+    for suffix in ("-wal", "-shm"):
+        Path(f"{config.history_path}{suffix}").unlink(missing_ok=True)
+    config.history_path.write_bytes(b"this is not an SQLite database\n" * 200)
+
+
+@contextlib.contextmanager
+def history_locked(config):
+    """Another connection holds the history database exclusively (as a run stuck in a transaction
+    with locking_mode EXCLUSIVE would): every reader waits for its busy timeout, then gets 'database is locked'."""
+    import sqlite3
+
+    conn = sqlite3.connect(config.history_path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA locking_mode = EXCLUSIVE")
+        conn.execute("BEGIN EXCLUSIVE")
+        yield
+    finally:
+        conn.execute("ROLLBACK")
+        conn.close()
+
+
 def run_script(script: str, config_path: Path, *args, cwd=None, env=None) -> subprocess.CompletedProcess:
     """Run a top-level script as a process with this interpreter and RISK_CONFIG set."""
     full_env = {**os.environ, "RISK_CONFIG": str(config_path), **(env or {})}
@@ -313,6 +336,15 @@ def loopback_only():
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(socket.socket, "connect", guarded_connect)
         patch.setattr(socket.socket, "connect_ex", guarded_connect_ex)
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_package_index():
+    """pip, in this process and in every process a test starts, knows no package index (PIP_NO_INDEX): a
+    background outdated-packages refresh that a test sets off answers "not checked" at once, off the network."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PIP_NO_INDEX", "1")
         yield
 
 

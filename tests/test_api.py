@@ -10,17 +10,19 @@ import os
 import pickle
 import sqlite3
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import FEATURES, client_rows, set_config
+from conftest import FEATURES, client_rows, damage_history, history_locked, set_config
 from sklearn.metrics import f1_score
 
 import app as app_module
 import deployment
 import training
 from app import MAX_BODY_BYTES, create_app
+from risk import history, outdated
 
 RECORD = {"lastmonth_activity": 5, "lastyear_activity": 100, "number_of_employees": 12}
 EXPECTED_COLUMNS = (
@@ -203,6 +205,50 @@ def test_a_body_over_16_mib_is_a_413_and_16_mib_is_read(client, size, status):
     assert MAX_BODY_BYTES == 16_777_216
     response = client.post("/prediction", data=b"x" * size, content_type="application/json")
     assert response.status_code == status and set(response.get_json()) == {"error"}
+    if status == 413:
+        assert response.get_json() == {"error": "the request body is larger than 16 MiB (16,777,216 bytes)"}
+
+
+def padded_records(size: int) -> bytes:
+    """A valid JSON body of one record, padded with spaces to `size` bytes: cut anywhere in the padding, still valid."""
+    body = json.dumps({"records": [RECORD]}).encode()
+    return body + b" " * (size - len(body))
+
+
+@pytest.mark.parametrize(
+    "size, status",
+    [(MAX_BODY_BYTES, 200), (MAX_BODY_BYTES + 1, 413), (MAX_BODY_BYTES + 1_000_000, 413)],
+)
+def test_a_chunked_body_over_16_mib_is_a_413_not_cut_short(client, size, status):
+    # A chunked body has no Content-Length: the server marks its end (wsgi.input_terminated), as gunicorn does.
+    response = client.post(
+        "/prediction",
+        input_stream=io.BytesIO(padded_records(size)),
+        content_type="application/json",
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+    assert response.status_code == status
+    if status == 413:
+        assert response.get_json() == {"error": "the request body is larger than 16 MiB (16,777,216 bytes)"}
+    else:
+        assert response.get_json()["rows"] == 1
+
+
+def test_a_chunked_upload_over_16_mib_is_a_413(client, config):
+    boundary = "b0undary"
+    csv = (config.test_data_path / "testdata.csv").read_bytes()
+    head = f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.csv"\r\n\r\n'.encode()
+    body = head + csv + b"\n" * MAX_BODY_BYTES + f"\r\n--{boundary}--\r\n".encode()
+    response = client.post(
+        "/prediction",
+        input_stream=io.BytesIO(body),
+        content_type=f"multipart/form-data; boundary={boundary}",
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+    assert (response.status_code, response.get_json()) == (
+        413,
+        {"error": "the request body is larger than 16 MiB (16,777,216 bytes)"},
+    )
 
 
 # --- the course's other endpoints ------------------------------------------------------------------
@@ -227,6 +273,18 @@ def test_summarystats_are_mean_median_and_std_of_finaldata(client, config):
         expected = {"mean": values.mean(), "median": float(np.median(values)), "std": values.std(ddof=1)}
         assert body["summary"][column] == pytest.approx(expected, abs=1e-6)
     assert body["values"] == [v for stats in body["summary"].values() for v in stats.values()]
+
+
+def test_summarystats_of_a_feature_column_with_no_value_are_null(client, config):
+    path = config.output_folder_path / "finaldata.csv"
+    finaldata = pd.read_csv(path)
+    finaldata.assign(lastyear_activity=None).to_csv(path, index=False)  # every row lacks last year's activity
+    response = client.get("/summarystats")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["summary"]["lastyear_activity"] == {"mean": None, "median": None, "std": None}
+    assert body["summary"]["lastmonth_activity"]["mean"] == pytest.approx(finaldata["lastmonth_activity"].mean())
+    assert body["values"][3:6] == [None, None, None]
 
 
 def test_diagnostics_give_the_recorded_timings_missing_percentages_and_packages(client, config):
@@ -256,18 +314,56 @@ def test_diagnostics_with_a_warm_cache_neither_reread_the_data_nor_ask_pip(clien
         calls.append("missing data")
         return {}
 
-    def latest_versions(names, deadline_seconds):
-        calls.append("pip")
-        return dict.fromkeys(names, "1.0")
-
     monkeypatch.setattr(app_module.diagnosis, "missing_data_table", missing_data_table)
-    monkeypatch.setattr(app_module.diagnosis, "latest_versions", latest_versions)
+    monkeypatch.setattr(outdated, "start_refresh", lambda *args: calls.append("refresh started"))
+    monkeypatch.setattr(outdated, "latest_versions", lambda *args, **kwargs: calls.append("pip asked"))
     assert client.get("/diagnostics").status_code == 200 and calls == []
     # The stand-ins are the ones a cold cache calls: a changed finaldata.csv, an expired answer.
     path = config.output_folder_path / "finaldata.csv"
     path.write_text(path.read_text() + "zzzz,1,2,3,0\n")
     (config.output_model_path / "outdatedpackages.json").unlink()
-    assert client.get("/diagnostics").status_code == 200 and calls == ["missing data", "pip"]
+    body = client.get("/diagnostics").get_json()
+    assert calls == ["missing data", "refresh started"]  # pip is asked in the background, never in the request
+    assert {item["latest"] for item in body["outdated_packages"]} == {"not checked yet"}
+
+
+def test_diagnostics_answer_at_once_whatever_pip_does(client, config, monkeypatch):
+    """An expired answer and an index that never answers: the request does not wait for it."""
+    cache_path = config.output_model_path / "outdatedpackages.json"
+    cache = json.loads(cache_path.read_text())
+    cache["checked_at"] -= config.outdated_cache_seconds + 1
+    cache_path.write_text(json.dumps(cache))
+    hanging = ["python3", "-c", "import time; time.sleep(60)"]
+    monkeypatch.setattr(outdated, "pip_index_command", lambda name: hanging)
+    monkeypatch.setattr(outdated, "start_refresh", lambda *args: None)  # the real one would detach a process
+    started = time.monotonic()
+    body = client.get("/diagnostics").get_json()
+    assert time.monotonic() - started < 5
+    assert {item["latest"] for item in body["outdated_packages"]} == {"9.9.9"}  # the expired answer, meanwhile
+
+
+def test_a_fresh_timing_runs_one_at_a_time_and_meanwhile_others_get_a_429(client, config):
+    from risk import artifacts
+
+    lock_path = app_module.diagnosis.timing_lock_path(config)  # held as a timing in another request or worker holds it
+    fd = artifacts.acquire_lock(lock_path)
+    try:
+        started = time.monotonic()
+        response = client.get("/diagnostics?refresh=1")
+        assert time.monotonic() - started < 2  # refused at once, nothing run
+    finally:
+        os.close(fd)
+    assert response.status_code == 429 and response.headers["Retry-After"] == "10"
+    assert response.get_json() == {
+        "error": "'refresh=1': a fresh timing is already running (one at a time); try again when it ends,"
+        " or leave out refresh for the recorded timings"
+    }
+    body = client.get("/diagnostics?refresh=1").get_json()  # the lock is free again: this one runs
+    assert [(row["step"], row["source"]) for row in body["execution_runs"]] == [
+        ("ingestion", "fresh run"),
+        ("training", "fresh run"),
+    ]
+    assert artifacts.acquire_lock(lock_path) is not None  # and released after it
 
 
 def test_a_bad_refresh_argument_is_a_400(client):
@@ -413,11 +509,11 @@ class TestToken:
         [
             ("key-one", "key-one", 200),  # the same SECRET_KEY: another worker accepts the session
             ("key-one", "key-two", 401),  # another SECRET_KEY: the cookie's signature does not hold
-            (None, None, 200),  # unset: derived from the token, the same in every worker
+            (None, None, 200),  # unset: the random key kept beside the history, the same in every worker
             (None, "key-two", 401),
         ],
     )
-    def test_the_session_cookie_is_signed_with_secret_key_or_one_derived_from_the_token(
+    def test_the_session_cookie_is_signed_with_secret_key_or_a_random_one_kept_beside_the_history(
         self, client, config, monkeypatch, signing_key, serving_key, status
     ):
         browser = self.worker(config, monkeypatch, signing_key)
@@ -425,6 +521,105 @@ class TestToken:
         other = self.worker(config, monkeypatch, serving_key)
         other.set_cookie("session", browser.get_cookie("session").value)
         assert other.get("/scoring").status_code == status
+
+    def test_without_secret_key_the_key_is_random_mode_0600_and_no_cookie_can_be_forged_from_the_token(
+        self, client, config
+    ):
+        import hashlib
+        import stat
+
+        from flask.sessions import SecureCookieSessionInterface
+
+        key_path = config.history_path.parent / "session.key"
+        assert stat.S_IMODE(key_path.stat().st_mode) == 0o600 and len(key_path.read_text().strip()) == 64
+        # The key the code used to derive from the token, and the mark a session held: anyone knowing the
+        # token's digest scheme and one cookie could sign their own.
+        mark = hashlib.sha256(b"risk-session:s3cret").hexdigest()
+        forger = create_app(config)
+        forger.secret_key = mark + "-secret"
+        forged = SecureCookieSessionInterface().get_signing_serializer(forger).dumps({"auth": mark})
+        client.set_cookie("session", forged)
+        assert client.get("/scoring").status_code == 401
+
+    def test_a_cookie_from_before_a_logout_works_nowhere_after_it(self, client, config):
+        other_worker = create_app(config).test_client()
+        assert client.post("/login", data={"token": "s3cret"}).status_code == 302
+        cookie = client.get_cookie("session").value
+        other_worker.set_cookie("session", cookie)
+        assert other_worker.get("/scoring").status_code == 200
+        logout = client.post("/logout")
+        assert (logout.status_code, logout.headers["Location"]) == (302, "/login")
+        assert client.get("/scoring").status_code == 401  # this browser's cookie is gone
+        for browser in (client, other_worker):  # and a copy of it kept from before is refused in every worker
+            browser.set_cookie("session", cookie)
+            assert browser.get("/scoring").status_code == 401
+        assert client.post("/login", data={"token": "s3cret"}).status_code == 302  # a new login works
+        assert client.get("/scoring").status_code == 200
+
+    def test_a_logout_that_cannot_end_the_sessions_says_so_and_the_session_still_works(self, client, monkeypatch):
+        def refuse(folder_path):
+            raise PermissionError(13, "Permission denied")
+
+        assert client.post("/login", data={"token": "s3cret"}).status_code == 302
+        monkeypatch.setattr(app_module.access, "end_sessions", refuse)
+        response = client.post("/logout")
+        page = response.get_data(as_text=True)
+        assert response.status_code == 503
+        assert "The sessions could not be ended (Permission denied): this session still works." in page
+        assert client.get("/scoring").status_code == 200  # as the page says
+
+    def test_a_new_token_ends_every_session(self, client, config, monkeypatch):
+        assert client.post("/login", data={"token": "s3cret"}).status_code == 302
+        cookie = client.get_cookie("session").value
+        monkeypatch.setenv("API_TOKEN", "n3w-token")
+        restarted = create_app(config).test_client()
+        restarted.set_cookie("session", cookie)
+        assert restarted.get("/scoring").status_code == 401
+
+    @pytest.mark.parametrize("base_url, secure", [("http://localhost", False), ("https://localhost", True)])
+    def test_the_session_cookie_is_httponly_samesite_lax_and_secure_over_https(self, client, base_url, secure):
+        response = client.post("/login", data={"token": "s3cret"}, base_url=base_url)
+        (cookie,) = response.headers.getlist("Set-Cookie")
+        attributes = [part.strip() for part in cookie.split(";")]
+        assert "HttpOnly" in attributes and "SameSite=Lax" in attributes
+        assert ("Secure" in attributes) is secure
+
+    def test_wrong_tokens_are_slowed_per_address_with_a_429_saying_how_long(self, client):
+        wrong = {"Authorization": "Bearer wrong"}
+        right = {"Authorization": "Bearer s3cret"}
+        for _ in range(5):
+            assert client.get("/scoring", headers=wrong).status_code == 401
+        response = client.get("/scoring", headers=right)  # even the right token, until the wait is over
+        assert response.status_code == 429
+        wait = int(response.headers["Retry-After"])
+        assert 55 <= wait <= 60
+        assert response.get_json() == {"error": f"too many wrong tokens from this address: try again in {wait} s"}
+        login = client.post("/login", data={"token": "s3cret"})
+        assert login.status_code == 429 and int(login.headers["Retry-After"]) <= wait
+        assert "Too many wrong tokens from this address: try again in" in login.get_data(as_text=True)
+        elsewhere = {"REMOTE_ADDR": "198.51.100.7"}
+        assert client.get("/scoring", headers=right, environ_base=elsewhere).status_code == 200
+
+    def test_wrong_tokens_on_the_login_form_and_on_health_count_too(self, client):
+        for _ in range(3):
+            assert client.post("/login", data={"token": "guess"}).status_code == 401
+        for _ in range(2):  # /health is open, but would tell a right token from a wrong one by its details
+            assert "pipeline" not in client.get("/health", headers={"Authorization": "Bearer guess"}).get_json()
+        assert client.get("/scoring", headers={"Authorization": "Bearer s3cret"}).status_code == 429
+        assert "pipeline" not in client.get("/health", headers={"Authorization": "Bearer s3cret"}).get_json()
+
+    def test_health_without_the_token_says_only_up_ready_late_and_the_live_release(self, client, config):
+        response = client.get("/health")
+        assert (response.status_code, response.get_json()) == (
+            200,
+            {"status": "ok", "release": config.prod_deployment_path.resolve().name, "late": False},
+        )
+
+    def test_health_with_the_token_gives_the_pipelines_state_without_a_server_path(self, client, config):
+        body = client.get("/health", headers={"Authorization": "Bearer s3cret"}).get_json()
+        assert (body["status"], body["late"], body["pipeline"]["late"]) == ("ok", False, False)
+        assert body["pipeline"]["config_path"] == "config.json"
+        assert body["pipeline"]["last_run"]["decision"] == "deployed by hand"
 
 
 # --- the risk list, the history and the pipeline's state -------------------------------------
@@ -498,11 +693,27 @@ def test_a_client_without_a_feature_is_listed_apart_with_why(client, config):
     assert client.get("/clients/zzzz").get_json()["unscored"]["reason"] == "no value for activity last month"
 
 
-@pytest.mark.parametrize("n", ["0", "-3", "abc", "10001", "1e3", "99999999999999999999"])
+@pytest.mark.parametrize(
+    "n",
+    [
+        "0",
+        "-3",
+        "abc",
+        "10001",
+        "1e3",
+        "99999999999999999999",
+        "\u00b2",  # superscript two: str.isdigit() says yes, int() refuses it
+        "\u0661",  # Arabic-Indic one: int() would read it as 1
+        "\uff15",  # fullwidth five
+        " 5",
+        "5\n",
+        "9" * 5000,  # beyond int()'s 4,300 digits
+    ],
+)
 def test_a_bad_n_is_a_400_naming_it(client, n):
-    response = client.get(f"/toprisk?n={n}")
+    response = client.get("/toprisk", query_string={"n": n})
     assert response.status_code == 400
-    assert response.get_json() == {"error": f"'n' must be a whole number from 1 to 10,000, got {n!r}"}
+    assert response.get_json() == {"error": f"'n' must be a whole number from 1 to 10,000, got {n[:20]!r}"}
 
 
 def test_n_of_10000_is_allowed(client):
@@ -568,11 +779,20 @@ def test_history_releases_and_drift_after_plain_scripts(client, config):
     }
 
 
-@pytest.mark.parametrize("limit", ["0", "501", "x"])
+@pytest.mark.parametrize("limit", ["0", "501", "x", "\u00b2", "\u0663"])
 def test_a_history_limit_outside_1_to_500_is_a_400(client, limit):
-    response = client.get(f"/history?limit={limit}")
+    response = client.get("/history", query_string={"limit": limit})
     assert response.get_json() == {"error": f"'limit' must be a whole number from 1 to 500, got {limit!r}"}
     assert response.status_code == 400
+
+
+SERVER_PATH_ROUTES = ["/health", "/history", "/releases", "/drift", "/diagnostics", "/scoring", "/summarystats"]
+
+
+@pytest.mark.parametrize("path", [*SERVER_PATH_ROUTES, "/toprisk?n=1", "/clients/nope", "/nope"])
+def test_no_answer_shows_an_absolute_server_path(client, config, path):
+    text = client.get(path).get_data(as_text=True)
+    assert str(config.config_path.parent) not in text and os.sep + "tmp" + os.sep not in text
 
 
 @pytest.fixture(scope="module")
@@ -603,6 +823,11 @@ class TestOverARealHistory:
         assert [(row["release"], row["reason"]) for row in body] == [(m["to_release"], m["reason"]) for m in moves]
         assert [row["live"] for row in body] == [True, False]
         assert body[0]["release"] == history_project.prod_deployment_path.resolve().name
+
+    @pytest.mark.parametrize("path", SERVER_PATH_ROUTES)
+    def test_no_answer_shows_an_absolute_server_path(self, history_client, history_project, path):
+        text = history_client.get(path).get_data(as_text=True)
+        assert str(history_project.config_path.parent) not in text
 
     def test_drift_is_the_newest_performance_verdict_and_each_features_checks(self, history_client, history_project):
         body = history_client.get("/drift").get_json()
@@ -653,6 +878,92 @@ def test_health_says_when_cron_is_late_and_sends_one_alert(trained_project, conf
     assert [body["event"] for body in webhook.bodies] == ["late cron"]
     assert webhook.bodies[0]["text"].startswith(f"[WARNING] no cron heartbeat for {config.config_path} since ")
     assert query(config, "SELECT COUNT(*) AS n FROM alerts WHERE event = 'late cron'") == [{"n": 1}]
+
+
+# --- a history database that cannot be read ------------------------------------------------------
+
+HISTORY_ROUTES = ["/health", "/history", "/drift", "/releases", "/charts/trend.svg", "/diagnostics"]
+
+
+def make_history_read_only(monkeypatch) -> None:
+    """Every connection to SQLite opens read-only, as for an API user who may read the history but not write it."""
+    real_connect = history.sqlite3.connect
+
+    def connect(database, *args, **kwargs):
+        if not str(database).startswith("file:"):
+            database, kwargs["uri"] = f"file:{database}?mode=ro", True
+        return real_connect(database, *args, **kwargs)
+
+    monkeypatch.setattr(history.sqlite3, "connect", connect)
+
+
+@pytest.mark.parametrize("path", HISTORY_ROUTES)
+def test_a_damaged_history_is_a_503_naming_it(client, config, path):
+    damage_history(config)
+    response = client.get(path)
+    assert (response.status_code, response.get_json()) == (
+        503,
+        {"error": "the history database logs/history.db cannot be used: file is not a database"},
+    )
+
+
+@pytest.mark.parametrize("path", HISTORY_ROUTES)
+def test_a_locked_history_is_a_503_after_at_most_a_second(client, config, path):
+    assert app_module.HISTORY_TIMEOUT_SECONDS == 1  # the README's bound
+    with history_locked(config):
+        started = time.monotonic()
+        response = client.get(path)
+        waited = time.monotonic() - started
+    assert (response.status_code, response.get_json()) == (
+        503,
+        {"error": "the history database logs/history.db cannot be used: database is locked"},
+    )
+    assert waited < 5  # one wait of 1 s per request; before, 10 s (readers) or 30 s (/health with a webhook)
+
+
+@pytest.mark.parametrize("path", HISTORY_ROUTES)
+def test_a_read_only_history_of_an_older_schema_is_a_503(client, config, monkeypatch, path):
+    with sqlite3.connect(config.history_path) as conn:  # as a version 1 database: the API would migrate it
+        conn.execute("DROP TABLE alerts")
+        conn.execute("PRAGMA user_version = 1")
+    make_history_read_only(monkeypatch)
+    response = client.get(path)
+    assert (response.status_code, response.get_json()) == (
+        503,
+        {"error": "history database logs/history.db cannot be used: attempt to write a readonly database"},
+    )
+
+
+def test_a_late_cron_over_a_read_only_history_is_still_said(trained_project, config, webhook, monkeypatch, caplog):
+    webhook.start()
+    config = set_config(config, alert_webhook_url=webhook.url)
+    set_heartbeat(config, stamp(21 * 60))
+    make_history_read_only(monkeypatch)
+    response = create_app(config).test_client().get("/health")
+    assert (response.status_code, response.get_json()["late"]) == (200, True)
+    deadline = time.monotonic() + 10  # the alert is recorded in the background, where the refusal is logged
+    while "cannot record the late-cron alert" not in caplog.text and time.monotonic() < deadline:
+        time.sleep(0.05)
+    refused = "the history database logs/history.db cannot be used: attempt to write a readonly database"
+    assert f"cannot record the late-cron alert: {refused}" in caplog.text
+    assert webhook.bodies == []
+
+
+@pytest.mark.parametrize("path", ["/health", "/history", "/drift", "/releases", "/charts/trend.svg", "/diagnostics"])
+def test_without_a_history_database_the_answers_say_there_is_none_yet(client, config, path):
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{config.history_path}{suffix}").unlink(missing_ok=True)
+    response = client.get(path)
+    assert response.status_code == 200
+    if path == "/history":
+        assert response.get_json() == {"runs": []}
+    if path == "/releases":  # from the release folders alone
+        (release,) = response.get_json()["releases"]
+        assert (release["release"], release["live"], release["known"]) == (
+            config.prod_deployment_path.resolve().name,
+            True,
+            False,
+        )
 
 
 def test_python_app_py_serves_on_api_host_and_api_port(trained_project, config, monkeypatch):

@@ -10,9 +10,10 @@ import re
 import sqlite3
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
-from conftest import FEATURES, ranked_by_model
+from conftest import FEATURES, damage_history, ranked_by_model
 
 from app import create_app
 from risk import charts
@@ -255,6 +256,41 @@ def test_after_plain_scripts_the_page_shows_the_deployment_without_checks(traine
     assert "manual to model" in html.unescape(page)
 
 
+def test_without_a_history_database_the_page_shows_the_live_release_and_says_there_is_no_history_yet(
+    trained_project, config
+):
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{config.history_path}{suffix}").unlink(missing_ok=True)
+    response = create_app(config).test_client().get("/")
+    assert response.status_code == 200
+    page = html.unescape(response.get_data(as_text=True))
+    assert headings(page) == SECTIONS
+    assert config.prod_deployment_path.resolve().name in page and "LIVE" in page
+    assert "No history yet: the history database is made by the first run of fullprocess.py" in re.sub(
+        r"</?code>", "", page
+    )
+    assert "NO RUNS YET" in page and "NO CHECK YET" in page
+
+
+def test_a_damaged_history_is_a_503_page_that_says_so_and_still_shows_the_risk_list(trained_project, config):
+    damage_history(config)
+    response = create_app(config).test_client().get("/")
+    assert response.status_code == 503 and response.mimetype == "text/html"
+    page = html.unescape(response.get_data(as_text=True))
+    assert headings(page) == SECTIONS
+    assert "HISTORY UNAVAILABLE The history database logs/history.db cannot be used: file is not a database." in (
+        re.sub(r"<[^>]+>", "", page)
+    )
+    assert first_risk_row(page)[0] == ranked_by_model(config)["corporation"].iloc[0]
+    status = page[page.index('id="status"') : page.index('id="quality"')]
+    assert re.findall(r"<h3>(Last run|Cron) <strong class=\"badge unknown\">(\w+)</strong>", status) == [
+        ("Last run", "UNKNOWN"),
+        ("Cron", "UNKNOWN"),
+    ]
+    assert page.count("Not shown: the history cannot be used (see Status).") == 4  # chart, drift, runs, audit
+    assert "yet" not in re.sub(r"<[^>]+>", "", page[page.index('id="quality"') :]).replace("No risk list yet", "")
+
+
 # --- with a token: a login for browsers ---------------------------------------------------------
 
 
@@ -287,6 +323,38 @@ def test_the_right_token_logs_in_until_logout(guarded):
     assert guarded.post("/logout").status_code == 302
     assert guarded.get("/").status_code == 302
     assert guarded.get("/toprisk.csv?n=5").status_code == 302
+
+
+@pytest.mark.parametrize(
+    "target, location",
+    [
+        ("/?client=qqqq", "/?client=qqqq"),
+        ("/toprisk.csv?n=20", "/toprisk.csv?n=20"),
+        ("//evil.example/", "/"),
+        ("/\t/evil.example/", "/"),
+        ("/\\evil.example/", "/"),
+        ("https://evil.example/", "/"),
+        ("/\n/evil.example/", "/"),  # was a 500
+        ("/\r\nSet-Cookie: x=1", "/"),
+    ],
+)
+def test_a_login_sends_the_browser_to_next_only_when_it_is_a_local_path(guarded, target, location):
+    form = guarded.get("/login", query_string={"next": target}).get_data(as_text=True)
+    assert f'<input type="hidden" name="next" value="{html.escape(location)}">' in form
+    response = guarded.post("/login", data={"token": TOKEN, "next": target})
+    assert (response.status_code, response.headers["Location"]) == (302, location)
+
+
+def test_after_logout_the_page_offers_no_logout_and_the_old_cookie_is_sent_to_the_login(guarded):
+    guarded.post("/login", data={"token": TOKEN, "next": "/"})
+    cookie = guarded.get_cookie("session").value
+    assert "Log out" in guarded.get("/").get_data(as_text=True)
+    assert guarded.post("/logout").headers["Location"] == "/login"
+    guarded.set_cookie("session", cookie)
+    response = guarded.get("/")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/login?next=/")
+    again = guarded.post("/logout")  # a second click, or another tab: nothing left to end, back to the form
+    assert (again.status_code, again.headers["Location"]) == (302, "/login")
 
 
 # --- the chart, as a pure function ------------------------------------------------------------

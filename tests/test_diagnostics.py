@@ -1,6 +1,8 @@
 import importlib.metadata
 import json
+import os
 import pickle
+import subprocess
 import sys
 import time
 
@@ -9,7 +11,7 @@ import pytest
 from conftest import FEATURES, PROJECT_DIR, seed_outdated_cache
 
 import diagnostics
-from risk import diagnosis
+from risk import diagnosis, outdated
 from risk.config import PipelineError
 
 KNOWN = pd.DataFrame(
@@ -43,6 +45,21 @@ def test_summary_has_mean_median_and_std_of_every_numeric_column(known_finaldata
     assert diagnostics.dataframe_summary(known_finaldata) == [
         2.0, 2.0, 1.0, 25.0, 25.0, 12.909944, 6.0, 5.0, 2.0, 0.5, 0.5, 0.57735,
     ]  # fmt: skip
+
+
+def test_a_column_without_values_has_null_statistics_and_one_value_has_no_spread(config):
+    # lastyear_activity is empty in every row: no mean, median or spread to give (null, not a 500).
+    # number_of_employees has one value (7): its mean and median are 7, its standard deviation (n - 1) undefined.
+    config.output_folder_path.mkdir(parents=True, exist_ok=True)
+    (config.output_folder_path / "finaldata.csv").write_text(
+        "corporation,lastmonth_activity,lastyear_activity,number_of_employees,exited\naaaa,1,,7,0\nbbbb,3,,,1\n"
+    )
+    assert diagnostics.summary_table(config) == {
+        "lastmonth_activity": {"mean": 2.0, "median": 2.0, "std": 1.414214},
+        "lastyear_activity": {"mean": None, "median": None, "std": None},
+        "number_of_employees": {"mean": 7.0, "median": 7.0, "std": None},
+        "exited": {"mean": 0.5, "median": 0.5, "std": 0.707107},
+    }
 
 
 def test_missing_data_is_a_percentage_per_column(known_finaldata):
@@ -133,31 +150,136 @@ def fake_pip(script: str):
 )
 def test_latest_versions_are_bounded_and_explain_unknowns(script, expected):
     started = time.monotonic()
-    assert diagnosis.latest_versions(["abc"], 1, command=fake_pip(script)) == {"abc": expected}
+    assert outdated.latest_versions(["abc"], 1, command=fake_pip(script)) == {"abc": expected}
     assert time.monotonic() - started < 10
 
 
-def test_outdated_packages_are_cached(config, monkeypatch):
-    calls = []
-
-    def fake_latest(names, deadline_seconds):
-        calls.append(names)
-        return {name: "100.0" for name in names}
-
-    monkeypatch.setattr(diagnosis, "latest_versions", fake_latest)
-    first = diagnostics.outdated_packages_list(config)
-    second = diagnostics.outdated_packages_list(config)
-    assert first == second and len(calls) == 1
-    pinned = [line.split("==")[0] for line in (PROJECT_DIR / "requirements.txt").read_text().splitlines()]
-    assert [item["package"] for item in first] == pinned
-    assert first[0] == {"package": "flask", "installed": importlib.metadata.version("flask"), "latest": "100.0"}
+def outdated_of(config, start=None) -> list[dict]:
+    """diagnostics.outdated_packages_list with the background refresh replaced by `start` (default: a recorder)."""
+    return diagnosis.outdated.outdated_packages(
+        config.output_model_path / "outdatedpackages.json",
+        PROJECT_DIR / "requirements.txt",
+        config.outdated_cache_seconds,
+        start=start,
+    )
 
 
-def test_an_expired_cache_asks_again(config, monkeypatch):
-    seed_outdated_cache(config)
+def expire(config) -> None:
     cache_path = config.output_model_path / "outdatedpackages.json"
     cache = json.loads(cache_path.read_text())
     cache["checked_at"] -= config.outdated_cache_seconds + 1
     cache_path.write_text(json.dumps(cache))
-    monkeypatch.setattr(diagnosis, "latest_versions", lambda names, deadline_seconds: dict.fromkeys(names, "7"))
-    assert {item["latest"] for item in diagnostics.outdated_packages_list(config)} == {"7"}
+
+
+def test_a_fresh_cached_answer_is_given_and_nothing_started(config, monkeypatch):
+    seed_outdated_cache(config, latest="100.0")
+    started = []
+    monkeypatch.setattr(outdated, "start_refresh", lambda *args: started.append(args))
+    packages = diagnostics.outdated_packages_list(config)
+    pinned = [line.split("==")[0] for line in (PROJECT_DIR / "requirements.txt").read_text().splitlines()]
+    assert [item["package"] for item in packages] == pinned
+    assert packages[0] == {"package": "flask", "installed": importlib.metadata.version("flask"), "latest": "100.0"}
+    assert started == []
+
+
+def test_an_expired_answer_is_given_at_once_and_refreshed_in_the_background(config, monkeypatch):
+    seed_outdated_cache(config, latest="100.0")
+    expire(config)
+    started = []
+    monkeypatch.setattr(outdated, "start_refresh", lambda *args: started.append(args))
+    monkeypatch.setattr(
+        outdated, "latest_versions", lambda *args, **kwargs: pytest.fail("pip asked on the caller's path")
+    )
+    assert {item["latest"] for item in diagnostics.outdated_packages_list(config)} == {"100.0"}
+    assert started == [(config.output_model_path / "outdatedpackages.json", diagnostics.REQUIREMENTS_PATH)]
+
+
+def test_without_an_answer_every_package_is_not_checked_yet(config, monkeypatch):
+    started = []
+    packages = outdated_of(config, start=lambda *args: started.append(args))
+    assert {item["latest"] for item in packages} == {"not checked yet"} and len(started) == 1
+    assert packages[0] == {
+        "package": "flask",
+        "installed": importlib.metadata.version("flask"),
+        "latest": "not checked yet",
+    }
+
+
+def test_a_refresh_asks_every_package_at_once_and_writes_the_cache(config):
+    cache_path = config.output_model_path / "outdatedpackages.json"
+    script = "import json, sys; print(json.dumps({'latest': '7.' + sys.argv[1]}))"
+    packages = outdated.refresh(cache_path, PROJECT_DIR / "requirements.txt", command=fake_pip(script))
+    assert packages[0] == {"package": "flask", "installed": importlib.metadata.version("flask"), "latest": "7.flask"}
+    assert outdated_of(config, start=lambda *args: pytest.fail("a fresh answer is refreshed")) == packages
+
+
+def test_without_a_package_index_every_package_is_not_checked_at_once(config):
+    asked = []
+
+    def offline(name):
+        asked.append(name)
+        return [
+            sys.executable,
+            "-c",
+            "import sys; print('ERROR: No matching distribution found for pip', file=sys.stderr); sys.exit(1)",
+        ]
+
+    cache_path = config.output_model_path / "outdatedpackages.json"
+    packages = outdated.refresh(cache_path, PROJECT_DIR / "requirements.txt", command=offline)
+    assert asked == ["pip"]  # the probe alone: no package is asked about
+    assert {item["latest"] for item in packages} == {"not checked (no package index reachable)"}
+    assert json.loads(cache_path.read_text())["packages"] == packages
+
+
+def test_a_refresh_while_another_runs_does_nothing(config):
+    from risk import artifacts
+
+    cache_path = config.output_model_path / "outdatedpackages.json"
+    fd = artifacts.acquire_lock(outdated.lock_path(cache_path))
+    try:
+        assert outdated.refresh(cache_path, PROJECT_DIR / "requirements.txt", command=fake_pip("")) is None
+    finally:
+        os.close(fd)
+    assert not cache_path.exists()
+
+
+def test_a_refresh_is_started_detached_and_once_a_minute_at_most(config, monkeypatch):
+    monkeypatch.setattr(outdated, "_started_at", {})
+    started = []
+
+    class Recorder:
+        def __init__(self, args, **kwargs):
+            started.append((args, kwargs))
+
+        def poll(self):
+            return None  # still running
+
+    monkeypatch.setattr(outdated.subprocess, "Popen", Recorder)
+    monkeypatch.setattr(outdated, "_children", [])
+    cache_path = config.output_model_path / "outdatedpackages.json"
+    for _ in range(3):
+        outdated.start_refresh(cache_path, PROJECT_DIR / "requirements.txt")
+    ((args, kwargs),) = started
+    assert args == [sys.executable, "-m", "risk.outdated", str(cache_path), str(PROJECT_DIR / "requirements.txt")]
+    assert kwargs["start_new_session"] is True and kwargs["cwd"] == str(PROJECT_DIR)
+    assert {kwargs[stream] for stream in ("stdin", "stdout", "stderr")} == {subprocess.DEVNULL}
+
+
+def test_the_detached_refresh_says_at_once_when_no_package_index_is_reachable(config, monkeypatch):
+    # The test session's pip knows no index (conftest's PIP_NO_INDEX): the real refresh, started as
+    # diagnostics, the API and reporting start it, finds none with its first question.
+    assert os.environ["PIP_NO_INDEX"] == "1"
+    monkeypatch.setattr(outdated, "_started_at", {})
+    children = []
+    monkeypatch.setattr(outdated, "_children", children)
+    cache_path = config.output_model_path / "outdatedpackages.json"
+    config.output_model_path.mkdir(parents=True, exist_ok=True)
+    assert outdated.start_refresh(cache_path, PROJECT_DIR / "requirements.txt") is True
+    deadline = time.monotonic() + 30
+    while not cache_path.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    (child,) = children
+    assert child.wait(timeout=30) == 0
+    packages = json.loads(cache_path.read_text())["packages"]
+    assert {item["latest"] for item in packages} == {"not checked (no package index reachable)"}
+    assert len(packages) == len((PROJECT_DIR / "requirements.txt").read_text().splitlines())

@@ -156,6 +156,22 @@ def test_without_a_history_page_one_says_so_and_still_names_the_model(trained_pr
     assert not config.history_path.exists()  # read-only: reporting never creates it
 
 
+def test_reporting_does_not_wait_for_the_package_index_it_reports_the_last_answer(trained_project, config, monkeypatch):
+    from risk import outdated
+
+    seed_outdated_cache(config, latest="8.8.8")
+    cache_path = config.output_model_path / "outdatedpackages.json"
+    cache = json.loads(cache_path.read_text())
+    cache["checked_at"] -= config.outdated_cache_seconds + 1  # expired: the cron run's reporting once asked pip here
+    cache_path.write_text(json.dumps(cache))
+    started = []
+    monkeypatch.setattr(outdated, "start_refresh", lambda *args: started.append(args))
+    monkeypatch.setattr(outdated, "latest_versions", lambda *args, **kwargs: pytest.fail("pip asked by reporting"))
+    text = " ".join(pages_text(reporting.main(config.config_path)["report"]))
+    dependencies = text[text.index("Dependencies") :]
+    assert "8.8.8" in dependencies and len(started) == 1  # the last answer, and a refresh in the background
+
+
 def test_page_one_after_a_drift_gives_the_verdicts_in_numbers(history_project):
     """The report the full process wrote when it re-deployed after drift (run 2 of the shared history)."""
     page = pages_text(history_project.output_model_path / "report.pdf")[0]

@@ -55,6 +55,27 @@ def test_apicalls_without_an_api_fails_with_one_line_and_no_file(config):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("extra, status", [(0, 200), (1, 413), (200_000, 413)])
+def test_gunicorn_refuses_a_chunked_body_over_16_mib_with_a_413(server, extra, status):
+    from app import MAX_BODY_BYTES
+
+    record = {"lastmonth_activity": 1, "lastyear_activity": 2, "number_of_employees": 3}
+    body = json.dumps({"records": [record]}).encode()
+    body += b" " * (MAX_BODY_BYTES + extra - len(body))  # still valid JSON wherever it were cut
+
+    def chunks():  # a generator: requests sends it with Transfer-Encoding: chunked, no Content-Length
+        for start in range(0, len(body), 1 << 16):
+            yield body[start : start + (1 << 16)]
+
+    response = requests.post(
+        f"{server}/prediction", data=chunks(), headers={"Content-Type": "application/json"}, timeout=60
+    )
+    assert response.status_code == status, response.text[:200]
+    if status == 413:
+        assert response.json() == {"error": "the request body is larger than 16 MiB (16,777,216 bytes)"}
+
+
+@pytest.mark.slow
 def test_stalled_clients_do_not_freeze_the_api_for_others(server):
     """Clients that connect and stall, with half a request or nothing, while others are served."""
     import socket
@@ -85,6 +106,68 @@ def test_stalled_clients_do_not_freeze_the_api_for_others(server):
             sock.close()
 
 
+TOKEN = "s3cret-token"
+
+
+@pytest.fixture
+def guarded_server(trained_project, config, tmp_path):
+    """gunicorn with API_TOKEN set and no SECRET_KEY: two workers that must agree on sessions."""
+    seed_outdated_cache(config)
+    env = {"API_TOKEN": TOKEN, "SECRET_KEY": "", "FORWARDED_ALLOW_IPS": "*"}  # the conf file must win over the env
+    with gunicorn(config.config_path, tmp_path / "gunicorn.log", "--workers", "2", env=env) as url:
+        yield url
+
+
+def send(url: str, method: str, path: str, body: str = "", headers=None, source: str = "127.0.0.1"):
+    """One request from the loopback address `source`; (status, headers as a list of pairs)."""
+    import http.client
+    from urllib.parse import urlparse
+
+    address = urlparse(url)
+    conn = http.client.HTTPConnection(address.hostname, address.port, timeout=10, source_address=(source, 0))
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        response = conn.getresponse()
+        response.read()
+        return response.status, response.getheaders()
+    finally:
+        conn.close()
+
+
+def log_in(url: str, source: str = "127.0.0.1", headers=None) -> str:
+    """The Set-Cookie header of a login with the right token."""
+    form = {"Content-Type": "application/x-www-form-urlencoded", **(headers or {})}
+    status, answer = send(url, "POST", "/login", f"token={TOKEN}&next=/", form, source)
+    assert status == 302
+    (cookie,) = [value for name, value in answer if name.lower() == "set-cookie"]
+    return cookie
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "source, headers, secure",
+    [
+        ("127.0.0.1", {}, False),
+        ("127.0.0.1", {"X-Forwarded-Proto": "https"}, True),  # the reverse proxy on this machine, over HTTPS
+        ("127.0.0.2", {"X-Forwarded-Proto": "https"}, False),  # anyone else's word for it is not taken
+    ],
+)
+def test_behind_the_local_proxy_over_https_the_session_cookie_is_secure(guarded_server, source, headers, secure):
+    attributes = [part.strip() for part in log_in(guarded_server, source, headers).split(";")]
+    assert "HttpOnly" in attributes and "SameSite=Lax" in attributes
+    assert ("Secure" in attributes) is secure
+
+
+@pytest.mark.slow
+def test_both_workers_accept_a_session_until_a_logout_in_either_ends_it(guarded_server):
+    cookie = {"Cookie": log_in(guarded_server).split(";")[0]}
+    # Keep-alive is off: each request is a new connection, taken by whichever worker accepts first.
+    assert {send(guarded_server, "GET", "/scoring", headers=cookie)[0] for _ in range(20)} == {200}
+    status, answer = send(guarded_server, "POST", "/logout", headers=cookie)
+    assert (status, dict(answer)["Location"]) == (302, "/login")
+    assert {send(guarded_server, "GET", "/scoring", headers=cookie)[0] for _ in range(20)} == {401}
+
+
 def test_gunicorn_runs_two_gevent_workers_without_keep_alive_and_restarts_a_silent_one_after_30_s():
     settings = runpy.run_path(str(PROJECT_DIR / "gunicorn.conf.py"))
     assert {key: settings[key] for key in ("workers", "worker_class", "keepalive", "timeout")} == {
@@ -93,6 +176,13 @@ def test_gunicorn_runs_two_gevent_workers_without_keep_alive_and_restarts_a_sile
         "keepalive": 0,
         "timeout": 30,
     }
+
+
+def test_gunicorn_takes_forwarded_headers_from_the_proxy_on_this_machine_only():
+    from risk.access import TRUSTED_PROXIES
+
+    settings = runpy.run_path(str(PROJECT_DIR / "gunicorn.conf.py"))
+    assert settings["forwarded_allow_ips"].split(",") == list(TRUSTED_PROXIES) == ["127.0.0.1", "::1"]
 
 
 class RecordingAPI:
