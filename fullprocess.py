@@ -15,7 +15,7 @@ import sys
 import time
 
 from risk import artifacts, history
-from risk.config import PipelineError, actor, read_config
+from risk.config import PipelineError, actor, config_path_from_env, log_text, read_config
 from risk.runs import RunLog, StepFailed, run_step, timed
 
 EXIT_OK = 0  # nothing new; no drift; too few new rows (they wait); or deployed and reported
@@ -31,7 +31,10 @@ def decide_trigger(conn, config: dict, log: RunLog) -> tuple[str | None, str | N
     if live is None:
         log(f"nothing is deployed at {config['prod_deployment_path']}: bootstrapping")
         return "bootstrap", None, artifacts.list_csv_names(config["input_folder_path"])
-    new_names = history.unjudged_files(conn, config["input_folder_path"], config["history_path"])
+    names, warnings = artifacts.scan_input(config["input_folder_path"])
+    for warning in warnings:
+        log(warning, "WARNING")
+    new_names = history.unjudged_files(conn, config["input_folder_path"], config["history_path"], names)
     if new_names:
         log(f"new data: {', '.join(new_names)} (not yet judged)")
         return "new data", live, new_names
@@ -134,9 +137,7 @@ def work(conn, config: dict, log: RunLog, trigger: str, live: str | None, new_na
         log(f"{error}; {outcome}", "ERROR")
         run["decision"], code = f"failed: {error}", EXIT_FAILED
     except Exception as error:  # a bug: one line, the traceback in the log, a record, exit 1
-        import traceback
-
-        log.handle.write(traceback.format_exc())
+        log.write_traceback()
         log(f"unexpected {type(error).__name__}: {error}; the run stopped", "ERROR")
         run["decision"], code = f"failed: unexpected {type(error).__name__}: {error}", EXIT_FAILED
     seconds = time.perf_counter() - started
@@ -222,9 +223,7 @@ def run_once(config: dict, log: RunLog) -> int:
         history.beat(conn, config["config_path"], f"failed: {error}")
         return EXIT_FAILED
     except Exception as error:  # a bug before any step: one line, the traceback in the log, exit 1
-        import traceback
-
-        log.handle.write(traceback.format_exc())
+        log.write_traceback()
         log(f"unexpected {type(error).__name__} before any step: {error}", "ERROR")
         history.beat(conn, config["config_path"], f"failed: unexpected {type(error).__name__}")
         return EXIT_FAILED
@@ -238,9 +237,10 @@ def main(config_path=None) -> int:
         config = read_config(config_path)
         os.makedirs(os.path.dirname(config["log_path"]), exist_ok=True)
     except (PipelineError, OSError) as error:
-        sys.stderr.write(f"fullprocess: {error}\n")
+        folder = os.path.dirname(os.path.abspath(config_path) if config_path else config_path_from_env())
+        sys.stderr.write(f"fullprocess: {log_text(str(error), folder)}\n")
         return EXIT_FAILED
-    log = RunLog(config["log_path"])
+    log = RunLog(config["log_path"], os.path.dirname(config["config_path"]))
     lock_fd = artifacts.acquire_lock(artifacts.lock_path(config))
     if lock_fd is None:
         log("another run is in progress (lock held); exiting without changes", "WARNING")

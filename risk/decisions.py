@@ -60,8 +60,7 @@ def read_recorded(history_path, files: list[dict]) -> pd.DataFrame | None:
             return None
         path = os.path.join(os.path.dirname(os.path.abspath(history_path)), file["folder"], file["name"])
         try:
-            with open(path, "rb") as handle:
-                data = handle.read()
+            data, _ = artifacts.read_input(path)
         except OSError:
             return None
         if hashlib.sha256(data).hexdigest() != file["sha256"]:

@@ -363,8 +363,9 @@ def undecided_files(conn: sqlite3.Connection, folder: str) -> list[dict]:
     )
 
 
-def unjudged_files(conn: sqlite3.Connection, folder_path, history_path) -> list[str]:
-    """Input files that are new: unknown, changed since (size or time), or never judged.
+def unjudged_files(conn: sqlite3.Connection, folder_path, history_path, names=None) -> list[str]:
+    """Input files (`names`, default: artifacts.list_csv_names) that are new: unknown, changed since
+    (size or time), or never judged.
 
     Files waiting for more rows are not new: they are judged again with the next new file.
     """
@@ -372,8 +373,11 @@ def unjudged_files(conn: sqlite3.Connection, folder_path, history_path) -> list[
 
     known = file_states(conn, folder_key(folder_path, history_path))
     new = []
-    for name in list_csv_names(folder_path):
-        stat = os.stat(os.path.join(folder_path, name))
+    for name in list_csv_names(folder_path) if names is None else names:
+        try:
+            stat = os.lstat(os.path.join(folder_path, name))
+        except FileNotFoundError:  # gone since it was listed
+            continue
         versions = [v for v in known.get(name, []) if (v["size"], v["mtime_ns"]) == (stat.st_size, stat.st_mtime_ns)]
         if not versions or (versions[-1]["status"] == "accepted" and versions[-1]["decision"] is None):
             new.append(name)

@@ -376,6 +376,33 @@ def test_a_rejected_file_fails_the_run_and_is_read_again_once_it_changes(bootstr
     assert runs(config)[-1]["decision"] == "drift: re-trained and re-deployed"
 
 
+LOG_LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (INFO|WARNING|ERROR) [\w.]+: \S")
+
+
+@pytest.mark.slow
+def test_the_input_folder_is_a_boundary_no_link_is_followed_and_no_name_forges_a_log_line(bootstrapped):
+    config = bootstrapped
+    secret = config.config_path.parent / "secret.txt"
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    (config.input_folder_path / "passwd.csv").symlink_to(secret)
+    os.mkfifo(config.input_folder_path / "pipe.csv")
+    forged = "a\n2026-01-01 00:00:00,000 ERROR fullprocess: forged.csv"
+    add_file(config, forged, 4, 400)
+    before = len(log_lines(config))
+    result = fullprocess(config)
+    assert result.returncode == 0, result.stderr
+    lines = log_lines(config)[before:]
+    assert [line for line in lines if not LOG_LINE.match(line)] == []
+    assert "forged.csv" not in "".join(line for line in lines if "skipped" not in line)
+    assert sum("skipped" in line and "WARNING" in line for line in lines) == 3
+    assert "root:x" not in config.log_path.read_text()
+    text = "".join(
+        str(row) for table in ("runs", "files", "verdicts") for row in query(config, f"SELECT * FROM {table}")
+    )
+    assert "root:x" not in text and "forged" not in text and "passwd" not in text
+    assert lines[-1].endswith("no new data: the 2 file(s) in sourcedata are judged")
+
+
 @pytest.mark.slow
 def test_a_release_deployed_without_reports_gets_them_on_the_next_run(bootstrapped):
     import deployment
@@ -489,7 +516,7 @@ def test_when_stderr_is_the_log_each_line_is_written_once(tmp_path, monkeypatch,
     elsewhere = tmp_path / "stderr.txt"
     with open(log_path if stderr_is_the_log else elsewhere, "a", encoding="utf-8", buffering=1) as stderr:
         monkeypatch.setattr(sys, "stderr", stderr)  # as cron's `>> logs/fullprocess.log 2>&1` makes it
-        log = RunLog(str(log_path))
+        log = RunLog(str(log_path), str(tmp_path))
         try:
             log("a line of the run")
             log.attach_step_logging()
@@ -512,7 +539,7 @@ def test_a_bad_config_exits_1_with_one_line_naming_file_and_key(tmp_path, capsys
     path = tmp_path / "config.json"
     path.write_text('{"input_folder_path": "x"}')
     assert fullprocess_module.main(path) == 1
-    assert capsys.readouterr().err == f"fullprocess: config file {path} has no key 'output_folder_path'\n"
+    assert capsys.readouterr().err == "fullprocess: config file config.json has no key 'output_folder_path'\n"
 
 
 def test_an_unexpected_error_ends_in_one_log_line_a_run_record_and_exit_1(
@@ -524,8 +551,8 @@ def test_an_unexpected_error_ends_in_one_log_line_a_run_record_and_exit_1(
     opened = []
 
     class ClosedAfterwards(fullprocess_module.RunLog):
-        def __init__(self, log_path):
-            super().__init__(log_path)
+        def __init__(self, log_path, root):
+            super().__init__(log_path, root)
             opened.append(self)
 
     def a_bug(*args, **kwargs):
