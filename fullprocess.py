@@ -22,7 +22,7 @@ EXIT_OK = 0  # nothing new; no drift; too few new rows (they wait); or deployed 
 EXIT_FAILED = 1  # bad config, every new file rejected, or a failing step; production as it was
 EXIT_API_UNREACHABLE = 2  # deployed and reports written, but apicalls.py could not reach the API
 EXIT_NO_BETTER_MODEL = 3  # drift, but no challenger beat the live model: it stays
-EXIT_BUSY = 75  # another run holds the lock; this one changed nothing
+EXIT_BUSY = 75  # another run holds the lock, or another process the history database; try again later
 
 
 def decide_trigger(conn, config: dict, log: RunLog) -> tuple[str | None, str | None, list[str]]:
@@ -130,6 +130,8 @@ def work(conn, config: dict, log: RunLog, trigger: str, live: str | None, new_na
             code = judge_new_data(conn, config, log, run)
         else:
             code = report(config, log, run)
+    except history.FAILURES:  # the history cannot record the run: run_once says so, and writes nothing more
+        raise
     except StepFailed as error:
         outcome = "the current deployment is untouched"
         if "deployment" in run["steps"]:
@@ -182,13 +184,15 @@ def deliver_alerts(conn, config: dict, log: RunLog) -> None:
     """Send the alerts not yet delivered (this run's, and earlier ones a webhook missed)."""
     if not config["alert_webhook_url"]:
         return
-    if conn.execute("SELECT 1 FROM alerts WHERE delivered_at IS NULL LIMIT 1").fetchone() is None:
+    if conn.execute("SELECT 1 FROM alerts WHERE delivered_at IS NULL AND given_up_at IS NULL").fetchone() is None:
         return
     from risk import alerts
 
-    result = alerts.deliver_pending(conn, config["alert_webhook_url"])
-    level = "WARNING" if result["pending"] else "INFO"
-    log(f"alerts: {result['delivered']} delivered, {result['pending']} waiting for the webhook", level)
+    result = alerts.deliver_pending(conn, config["alert_webhook_url"])  # within seconds, whatever the webhook does
+    if result["delivered"]:
+        log(f"alerts: {result['delivered']} delivered")
+    for line in alerts.describe(result):
+        log(line, "WARNING")
 
 
 def run_once(config: dict, log: RunLog) -> int:
@@ -196,8 +200,7 @@ def run_once(config: dict, log: RunLog) -> int:
     try:
         conn = history.connect(config["history_path"])
     except history.HistoryError as error:
-        log(str(error), "ERROR")
-        return EXIT_FAILED
+        return history_failed(error, config, log)
     try:
         for run_id in history.interrupt_stale_runs(conn):
             log(f"run {run_id} was stopped before it finished; marked interrupted", "WARNING")
@@ -218,6 +221,8 @@ def run_once(config: dict, log: RunLog) -> int:
             code = work(conn, config, log, trigger, live, new_names)
         deliver_alerts(conn, config, log)
         return code
+    except history.FAILURES as error:
+        return history_failed(error, config, log)
     except PipelineError as error:
         log(str(error), "ERROR")
         history.beat(conn, config["config_path"], f"failed: {error}")
@@ -229,6 +234,14 @@ def run_once(config: dict, log: RunLog) -> int:
         return EXIT_FAILED
     finally:
         conn.close()
+
+
+def history_failed(error: Exception, config: dict, log: RunLog) -> int:
+    """The history database cannot be used: one line, nothing more written to it; exit 75 when another
+    process holds it (it will be free again: the next run retries, as when a run holds the lock), else 1."""
+    problem = history.history_error(error, config["history_path"])
+    log(str(problem), "ERROR")
+    return EXIT_BUSY if isinstance(problem, history.HistoryBusy) else EXIT_FAILED
 
 
 def main(config_path=None) -> int:

@@ -9,6 +9,8 @@ Functions take a connection. JSON columns hold lists and objects; times are UTC 
 import os
 import time
 
+from risk.config import PipelineError
+
 try:  # the C module behind `sqlite3`: the same classes, without the datetime adapters and their imports,
     import _sqlite3 as sqlite3  # 3 ms of every idle cron run (a third of its budget over bare Python)
 except ImportError:  # pragma: no cover - another Python build
@@ -159,6 +161,41 @@ MIGRATIONS = [
     );
     CREATE INDEX alerts_by_delivery ON alerts (delivered_at, id);
     """,
+    # A model's full SHA-256 (a release is loaded only if its pickle has it), each release's files and
+    # their SHA-256 when it was made, alerts given up on (undeliverable), and an event for a release
+    # refused. SQLite changes a CHECK only by rebuilding the table.
+    """
+    ALTER TABLE models ADD COLUMN sha256 TEXT;
+    ALTER TABLE releases ADD COLUMN files TEXT;
+    CREATE TABLE alerts_rebuilt (
+        id INTEGER PRIMARY KEY,
+        created_at TEXT NOT NULL,
+        event TEXT NOT NULL CHECK (
+            event IN (
+                'drift', 'deployment', 'rollback', 'no better model', 'failed run', 'late cron', 'release refused'
+            )
+        ),
+        severity TEXT NOT NULL CHECK (severity IN ('info', 'warning', 'critical')),
+        summary TEXT NOT NULL,
+        details TEXT NOT NULL DEFAULT '{}',
+        link TEXT,
+        run_id INTEGER REFERENCES runs (id),
+        dedupe_key TEXT UNIQUE,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        delivered_at TEXT,
+        last_error TEXT,
+        given_up_at TEXT
+    );
+    INSERT INTO alerts_rebuilt (
+        id, created_at, event, severity, summary, details, link, run_id, dedupe_key, attempts, delivered_at, last_error
+    )
+    SELECT
+        id, created_at, event, severity, summary, details, link, run_id, dedupe_key, attempts, delivered_at, last_error
+    FROM alerts;
+    DROP TABLE alerts;
+    ALTER TABLE alerts_rebuilt RENAME TO alerts;
+    CREATE INDEX alerts_by_delivery ON alerts (delivered_at, id);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 JSON_COLUMNS = {
@@ -176,8 +213,35 @@ JSON_COLUMNS = {
 }
 
 
-class HistoryError(Exception):
-    """The database cannot be used (newer schema, damaged file); the message says what to do."""
+BUSY_SECONDS = 5  # the longest wait for another process's write (theirs last milliseconds; a stuck one, for ever)
+
+
+class HistoryError(PipelineError):
+    """The database cannot be used (newer schema, damaged, read-only); the message says what to do."""
+
+
+class HistoryBusy(HistoryError):
+    """Another process held the database's write lock longer than BUSY_SECONDS."""
+
+
+FAILURES = (HistoryError, sqlite3.Error)  # what a database that cannot be used raises
+
+
+def history_error(error: Exception, path) -> HistoryError:
+    """An error of SQLite (or the file system) about the database at `path` as one line saying what to do."""
+    if isinstance(error, HistoryError):
+        return error
+    text = str(error) or type(error).__name__
+    if "locked" in text or "busy" in text:
+        return HistoryBusy(
+            f"history database {path} is locked by another process (waited {BUSY_SECONDS:g} s): try again when it"
+            " is free"
+        )
+    if "readonly" in text or "read-only" in text:
+        return HistoryError(f"history database {path} is read-only ({text}): make it writable for this user")
+    if "malformed" in text or "not a database" in text:
+        return HistoryError(f"history database {path} is damaged ({text}): restore it from a backup, or move it aside")
+    return HistoryError(f"history database {path} cannot be used: {text}")
 
 
 def utc_now() -> str:
@@ -189,8 +253,11 @@ def utc_now() -> str:
 def connect(path, migrate_schema: bool = True) -> sqlite3.Connection:
     """A read-write connection, the schema brought up to date; `with conn:` is one transaction."""
     path = os.fspath(path)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    conn = sqlite3.connect(path, timeout=30, isolation_level="IMMEDIATE")
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        conn = sqlite3.connect(path, timeout=BUSY_SECONDS, isolation_level="IMMEDIATE")
+    except (OSError, sqlite3.Error) as error:
+        raise history_error(error, path) from None
     try:
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA foreign_keys = ON")
@@ -199,14 +266,16 @@ def connect(path, migrate_schema: bool = True) -> sqlite3.Connection:
             migrate(conn)
     except BaseException as error:
         conn.close()
-        if isinstance(error, sqlite3.DatabaseError):
-            raise HistoryError(f"history database {path} cannot be used: {error}") from None
+        if isinstance(error, sqlite3.Error):
+            raise history_error(error, path) from None
         raise
     return conn
 
 
 class opened:  # noqa: N801 - used like open()
-    """`with opened(path) as conn:` connect(), closed on the way out (a transaction still needs `with conn:`)."""
+    """`with opened(path) as conn:` connect(), closed on the way out (a transaction still needs `with conn:`).
+
+    An error of SQLite inside the block leaves it as a HistoryError saying what to do, in one line."""
 
     def __init__(self, path):
         self.path = path
@@ -215,8 +284,10 @@ class opened:  # noqa: N801 - used like open()
         self.conn = connect(self.path)
         return self.conn
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, kind, error, traceback):
         self.conn.close()
+        if isinstance(error, sqlite3.Error):
+            raise history_error(error, self.path) from None
         return False
 
 

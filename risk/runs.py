@@ -7,6 +7,7 @@ import os
 import sys
 import time
 
+from risk import history
 from risk.config import PipelineError, log_text, relative_paths
 
 
@@ -74,6 +75,8 @@ def run_step(name: str, config_path: str, log: RunLog, steps: dict, **kwargs):
     log(f"step {name} started")
     try:
         result = importlib.import_module(name).main(config_path, **kwargs)
+    except history.FAILURES:  # the history, not the step: the run stops there (fullprocess.run_once)
+        raise
     except PipelineError as error:
         raise StepFailed(name, str(error)) from None
     except Exception as error:  # a bug, not bad input: keep the traceback in the log
@@ -90,6 +93,8 @@ def timed(name: str, log: RunLog, steps: dict, action):
     started = time.perf_counter()
     try:
         result = action()
+    except history.FAILURES:
+        raise
     except PipelineError as error:
         raise StepFailed(name, str(error)) from None
     steps[name] = round(time.perf_counter() - started, 3)
