@@ -26,7 +26,7 @@ from werkzeug.exceptions import HTTPException
 from risk import alerts, artifacts, diagnosis, history, overview, ranking, registry
 from risk.config import Config, PipelineError, load_config, run_cli
 from risk.contract import DataError, Rows, prediction_rows, prediction_rows_from_csv
-from risk.model import load_model, log_odds, score_model, sigmoid
+from risk.model import log_odds, score_model, sigmoid
 
 logger = logging.getLogger(__name__)
 
@@ -55,18 +55,23 @@ class StrictJSON(JSONProvider):
 
 
 class DeployedModel:
-    """The deployed model, loaded and checked once per release, and again when production moves."""
+    """The deployed model, loaded once per release and again when production moves, and only once its
+    pickle's SHA-256 is the one the history records for it (a pickle is code). A pickle that does not
+    match is refused until its file changes: 503, one log line, one alert; one that cannot be verified
+    (no history, or one that cannot be read) is tried again at the next request. A model already loaded
+    keeps serving while its file is unchanged, whatever happens to the history."""
 
-    def __init__(self, prod_deployment_path: Path):
-        self.prod_deployment_path = prod_deployment_path
+    def __init__(self, config: Config):
+        self.config = config
         self.lock = threading.Lock()
-        self.key = None
+        self.key = None  # the model file last loaded, or refused for good
         self.model = None
         self.release = None
+        self.refused = None  # why the file with `key` is not served
 
     def get(self):
         """(model, release name); raises PipelineError when nothing loadable is deployed."""
-        path = os.path.realpath(self.prod_deployment_path)
+        path = os.path.realpath(self.config.prod_deployment_path)
         try:
             stat = os.stat(os.path.join(path, artifacts.MODEL_FILE))
         except OSError:
@@ -74,10 +79,45 @@ class DeployedModel:
         key = (path, stat.st_ino, stat.st_mtime_ns, stat.st_size)
         with self.lock:
             if key != self.key:
-                self.model = load_model(os.path.join(path, artifacts.MODEL_FILE))
-                self.key, self.release = key, os.path.basename(path)
-                logger.info("loaded the deployed model of release %s", self.release)
+                self.load(Path(path), key)
+            if self.refused:
+                raise PipelineError(self.refused)
             return self.model, self.release
+
+    def load(self, release: Path, key: tuple) -> None:
+        try:
+            model = registry.read_release_model(self.config.history_path, release)
+        except registry.ReleaseRefused as error:
+            if str(error) != self.refused:
+                logger.error("%s", public(str(error), self.config))
+            self.model, self.release, self.refused = None, None, str(error)
+            if isinstance(error, registry.ModelMismatch):
+                self.key = key  # this file is refused until it changes
+                alert_refusal(self.config, release.name, str(error), key)
+            return
+        self.model, self.release, self.key, self.refused = model, release.name, key, None
+        logger.info("loaded the deployed model of release %s", self.release)
+
+
+def alert_refusal(config: Config, release: str, reason: str, key: tuple) -> None:
+    """One alert per refused model file (however many requests meet it), sent in the background."""
+    if not config.alert_webhook_url:
+        return
+    try:
+        with history.opened(config.history_path) as conn:
+            alerts.raise_alert(
+                conn,
+                "release refused",
+                "critical",
+                f"the API refused to load {public(reason, config)}",
+                {"release": release},
+                config.api_base_url.rstrip("/") + "/",
+                dedupe_key=f"refused:{release}:{key[1]}:{key[2]}",
+            )
+    except history.HistoryError as error:
+        logger.error("the refusal could not be recorded as an alert: %s", public(str(error), config))
+        return
+    threading.Thread(target=send_alerts, args=(config,), daemon=True).start()
 
 
 class FileCache:
@@ -218,7 +258,7 @@ def create_app(config: Config | None = None) -> Flask:
     app = Flask(__name__)
     app.json = StrictJSON(app)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
-    deployed = DeployedModel(config.prod_deployment_path)
+    deployed = DeployedModel(config)
     cache = FileCache()
     register_error_handlers(app, config)
     register_access(app, os.environ.get("API_TOKEN"))

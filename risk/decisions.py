@@ -25,7 +25,6 @@ from risk.contract import FEATURES, TRAINING, DataError, read_csv, read_csv_byte
 from risk.model import (
     complete_rows,
     labels,
-    load_model,
     make_card,
     predict,
     score_model,
@@ -94,8 +93,9 @@ def live_model(conn, config):
     release = artifacts.live_release(config.prod_deployment_path)
     if release is None:
         raise PipelineError(f"nothing is deployed at {config.prod_deployment_path}")
-    model = load_model(release / artifacts.MODEL_FILE)
-    model_id = registry.ensure_model(conn, release)
+    with conn:
+        registry.ensure_release(conn, release)  # adopted (trusted on first use) if the history does not know it
+    model, model_id = registry.load_release_model(conn, release, record=True)
     reference = history.latest_reference(conn, model_id)
     return model, model_id, reference, release
 

@@ -4,6 +4,7 @@ Expected answers come from the data files with pandas, the deployed pickle with 
 predict/predict_proba, or the history database with sqlite3: never from the functions the endpoints call.
 """
 
+import hashlib
 import io
 import json
 import os
@@ -14,13 +15,14 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import FEATURES, client_rows, set_config
+from conftest import FEATURES, client_rows, plant_pickle, set_config
 from sklearn.metrics import f1_score
 
 import app as app_module
 import deployment
 import training
 from app import MAX_BODY_BYTES, create_app
+from risk import registry
 
 RECORD = {"lastmonth_activity": 5, "lastyear_activity": 100, "number_of_employees": 12}
 EXPECTED_COLUMNS = (
@@ -347,8 +349,8 @@ def test_the_model_is_reloaded_after_a_redeploy_without_a_restart(client, config
 
 def test_the_model_is_loaded_once_per_release(client, config, monkeypatch):
     loads = []
-    real_load = app_module.load_model
-    monkeypatch.setattr(app_module, "load_model", lambda path: loads.append(path) or real_load(path))
+    real_load = registry.read_release_model
+    monkeypatch.setattr(registry, "read_release_model", lambda *args: loads.append(args[1]) or real_load(*args))
     app = create_app(config).test_client()
     for _ in range(3):
         app.post("/prediction", json={"records": [RECORD]})
@@ -357,9 +359,48 @@ def test_the_model_is_loaded_once_per_release(client, config, monkeypatch):
     deployment.main(config.config_path)  # the same model, a new release
     for _ in range(3):
         app.post("/prediction", json={"records": [RECORD]})
-    assert [os.path.basename(os.path.dirname(path)) for path in loads][1:] == [
-        config.prod_deployment_path.resolve().name
-    ]
+    assert [path.name for path in loads][1:] == [config.prod_deployment_path.resolve().name]
+
+
+def test_a_replaced_model_is_refused_with_a_503_and_one_alert_and_is_never_unpickled(client, config, webhook, tmp_path):
+    webhook.start()
+    api = create_app(set_config(config, alert_webhook_url=webhook.url)).test_client()
+    assert api.post("/prediction", json={"records": [RECORD]}).status_code == 200
+    model_path = config.prod_deployment_path / "trainedmodel.pkl"
+    original = model_path.read_bytes()
+    marker = tmp_path / "the planted pickle ran"
+    plant_pickle(model_path, marker)
+    release, model_id = config.prod_deployment_path.resolve().name, hashlib.sha256(original).hexdigest()[:12]
+    answers = [api.post("/prediction", json={"records": [RECORD]}) for _ in range(3)]
+    assert [answer.status_code for answer in answers] == [503] * 3
+    assert (
+        answers[0]
+        .get_json()["error"]
+        .startswith(
+            f"release {release} is refused: its trainedmodel.pkl is not the model {model_id} the history records for it"
+        )
+    )
+    assert not marker.exists()
+    deadline = time.monotonic() + 10
+    while not webhook.bodies and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [(body["event"], body["severity"]) for body in webhook.bodies] == [("release refused", "critical")]
+    model_path.write_bytes(original)  # put back: served again
+    assert api.post("/prediction", json={"records": [RECORD]}).status_code == 200
+
+
+def test_a_model_the_api_cannot_verify_is_not_loaded_until_the_history_can_say(client, config):
+    assert client.get("/scoring").status_code == 200  # loaded and verified: it keeps serving
+    for path in config.history_path.parent.glob("history.db*"):
+        path.unlink()
+    assert client.get("/scoring").status_code == 200  # the same file: nothing to verify again
+    fresh = create_app(config).test_client()  # a new worker: it must verify, and cannot
+    answer = fresh.get("/scoring")
+    assert answer.status_code == 503 and "cannot be verified without the history database" in answer.get_json()["error"]
+    import deployment
+
+    deployment.main(config.config_path)  # a deployment records the history again: the new release loads
+    assert fresh.get("/scoring").status_code == 200
 
 
 def test_a_rollback_is_served_without_a_restart(client, config):

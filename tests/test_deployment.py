@@ -1,5 +1,6 @@
 """Deployment and the registry: releases, the audit, rollback, adoption, pruning, kills."""
 
+import contextlib
 import fcntl
 import functools
 import hashlib
@@ -330,3 +331,133 @@ def test_a_deployment_killed_at_any_moment_leaves_production_and_history_in_agre
     leftovers += [p for p in artifacts.releases_path(config.prod_deployment_path).iterdir() if p.name.startswith(".")]
     deployment.main(config.config_path)
     assert [p for p in leftovers if p.exists()] == []
+
+
+# --- a history database that cannot be used never stops the release folder from working ----------------
+
+
+def damage(config) -> None:
+    for path in config.history_path.parent.glob("history.db*"):
+        path.unlink()
+    config.history_path.write_bytes(b"this is not a database, whatever its name says" * 100)
+
+
+@contextlib.contextmanager
+def locked(config):
+    """Another process's write transaction on the history, held until the block ends."""
+    holder = sqlite3.connect(config.history_path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+@pytest.fixture
+def impatient(monkeypatch):
+    monkeypatch.setattr(history, "BUSY_SECONDS", 0.3)  # what a lock costs here, in seconds; 5 in production
+
+
+def test_the_list_of_a_damaged_history_is_the_release_folders_with_a_warning(trained_project, config, caplog):
+    release = live(config)
+    damage(config)
+    with caplog.at_level(logging.WARNING, logger="deployment"):
+        rows = deployment.list_releases(config.config_path)
+    assert [(row["release"], row["live"], row["known"]) for row in rows] == [(release, True, False)]
+    assert caplog.messages == [
+        f"history database {config.history_path} is damaged (file is not a database): restore it from a backup,"
+        " or move it aside; listing the release folders alone"
+    ]
+
+
+@pytest.mark.parametrize("how", ["damaged", "locked"])
+def test_a_rollback_with_a_history_that_cannot_be_written_still_moves_production_and_says_so(
+    trained_project, config, caplog, impatient, how
+):
+    first = live(config)
+    second = retrain_and_deploy(config, flip=True)
+    if how == "damaged":
+        damage(config)
+    with locked(config) if how == "locked" else contextlib.nullcontext():
+        with caplog.at_level(logging.WARNING):
+            assert deployment.rollback(config.config_path) == (second, first)
+    assert live(config) == first
+    problem = {
+        "damaged": f"history database {config.history_path} is damaged (file is not a database): restore it from a"
+        " backup, or move it aside",
+        "locked": f"history database {config.history_path} is locked by another process (waited 0.3 s): try again"
+        " when it is free",
+    }[how]
+    verified = {"damaged": "its model NOT verified (the history cannot be read)", "locked": "its model verified"}[how]
+    assert caplog.messages[0] == f"{problem}; moving production without recording it"
+    assert caplog.messages[-1] == (
+        f"production moved to {first} ({verified}) without a record in the history: the next full-process run"
+        " records it as adopted once the history works; until then the API and the full process load it only if"
+        " verified"
+    )
+    if how == "locked":  # the history works again: the next reconciliation records what is live
+        with history.opened(config.history_path) as conn:
+            model_id = registry.file_model_id(config.prod_deployment_path / "trainedmodel.pkl")
+            assert registry.reconcile(conn, config, "tester@box") == [
+                f"adopted release {first} (model {model_id}), live without a record"
+            ]
+
+
+def test_a_rollback_to_a_named_release_with_a_damaged_history_still_checks_its_files(trained_project, config):
+    first = config.prod_deployment_path.resolve()
+    second = retrain_and_deploy(config, flip=True)
+    (first / "latestscore.txt").unlink()
+    damage(config)
+    with pytest.raises(registry.ReleaseRefused, match=f"release {first.name} is refused: latestscore.txt is missing"):
+        deployment.rollback(config.config_path, target=first.name)
+    assert live(config) == second
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args", [["--list"], ["--rollback"], ["--to", "FIRST"]])
+def test_the_cli_lists_and_moves_production_with_a_damaged_history(trained_project, config, args):
+    first = live(config)
+    second = retrain_and_deploy(config, flip=True)
+    damage(config)
+    result = run_script("deployment.py", config.config_path, *[first if arg == "FIRST" else arg for arg in args])
+    assert result.returncode == 0 and "Traceback" not in result.stderr
+    assert "history database logs/history.db is damaged (file is not a database)" in result.stderr
+    assert str(config.config_path.parent) not in result.stderr + result.stdout  # no absolute path
+    if args == ["--list"]:
+        assert [line.split()[:2] for line in result.stdout.splitlines()[1:]] == [["*", second], [first, "(not"]]
+    else:
+        assert live(config) == first
+
+
+@pytest.mark.slow
+def test_an_idle_run_with_a_locked_history_stops_after_a_bounded_wait_with_one_line_and_exit_75(
+    trained_project, config
+):
+    assert fullprocess_run(config).returncode == 2  # the release's reports (no API to call): the next run is idle
+    with locked(config):
+        started = time.monotonic()
+        result = run_script("fullprocess.py", config.config_path)
+        elapsed = time.monotonic() - started
+    assert (result.returncode, "Traceback" in result.stderr) == (75, False)
+    assert elapsed < 15  # history.BUSY_SECONDS (5 s), once
+    lines = config.log_path.read_text().splitlines()
+    assert lines[-1].endswith(
+        "ERROR fullprocess: history database logs/history.db is locked by another process (waited 5 s): try again"
+        " when it is free"
+    )
+    assert fullprocess_run(config).returncode == 0  # free again: the next run works
+
+
+def fullprocess_run(config):
+    return run_script("fullprocess.py", config.config_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", ["ingestion.py", "training.py", "scoring.py", "reporting.py", "deployment.py"])
+def test_a_script_with_a_damaged_history_ends_with_one_line_and_exit_1(trained_project, config, script):
+    damage(config)
+    result = run_script(script, config.config_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()[-1:]
+    assert "history database logs/history.db is damaged (file is not a database)" in line

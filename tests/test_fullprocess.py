@@ -20,9 +20,11 @@ from conftest import (
     free_port,
     gunicorn,
     make_project,
+    plant_pickle,
     run_script,
     seed_outdated_cache,
     set_config,
+    trickle,
 )
 
 from risk import history, registry
@@ -404,6 +406,22 @@ def test_the_input_folder_is_a_boundary_no_link_is_followed_and_no_name_forges_a
 
 
 @pytest.mark.slow
+def test_a_live_model_replaced_on_disk_is_refused_by_the_next_run_that_would_load_it(bootstrapped, webhook, tmp_path):
+    webhook.start()
+    config = set_config(bootstrapped, alert_webhook_url=webhook.url)
+    release = config.prod_deployment_path.resolve()
+    marker = tmp_path / "the planted pickle ran"
+    plant_pickle(release / "trainedmodel.pkl", marker)
+    add_file(config, "dataset3.csv", 4, 2000, "flipped")
+    assert fullprocess(config).returncode == 1
+    assert not marker.exists() and release_of(config) == release.name
+    refusal = f"release {release.name} is refused: its trainedmodel.pkl is not the model "
+    assert refusal in log_lines(config)[-3] and " ERROR " in log_lines(config)[-3]
+    assert refusal in runs(config)[-1]["decision"]
+    assert [(body["event"], refusal in body["summary"]) for body in webhook.bodies] == [("failed run", True)]
+
+
+@pytest.mark.slow
 def test_a_release_deployed_without_reports_gets_them_on_the_next_run(bootstrapped):
     import deployment
 
@@ -475,7 +493,7 @@ def test_a_drift_run_alerts_and_an_unreachable_webhook_fails_nothing(bootstrappe
     assert time.monotonic() - started < 60
     pending = query(config, "SELECT event, delivered_at, attempts FROM alerts ORDER BY id")
     assert [(row["event"], row["delivered_at"]) for row in pending] == [("drift", None), ("deployment", None)]
-    assert pending[0]["attempts"] >= 1 and "waiting for the webhook" in config.log_path.read_text()
+    assert pending[0]["attempts"] >= 1 and "alert(s) wait for the webhook" in config.log_path.read_text()
     webhook.start()
     assert fullprocess(config).returncode == 0  # nothing new: the idle run sends what waited
     assert [body["event"] for body in webhook.bodies] == ["drift", "deployment"]
@@ -486,6 +504,28 @@ def test_a_drift_run_alerts_and_an_unreachable_webhook_fails_nothing(bootstrappe
 
     deployment.rollback(config.config_path)
     assert webhook.bodies[-1]["event"] == "rollback" and "rolled back to release" in webhook.bodies[-1]["summary"]
+
+
+@pytest.mark.slow
+def test_a_webhook_trickling_its_answer_holds_the_run_no_longer_than_the_delivery_deadline(bootstrapped, misbehaving):
+    server = misbehaving(trickle(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"x" * 100, 1.0))
+    config = set_config(bootstrapped, alert_webhook_url=server.url)
+    (config.input_folder_path / "dataset3.csv").write_text("corporation,exited\nabcd,1\n")  # rejected: a failed run
+    started = time.monotonic()
+    assert fullprocess(config).returncode == 1
+    assert time.monotonic() - started < 15  # the delivery's 2 s, not the 2 minutes the webhook takes
+    assert server.requests == 1  # the request went out whole: not sent again in the same run
+    (alert,) = query(config, "SELECT event, attempts, delivered_at, given_up_at FROM alerts")
+    assert (alert["event"], alert["attempts"], alert["delivered_at"], alert["given_up_at"]) == (
+        "failed run",
+        1,
+        None,
+        None,
+    )
+    assert log_lines(config)[-1].endswith(
+        "WARNING fullprocess: 1 alert(s) wait for the webhook, for the next run (last error: no answer within 2 s"
+        " (timed out waiting for its answer))"
+    )
 
 
 # --- the log under cron, and failures in-process -----------------------------------------------------
