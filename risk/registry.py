@@ -313,14 +313,47 @@ def ensure_release(conn: sqlite3.Connection, release: Path) -> str:
     return model_id
 
 
-def files_to_decide(conn: sqlite3.Connection, config: Config, release: Path) -> list[int]:
-    """Undecided file versions of the input folder that the release's ingestedfiles.txt names."""
+def learned_files(conn: sqlite3.Connection, release: Path) -> tuple[set[tuple[str, str]], set[str]]:
+    """What a recorded release's model learned from: the (name, SHA-256) of each file its record names;
+    for a model recorded without them (adopted from a release without a card), only the names in the
+    release's ingestedfiles.txt, as ({}, names)."""
+    known = history.get_release(conn, release.name)
+    model = history.get_model(conn, known["model_id"]) if known else None
+    pairs = {(file["name"], file["sha256"]) for file in (model or {}).get("training_files") or [] if file.get("sha256")}
+    if pairs:
+        return pairs, set()
     try:
-        names = set(artifacts.read_lines(release / artifacts.INGESTEDFILES_FILE))
+        return set(), set(artifacts.read_lines(release / artifacts.INGESTEDFILES_FILE))
     except OSError:
-        return []
+        return set(), set()
+
+
+def learned_versions(conn: sqlite3.Connection, release: Path, folder: str) -> tuple[list[dict], list[str]]:
+    """(the undecided file versions of `folder` that the release's model learned from, the names of the
+    others whose name it learned from with other content), judged by content, never by name alone.
+
+    A version is learned when its (name, SHA-256) is one the model's record names. A model known by
+    names only gets a name's version only when it is the first version the history saw under that name:
+    a name that came back with other content since is new data, as any file is that no run has judged.
+    """
+    pairs, names = learned_files(conn, release)
+    first_seen = {name: versions[0]["id"] for name, versions in history.file_states(conn, folder).items()}
+    learned_names = names | {name for name, _ in pairs}
+    learned, changed = [], []
+    for file in history.undecided_files(conn, folder):
+        if (file["name"], file["sha256"]) in pairs or (
+            file["name"] in names and first_seen[file["name"]] == file["id"]
+        ):
+            learned.append(file)
+        elif file["name"] in learned_names:
+            changed.append(file["name"])
+    return learned, changed
+
+
+def files_to_decide(conn: sqlite3.Connection, config: Config, release: Path) -> list[int]:
+    """Undecided file versions of the input folder that the release's model learned from (by content)."""
     folder = history.folder_key(config.input_folder_path, config.history_path)
-    return [row["id"] for row in history.undecided_files(conn, folder) if row["name"] in names]
+    return [file["id"] for file in learned_versions(conn, release, folder)[0]]
 
 
 def switch_recorded(

@@ -72,6 +72,22 @@ def test_deployment_publishes_the_files_and_records_who_and_why(trained_project,
         ]
 
 
+def test_a_deployment_decides_the_file_versions_its_model_learned_from_not_later_ones_of_the_same_name(config):
+    import ingestion
+    import scoring
+
+    for step in (ingestion, training, scoring):
+        step.main(config.config_path)  # the model learns dataset2.csv as it is now
+    dataset2 = config.input_folder_path / "dataset2.csv"
+    dataset2.write_text(dataset2.read_text() + "zzzz,1,2,3,1\n")
+    ingestion.main(config.config_path)  # a new version of it is recorded, which the model never saw
+    deployment.main(config.config_path)
+    with sqlite3.connect(config.history_path) as conn:
+        versions = conn.execute("SELECT name, rows, decision FROM files ORDER BY id").fetchall()
+    # the version it learned is gone from the folder, so there is nothing to decide of it; the new one is new data
+    assert versions == [("dataset1.csv", 400, "decided"), ("dataset2.csv", 300, None), ("dataset2.csv", 301, None)]
+
+
 def test_a_missing_source_file_fails_before_production_changes(trained_project, config):
     before = live(config)
     (config.output_model_path / "latestscore.txt").unlink()

@@ -422,6 +422,17 @@ def test_a_live_model_replaced_on_disk_is_refused_by_the_next_run_that_would_loa
 
 
 @pytest.mark.slow
+def test_a_file_written_over_with_next_months_export_is_judged_as_new_data_whatever_its_name(bootstrapped):
+    config = bootstrapped
+    add_file(config, "dataset2.csv", 4, 2000, "flipped")  # the same name, new content
+    result = fullprocess(config)
+    assert result.returncode == 2, result.stderr
+    text = config.log_path.read_text()
+    assert "dataset2.csv changed since the live model learned from it: new data" in text
+    assert "not new data" not in text and runs(config)[-1]["decision"] == "drift: re-trained and re-deployed"
+
+
+@pytest.mark.slow
 def test_a_release_deployed_without_reports_gets_them_on_the_next_run(bootstrapped):
     import deployment
 
