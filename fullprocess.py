@@ -205,7 +205,7 @@ def run_once(config: dict, log: RunLog) -> int:
         for run_id in history.interrupt_stale_runs(conn):
             log(f"run {run_id} was stopped before it finished; marked interrupted", "WARNING")
         live = artifacts.live_release_name(config["prod_deployment_path"])
-        if history.disagrees_with(conn, live):
+        if needs_reconciling(conn, config, live):
             from risk import registry
             from risk.config import load_config
 
@@ -234,6 +234,14 @@ def run_once(config: dict, log: RunLog) -> int:
         return EXIT_FAILED
     finally:
         conn.close()
+
+
+def needs_reconciling(conn, config: dict, live: str | None) -> bool:
+    """Do the history and the release folders disagree (an intent left pending, another release live, a
+    leftover of a stopped deployment, a recorded release whose folder is gone)? Cheap: the idle run asks."""
+    if history.disagrees_with(conn, live) or artifacts.leftovers(config["prod_deployment_path"]):
+        return True
+    return not set(history.unpruned_releases(conn)) <= artifacts.release_names(config["prod_deployment_path"])
 
 
 def history_failed(error: Exception, config: dict, log: RunLog) -> int:

@@ -180,7 +180,8 @@ def copy_durably(source_path: "Path", target_path: "Path") -> None:
 
 
 def remove_leftovers(prod_deployment_path: "Path") -> None:
-    """Remove half-built releases and links that a killed deployment may have left."""
+    """Remove half-built releases, half-deleted ones and links that a killed deployment may have left
+    (the caller holds the full process's lock: no deployment is under way)."""
     import shutil
 
     for path in releases_path(prod_deployment_path).glob(TMP_PREFIX + "*"):
@@ -196,8 +197,10 @@ def new_release_name() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ") + "-" + secrets.token_hex(2)
 
 
-def build_release(source_paths: "list[Path]", prod_deployment_path: "Path") -> "Path":
-    """Copy the files into a new, complete release folder (not yet live) and return it."""
+def build_release(source_paths: "list[Path]", prod_deployment_path: "Path") -> "tuple[Path, Path]":
+    """Copy the files into a new, complete release, still hidden (a kill leaves only a leftover that
+    remove_leftovers clears, never a release that counts as kept); return (where it is, where
+    publish_release puts it once the history records the intent to deploy it)."""
     releases = releases_path(prod_deployment_path)
     releases.mkdir(parents=True, exist_ok=True)
     name = new_release_name()
@@ -206,10 +209,37 @@ def build_release(source_paths: "list[Path]", prod_deployment_path: "Path") -> "
     for source_path in source_paths:
         copy_durably(source_path, staging / source_path.name)
     fsync_dir(staging)
-    release = releases / name
+    return staging, releases / name
+
+
+def publish_release(staging: "Path", release: "Path") -> None:
+    """A built release joins the kept ones, in one rename."""
     os.rename(staging, release)
-    fsync_dir(releases)
-    return release
+    fsync_dir(release.parent)
+
+
+def leftovers(prod_deployment_path) -> list[str]:
+    """Names of what a stopped deployment or deletion left: hidden folders among the releases, and
+    temporary links beside production (os only: the idle cron run asks)."""
+    prod = os.fspath(prod_deployment_path)
+    found = []
+    for folder, prefix in (
+        (prod + ".releases", TMP_PREFIX),
+        (os.path.dirname(prod), f".{os.path.basename(prod)}{TMP_PREFIX}"),
+    ):
+        try:
+            found += [name for name in os.listdir(folder) if name.startswith(prefix)]
+        except OSError:
+            pass
+    return found
+
+
+def release_names(prod_deployment_path) -> set[str]:
+    """Names of the release folders on disk, kept or hidden (os only: the idle cron run asks)."""
+    try:
+        return set(os.listdir(os.fspath(prod_deployment_path) + ".releases"))
+    except OSError:
+        return set()
 
 
 def adopt_plain_folder(prod_deployment_path: "Path") -> "Path | None":
@@ -254,8 +284,8 @@ def prune_releases(
 def discard_release(release: "Path") -> None:
     """Take a release out of the list in one rename (OSError if that fails), then delete it.
 
-    A deletion that fails halfway leaves a hidden leftover, which the next deployment's remove_leftovers
-    clears, never a half-release that would still look kept.
+    A deletion that fails halfway leaves a hidden leftover, which the next reconciliation's or deployment's
+    remove_leftovers clears, never a half-release that would still look kept.
     """
     import shutil
 

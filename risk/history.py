@@ -577,6 +577,11 @@ def disagrees_with(conn: sqlite3.Connection, live: str | None) -> bool:
     return pending is not None or (live is not None and (last is None or last[0] != live))
 
 
+def unpruned_releases(conn: sqlite3.Connection) -> list[str]:
+    """Names of the recorded releases not marked pruned: each should have its folder on disk."""
+    return [row[0] for row in conn.execute("SELECT name FROM releases WHERE pruned_at IS NULL ORDER BY name")]
+
+
 def get_release(conn: sqlite3.Connection, name: str) -> dict | None:
     return select_one(conn, "SELECT * FROM releases WHERE name = ?", (name,))
 

@@ -292,10 +292,12 @@ def ensure_model(conn: sqlite3.Connection, release: Path) -> str:
     return model_id
 
 
-def ensure_release(conn: sqlite3.Connection, release: Path) -> str:
-    """Record a release folder (its model, and each of its files with its SHA-256) if the database does
-    not know it; return the model id."""
-    known = history.get_release(conn, release.name)
+def ensure_release(conn: sqlite3.Connection, release: Path, name: str | None = None) -> str:
+    """Record a release (its model, and each of its files with its SHA-256) if the database does not
+    know it; return the model id. `release` is the folder holding its files, `name` its name when that
+    folder is still the hidden one it is built in."""
+    name = name or release.name
+    known = history.get_release(conn, name)
     if known:
         return known["model_id"]
     model_id = ensure_model(conn, release)
@@ -303,7 +305,7 @@ def ensure_release(conn: sqlite3.Connection, release: Path) -> str:
         conn,
         "releases",
         {
-            "name": release.name,
+            "name": name,
             "model_id": model_id,
             "created_at": history.utc_now(),
             "test_f1": read_score(release / artifacts.SCORE_FILE),
@@ -313,11 +315,11 @@ def ensure_release(conn: sqlite3.Connection, release: Path) -> str:
     return model_id
 
 
-def learned_files(conn: sqlite3.Connection, release: Path) -> tuple[set[tuple[str, str]], set[str]]:
+def learned_files(conn: sqlite3.Connection, release: Path, name: str | None = None) -> tuple[set, set[str]]:
     """What a recorded release's model learned from: the (name, SHA-256) of each file its record names;
     for a model recorded without them (adopted from a release without a card), only the names in the
-    release's ingestedfiles.txt, as ({}, names)."""
-    known = history.get_release(conn, release.name)
+    release's ingestedfiles.txt, as ({}, names). (`release` and `name` as for ensure_release.)"""
+    known = history.get_release(conn, name or release.name)
     model = history.get_model(conn, known["model_id"]) if known else None
     pairs = {(file["name"], file["sha256"]) for file in (model or {}).get("training_files") or [] if file.get("sha256")}
     if pairs:
@@ -328,7 +330,9 @@ def learned_files(conn: sqlite3.Connection, release: Path) -> tuple[set[tuple[st
         return set(), set()
 
 
-def learned_versions(conn: sqlite3.Connection, release: Path, folder: str) -> tuple[list[dict], list[str]]:
+def learned_versions(
+    conn: sqlite3.Connection, release: Path, folder: str, name: str | None = None
+) -> tuple[list[dict], list[str]]:
     """(the undecided file versions of `folder` that the release's model learned from, the names of the
     others whose name it learned from with other content), judged by content, never by name alone.
 
@@ -336,7 +340,7 @@ def learned_versions(conn: sqlite3.Connection, release: Path, folder: str) -> tu
     names only gets a name's version only when it is the first version the history saw under that name:
     a name that came back with other content since is new data, as any file is that no run has judged.
     """
-    pairs, names = learned_files(conn, release)
+    pairs, names = learned_files(conn, release, name)
     first_seen = {name: versions[0]["id"] for name, versions in history.file_states(conn, folder).items()}
     learned_names = names | {name for name, _ in pairs}
     learned, changed = [], []
@@ -350,19 +354,28 @@ def learned_versions(conn: sqlite3.Connection, release: Path, folder: str) -> tu
     return learned, changed
 
 
-def files_to_decide(conn: sqlite3.Connection, config: Config, release: Path) -> list[int]:
+def files_to_decide(conn: sqlite3.Connection, config: Config, release: Path, name: str) -> list[int]:
     """Undecided file versions of the input folder that the release's model learned from (by content)."""
     folder = history.folder_key(config.input_folder_path, config.history_path)
-    return [file["id"] for file in learned_versions(conn, release, folder)[0]]
+    return [file["id"] for file in learned_versions(conn, release, folder, name)[0]]
 
 
 def switch_recorded(
-    conn: sqlite3.Connection, config: Config, release: Path, reason: str, actor: str, run_id, decide: bool
+    conn: sqlite3.Connection,
+    config: Config,
+    release: Path,
+    reason: str,
+    actor: str,
+    run_id,
+    decide: bool,
+    staging: Path | None = None,
 ) -> None:
-    """Intent, symlink switch, done: a kill between them is completed or undone by reconcile()."""
+    """Intent, (a new release `staging` published as `release`,) symlink switch, done: a kill between
+    any two is completed or undone by reconcile(), which leaves no folder and no row that disagree."""
     live = artifacts.live_release_name(config.prod_deployment_path)
+    folder = staging or release
     with conn:
-        model_id = ensure_release(conn, release)
+        model_id = ensure_release(conn, folder, release.name)
         intent = history.insert(
             conn,
             "deployments",
@@ -375,9 +388,11 @@ def switch_recorded(
                 "actor": actor,
                 "run_id": run_id,
                 "state": "pending",
-                "decide_files": files_to_decide(conn, config, release) if decide else [],
+                "decide_files": files_to_decide(conn, config, folder, release.name) if decide else [],
             },
         )
+    if staging is not None:
+        artifacts.publish_release(staging, release)
     moved = artifacts.adopt_plain_folder(config.prod_deployment_path)
     if moved:
         logger.warning("moved the plain folder %s to %s", config.prod_deployment_path, moved)
@@ -400,8 +415,8 @@ def deploy(conn: sqlite3.Connection, config: Config, reason: str, actor: str, ru
     if missing:
         raise PipelineError(f"cannot deploy, missing file(s): {', '.join(missing)}; production left unchanged")
     artifacts.remove_leftovers(config.prod_deployment_path)
-    release = artifacts.build_release(sources, config.prod_deployment_path)
-    switch_recorded(conn, config, release, reason, actor, run_id, decide=True)
+    staging, release = artifacts.build_release(sources, config.prod_deployment_path)
+    switch_recorded(conn, config, release, reason, actor, run_id, decide=True, staging=staging)
     prune(conn, config)
     return release
 
@@ -499,6 +514,8 @@ def reconcile(conn: sqlite3.Connection, config: Config, actor: str) -> list[str]
                         artifacts.discard_release(folder)
                     except OSError as error:
                         logger.warning("could not delete the abandoned release %s (%s)", folder.name, error)
+                if never_live and artifacts.release_path(config.prod_deployment_path, intent["to_release"]) is None:
+                    history.update(conn, "releases", "name", intent["to_release"], {"pruned_at": history.utc_now()})
         if live is not None and (last is None or last["to_release"] != live.name):
             model_id = ensure_release(conn, live)
             history.insert(
@@ -516,6 +533,20 @@ def reconcile(conn: sqlite3.Connection, config: Config, actor: str) -> list[str]
                 },
             )
             done.append(f"adopted release {live.name} (model {model_id}), live without a record")
+        done += forget_gone_releases(conn, config)
+    return done
+
+
+def forget_gone_releases(conn: sqlite3.Connection, config: Config) -> list[str]:
+    """Clear what a stopped deployment or deletion left on disk, and mark pruned each recorded release
+    whose folder is gone (caller's transaction; the caller holds the full process's lock)."""
+    artifacts.remove_leftovers(config.prod_deployment_path)
+    kept = {path.name for path in artifacts.kept_releases(config.prod_deployment_path)}
+    done = []
+    for name in history.unpruned_releases(conn):
+        if name not in kept:
+            history.update(conn, "releases", "name", name, {"pruned_at": history.utc_now()})
+            done.append(f"release {name} is gone from disk (a deployment or deletion was stopped): marked pruned")
     return done
 
 

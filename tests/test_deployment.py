@@ -22,7 +22,7 @@ from conftest import PROJECT_DIR, refuse_to_delete, run_script
 import deployment
 import training
 from risk import artifacts, history, registry
-from risk.config import PipelineError
+from risk.config import PipelineError, read_config
 
 RELEASE_FILES = ["ingestedfiles.txt", "latestscore.txt", "modelcard.json", "trainedmodel.pkl"]
 
@@ -341,8 +341,7 @@ def test_a_deployment_killed_at_any_moment_leaves_production_and_history_in_agre
         assert sorted(p.name for p in prod.iterdir()) == RELEASE_FILES, f"trial {trial}"
         with history.opened(config.history_path) as conn:
             registry.reconcile(conn, config, "tester@box")
-            assert history.last_deployment(conn)["to_release"] == live(config), f"trial {trial}"
-            assert history.pending_deployments(conn) == []
+        assert_in_agreement(config)
     leftovers = [p for p in config.prod_deployment_path.parent.iterdir() if ".tmp-" in p.name]
     leftovers += [p for p in artifacts.releases_path(config.prod_deployment_path).iterdir() if p.name.startswith(".")]
     deployment.main(config.config_path)
@@ -477,3 +476,70 @@ def test_a_script_with_a_damaged_history_ends_with_one_line_and_exit_1(trained_p
     assert result.returncode == 1 and "Traceback" not in result.stderr
     (line,) = result.stderr.strip().splitlines()[-1:]
     assert "history database logs/history.db is damaged (file is not a database)" in line
+
+
+# --- a deployment killed at any point: the next run leaves no folder and no row that disagree ---------
+
+
+class Killed(BaseException):
+    """A kill -9 at this point: nothing after it runs, and no `except Exception` sees it."""
+
+
+def kill_at(monkeypatch, owner, name: str, after: bool = False, calls: int = 1) -> None:
+    """Kill the deployment at the `calls`-th call of owner.name: before it runs, or `after` it."""
+    real, seen = getattr(owner, name), []
+
+    def killing(*args, **kwargs):
+        seen.append(1)
+        if len(seen) < calls:
+            return real(*args, **kwargs)
+        if after:
+            real(*args, **kwargs)
+        raise Killed(name)
+
+    monkeypatch.setattr(owner, name, killing)
+
+
+KILL_POINTS = {
+    "while copying the files": (artifacts, "copy_durably", False, 2),
+    "built, before the intent is recorded": (registry, "switch_recorded", False, 1),
+    "intent recorded, before the release is published": (artifacts, "publish_release", False, 1),
+    "published, before the switch": (artifacts, "switch_to", False, 1),
+    "switched, before the intent is marked done": (registry, "complete", False, 1),
+    "an old release deleted, before it is marked pruned": (artifacts, "prune_releases", True, 1),
+    "an old release out of the list, before it is deleted": (shutil, "rmtree", False, 1),
+}
+
+
+def assert_in_agreement(config) -> None:
+    """No leftover; the kept release folders are the recorded ones not pruned; the history says what is live."""
+    releases = artifacts.releases_path(config.prod_deployment_path)
+    kept = {path.name for path in artifacts.kept_releases(config.prod_deployment_path)}
+    assert {path.name for path in releases.iterdir()} == kept  # nothing hidden: no half-built or half-deleted one
+    assert artifacts.leftovers(config.prod_deployment_path) == []
+    with history.opened(config.history_path) as conn:
+        assert set(history.unpruned_releases(conn)) == kept
+        assert history.pending_deployments(conn) == []
+        assert history.last_deployment(conn)["to_release"] == live(config)
+
+
+@pytest.mark.parametrize("point", KILL_POINTS)
+def test_a_deployment_killed_at_any_point_leaves_nothing_that_disagrees_after_the_next_run(
+    trained_project, config, monkeypatch, point
+):
+    import fullprocess
+
+    monkeypatch.setattr(artifacts, "prune_releases", functools.partial(artifacts.prune_releases, keep=2))
+    retrain_and_deploy(config, flip=True)
+    retrain_and_deploy(config)  # three releases: the next deployment prunes the oldest
+    owner, name, after, calls = KILL_POINTS[point]
+    with monkeypatch.context() as killing:
+        kill_at(killing, owner, name, after, calls)
+        with pytest.raises(Killed):
+            deployment.main(config.config_path)
+    with history.opened(config.history_path) as conn:  # what the next full-process run does first
+        assert fullprocess.needs_reconciling(conn, read_config(config.config_path), live(config))
+        registry.reconcile(conn, config, "cron")
+    assert_in_agreement(config)
+    deployment.main(config.config_path)  # and deployments go on as before
+    assert_in_agreement(config)
