@@ -13,6 +13,7 @@ PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REQUIREMENTS_PATH = os.path.join(PROJECT_DIR, "requirements.txt")
 DEFAULT_CONFIG_PATH = os.path.join(PROJECT_DIR, "config.json")
 CONFIG_ENV_VAR = "RISK_CONFIG"
+API_URL_ENV_VAR = "RISK_API_BASE_URL"  # replaces api_base_url: `make run PORT=...` points every URL at its API
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 REQUIRED_PATH_KEYS = [
@@ -100,6 +101,8 @@ def read_config(config_path=None) -> dict:
             raise PipelineError(f"config file {config_path} has no key '{key}'")
         check_value(config_path, key, raw[key], lambda v: isinstance(v, str) and v != "", "a non-empty path")
         values[key] = raw[key]
+    if os.environ.get(API_URL_ENV_VAR):
+        raw["api_base_url"] = os.environ[API_URL_ENV_VAR]
     for key, (default, check, expected) in OPTIONAL_KEYS.items():
         values[key] = raw.get(key, default)
         check_value(config_path, key, values[key], check, expected)

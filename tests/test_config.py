@@ -63,6 +63,14 @@ def test_risk_config_environment_variable_selects_the_file(tmp_path, monkeypatch
     assert load_config().input_folder_path.name == "practicedata"
 
 
+def test_risk_api_base_url_replaces_the_configs_api_base_url_and_is_checked_like_it(tmp_path, monkeypatch):
+    path = write_config(tmp_path, {**VALID, "api_base_url": "http://127.0.0.1:8000"})
+    monkeypatch.setenv("RISK_API_BASE_URL", "http://127.0.0.1:8010")
+    assert load_config(path).api_base_url == "http://127.0.0.1:8010"
+    monkeypatch.setenv("RISK_API_BASE_URL", "")  # empty: not set
+    assert load_config(path).api_base_url == "http://127.0.0.1:8000"
+
+
 def test_default_is_config_json_beside_the_scripts(monkeypatch):
     monkeypatch.delenv("RISK_CONFIG", raising=False)
     assert load_config().config_path == Path(DEFAULT_CONFIG_PATH)

@@ -6,9 +6,11 @@ import os
 import random
 import re
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -643,16 +645,32 @@ def load_story(name: str):
 
 @pytest.fixture(scope="module")
 def story(tmp_path_factory):
-    """demo/story.py's main(), run as `make run` runs it, on a copy of the repository's bundled data and
-    configs (their API port a free one); returns (root, what it printed, its exit code)."""
+    """demo/story.py's main(), run as `make run PORT=<a free port>` runs it, on a copy of the repository's
+    bundled data and configs, whose API address a decoy server holds (every URL the story uses must be
+    PORT's: the decoy must hear nothing); returns (root, what it printed, its exit code)."""
     import contextlib
     import io
     import json
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     from risk import sandbox
 
+    heard = []
+
+    class Decoy(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the name http.server calls
+            heard.append(self.path)
+            self.send_error(500)
+
+        do_POST = do_GET  # noqa: N815
+
+        def log_message(self, *args):
+            pass
+
+    decoy = ThreadingHTTPServer(("127.0.0.1", 0), Decoy)
+    threading.Thread(target=decoy.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{decoy.server_address[1]}"
     root = tmp_path_factory.mktemp("story")
-    url = f"http://127.0.0.1:{free_port()}"
     for name in ("config.json", "practiceconfig.json"):
         shipped = json.loads((PROJECT_DIR / name).read_text())
         (root / name).write_text(json.dumps({**shipped, "api_port": int(url.rsplit(":", 1)[1]), "api_base_url": url}))
@@ -675,10 +693,32 @@ def story(tmp_path_factory):
         patch.setattr(module, "PRODUCTION_CONFIG", root / "config.json")
         patch.setattr(module, "reset_outputs", reset_then_seed)
         patch.delenv("API_TOKEN", raising=False)
+        port = free_port()
         with contextlib.redirect_stdout(printed):
-            code = module.main()
+            code = module.main(port=port)
+    decoy.shutdown()
+    decoy.server_close()
     assert not (root / "models" / "stale.txt").exists()
-    return root, printed.getvalue(), code
+    assert heard == []  # nothing the story ran called the configs' address
+    return root, printed.getvalue(), code, f"http://127.0.0.1:{port}"
+
+
+def test_make_run_refuses_to_start_when_its_port_is_taken_and_says_how_to_choose_another(tmp_path, monkeypatch):
+    module = load_story("story_port_taken")
+    (tmp_path / "config.json").write_text((PROJECT_DIR / "config.json").read_text())
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "earlier.txt").write_text("an earlier run's output")
+    monkeypatch.setattr(module, "PROJECT_DIR", tmp_path)
+    monkeypatch.setattr(module, "PRODUCTION_CONFIG", tmp_path / "config.json")
+    with socket.create_server(("127.0.0.1", 0)) as taken:  # another process's server
+        port = taken.getsockname()[1]
+        with pytest.raises(SystemExit) as raised:
+            module.main(port=port)
+    assert str(raised.value) == (
+        f"port {port} on 127.0.0.1 is in use by another process: stop it, or choose another port, e.g. make run"
+        " PORT=8010"
+    )
+    assert (tmp_path / "models" / "earlier.txt").exists()  # refused before anything was reset
 
 
 def story_query(root, sql, params=()) -> list[dict]:
@@ -695,9 +735,8 @@ def releases_by_reason(root) -> dict[str, str]:
 
 @pytest.mark.slow
 def test_make_run_tells_the_readmes_story_in_numbers(story):
-    root, printed, code = story
+    root, printed, code, url = story
     assert code == 0  # both runs deployed, reported and reached the API
-    url = json.loads((root / "config.json").read_text())["api_base_url"]
     releases = releases_by_reason(root)
     expected = [
         f"API: gunicorn serving on {url} (log: logs/gunicorn.log)",

@@ -348,7 +348,8 @@ def make_dry_run(*args: str) -> list[str]:
 @pytest.mark.parametrize(
     "args, expected",
     [
-        (["run"], [".venv/bin/python demo/story.py"]),
+        (["run"], [".venv/bin/python demo/story.py --port 8000"]),
+        (["run", "PORT=8010"], [".venv/bin/python demo/story.py --port 8010"]),
         (["test"], [".venv/bin/python -m pytest"]),
         (["rollback"], ["RISK_CONFIG=config.json .venv/bin/python deployment.py --rollback"]),
         (["releases"], ["RISK_CONFIG=config.json .venv/bin/python deployment.py --list"]),
