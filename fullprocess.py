@@ -143,6 +143,7 @@ def work(conn, config: dict, log: RunLog, trigger: str, live: str | None, new_na
         log(f"unexpected {type(error).__name__}: {error}; the run stopped", "ERROR")
         run["decision"], code = f"failed: unexpected {type(error).__name__}: {error}", EXIT_FAILED
     seconds = time.perf_counter() - started
+    run["decision"] = log_text(run["decision"], os.path.dirname(config["config_path"]))  # shown to people and alerts
     history.finish_run(
         conn,
         run["id"],

@@ -7,6 +7,7 @@ check_late gives /health the heartbeat's age and raises one 'late cron' alert pe
 Standard library; only `time` at import (sockets, ssl and json load on first use).
 """
 
+import os
 import time
 
 from risk import history
@@ -391,7 +392,7 @@ def check_late(
             conn,
             "late cron",
             "warning",
-            f"no cron heartbeat for {config_path} since {beat['checked_at']} ({age / 60:.0f} min;"
+            f"no cron heartbeat for {os.path.basename(config_path)} since {beat['checked_at']} ({age / 60:.0f} min;"
             f" expected every {expected_interval_minutes} min)",
             details={key: state[key] for key in ("heartbeat", "seconds_since_heartbeat", "last_run")},
             run_id=beat["run_id"],

@@ -3,11 +3,12 @@ and the migration that adds the alerts table."""
 
 import calendar
 import inspect
+import json
 import sqlite3
 import time
 
 import pytest
-from conftest import hang, set_config, trickle
+from conftest import hang, run_script, set_config, trickle
 
 import fullprocess
 from risk import alerts, history
@@ -345,7 +346,7 @@ def test_a_late_heartbeat_raises_one_alert_however_often_it_is_checked(conn):
     assert states[0]["seconds_since_heartbeat"] == 1260.0
     assert late_alerts(conn) == [{"dedupe_key": f"late:{CONFIG}:{checked_at}", "run_id": run_id}]
     summary = history.select_one(conn, "SELECT summary FROM alerts")["summary"]
-    assert summary == f"no cron heartbeat for {CONFIG} since {checked_at} (21 min; expected every 10 min)"
+    assert summary == f"no cron heartbeat for config.json since {checked_at} (21 min; expected every 10 min)"
 
 
 @pytest.mark.parametrize("seconds, late", [(1200.0, False), (1200.001, True)])
@@ -498,3 +499,19 @@ def test_a_deployment_by_hand_is_alerted(trained_project, config, webhook, monke
     assert [(body["event"], body["severity"], body["summary"]) for body in webhook.bodies] == [
         ("deployment", "info", f"release {release} deployed by hand by ann@box")
     ]
+
+
+@pytest.mark.slow
+def test_a_failed_runs_record_and_alert_name_files_never_where_the_server_keeps_them(config, webhook):
+    webhook.start()
+    config = set_config(config, alert_webhook_url=webhook.url)
+    (config.test_data_path / "testdata.csv").unlink()  # the bootstrap fails at scoring, naming the file
+    result = run_script("fullprocess.py", config.config_path)
+    assert result.returncode == 1
+    expected = (
+        "failed: step scoring failed: test data file testdata/testdata.csv does not exist (config key test_data_path)"
+    )
+    with history.opened(config.history_path) as conn:
+        assert history.recent_runs(conn, 1)[0]["decision"] == expected
+    assert [body["summary"] for body in webhook.bodies] == [f"run 1 {expected}"]
+    assert str(config.config_path.parent) not in config.log_path.read_text() + json.dumps(webhook.bodies)

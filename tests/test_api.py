@@ -692,7 +692,7 @@ def test_health_says_when_cron_is_late_and_sends_one_alert(trained_project, conf
         time.sleep(0.05)
     time.sleep(0.2)  # a second alert, if one were sent, would have arrived by now
     assert [body["event"] for body in webhook.bodies] == ["late cron"]
-    assert webhook.bodies[0]["text"].startswith(f"[WARNING] no cron heartbeat for {config.config_path} since ")
+    assert webhook.bodies[0]["text"].startswith("[WARNING] no cron heartbeat for config.json since ")
     assert query(config, "SELECT COUNT(*) AS n FROM alerts WHERE event = 'late cron'") == [{"n": 1}]
 
 
