@@ -18,7 +18,7 @@ from pathlib import Path
 from risk import alerts, artifacts, history, registry
 from risk.config import actor, load_config, log_text, run_cli
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("deployment")  # its name when run as a script, too
 
 EXIT_BUSY = 75
 
@@ -70,7 +70,7 @@ def format_releases(rows: list[dict]) -> str:
                 row["model_id"] or "(not in history)",
                 validation,
                 "-" if row["test_f1"] is None else f"{row['test_f1']:.4f}",
-                (row["deployed_at"] or "never live")[:19].replace("T", " "),
+                (row["deployed_at"] or ("never live" if row["known"] else "unknown"))[:19].replace("T", " "),
                 row["reason"] or "-",
                 row["actor"] or "-",
             ]
@@ -136,13 +136,18 @@ def rollback_without_history(config, target: str | None, live: str | None, error
     finally:
         if reader is not None:
             reader.close()
-    verified = "its model verified" if reader is not None else "its model NOT verified (the history cannot be read)"
-    logger.warning(
-        "production moved to %s (%s) without a record in the history: the next full-process run records it"
-        " as adopted once the history works; until then the API and the full process load it only if verified",
-        after,
-        verified,
-    )
+    if reader is not None:
+        logger.warning(
+            "production moved to %s, its model verified against the history but the move not recorded there:"
+            " the next full-process run records it (as adopted) once the history can be written",
+            after,
+        )
+    else:
+        logger.warning(
+            "production moved to %s without a record in the history, and its model could not be verified (the"
+            " history cannot be read): the API and the full process load it only once the history can be read",
+            after,
+        )
     return before, after
 
 
