@@ -1,10 +1,14 @@
 """The model registry: releases on disk (artifacts.py) and their audit in the history (history.py).
 
-deploy() writes its intent to the database, switches production, then marks it done; reconcile()
-makes the database agree with production after anything (a kill between the two, a release deployed
-by an older version or by hand): it completes or abandons intents and adopts unknown releases with
-what can be read from them. rollback() moves production to the release live before, or any kept one.
-Standard library only, except when adopting a release without a model card (it unpickles the model).
+deploy() builds a release hidden, writes its intent to the database, publishes the release, switches
+production, then marks the intent done; reconcile() makes the database agree with production and the
+release folders after anything (a kill between any two steps, a release deployed by an older version
+or by hand): it completes or abandons intents, clears leftovers, marks gone releases pruned and adopts
+unknown live releases with what can be read from them (their files' SHA-256 trusted on first use).
+rollback() moves production to the release live before, or any kept one; rollback_on_disk() does when
+the history cannot be written. A release's model is unpickled only once its SHA-256 matched the one
+the history records (load_release_model), and a release goes live only with every file it was made with.
+Standard library only, except to unpickle a model (risk.model).
 """
 
 from __future__ import annotations
