@@ -308,6 +308,16 @@ def connect_readonly(path) -> sqlite3.Connection | None:
     return conn
 
 
+def connect_reader(path) -> sqlite3.Connection | None:
+    """connect_readonly, after migrating a database of an older schema first when this process can write
+    it (what the next full-process run would do); HistoryError when it cannot."""
+    try:
+        return connect_readonly(path)
+    except HistoryError:
+        connect(path).close()
+        return connect_readonly(path)
+
+
 def migrate(conn: sqlite3.Connection) -> int:
     """Apply the migrations the database lacks, all in one transaction (all or none); return the version."""
     if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:

@@ -123,7 +123,7 @@ def read_release_model(history_path, release: Path):
     when it does not match, or cannot be verified (no history, or one that cannot be read)."""
     conn = None
     try:
-        conn = history.connect_readonly(history_path)
+        conn = history.connect_reader(history_path)
         if conn is None:
             raise ReleaseRefused(
                 f"release {release.name} is refused: its model cannot be verified without the history database"

@@ -503,3 +503,12 @@ def test_a_reader_refuses_a_release_it_cannot_verify(project):
         pass  # an empty history: the release is not in it
     with pytest.raises(registry.ReleaseRefused, match="it is not in the history, so its model cannot be verified"):
         registry.read_release_model(project.history_path, release)
+
+
+def test_a_reader_migrates_a_history_of_an_older_schema_before_it_verifies(project, monkeypatch):
+    release = project.prod_deployment_path.resolve()
+    newer = [*history.MIGRATIONS, "CREATE TABLE a_later_step (id INTEGER)"]  # code newer than the database
+    monkeypatch.setattr(history, "MIGRATIONS", newer)
+    monkeypatch.setattr(history, "SCHEMA_VERSION", len(newer))
+    assert registry.read_release_model(project.history_path, release).coef_.shape == (1, 3)
+    assert query(project, "PRAGMA user_version") == [(len(newer),)]
