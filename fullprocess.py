@@ -226,15 +226,23 @@ def run_once(config: dict, log: RunLog) -> int:
         return history_failed(error, config, log)
     except PipelineError as error:
         log(str(error), "ERROR")
-        history.beat(conn, config["config_path"], f"failed: {error}")
+        beat_failure(conn, config, log, f"failed: {log_text(str(error), os.path.dirname(config['config_path']))}")
         return EXIT_FAILED
     except Exception as error:  # a bug before any step: one line, the traceback in the log, exit 1
         log.write_traceback()
         log(f"unexpected {type(error).__name__} before any step: {error}", "ERROR")
-        history.beat(conn, config["config_path"], f"failed: unexpected {type(error).__name__}")
+        beat_failure(conn, config, log, f"failed: unexpected {type(error).__name__}")
         return EXIT_FAILED
     finally:
         conn.close()
+
+
+def beat_failure(conn, config: dict, log: RunLog, outcome: str) -> None:
+    """The heartbeat of a run that failed before any step; a history that fails too is one more line."""
+    try:
+        history.beat(conn, config["config_path"], outcome)
+    except history.FAILURES as error:
+        log(str(history.history_error(error, config["history_path"])), "ERROR")
 
 
 def needs_reconciling(conn, config: dict, live: str | None) -> bool:

@@ -466,6 +466,20 @@ def test_an_idle_run_with_a_locked_history_stops_after_a_bounded_wait_with_one_l
     assert fullprocess_run(config).returncode == 0  # free again: the next run works
 
 
+@pytest.mark.slow
+def test_a_failure_met_with_a_locked_history_is_two_lines_not_a_traceback(trained_project, config):
+    assert fullprocess_run(config).returncode == 2  # the release's reports: the next run is idle
+    config.input_folder_path.rename(config.input_folder_path.with_name("elsewhere"))
+    with locked(config):
+        result = fullprocess_run(config)
+    assert (result.returncode, "Traceback" in result.stderr + config.log_path.read_text()) == (1, False)
+    assert [line.split(" ", 3)[3] for line in config.log_path.read_text().splitlines()[-2:]] == [
+        "fullprocess: input folder sourcedata does not exist (config key input_folder_path)",
+        "fullprocess: history database logs/history.db is locked by another process (waited 5 s): try again when it"
+        " is free",
+    ]
+
+
 def fullprocess_run(config):
     return run_script("fullprocess.py", config.config_path)
 
