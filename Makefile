@@ -16,9 +16,9 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 venv: $(VENV)/.installed
 
-# The main job on the bundled data: the whole story (see demo/story.py).
+# The main job on the bundled data: the whole story (see demo/story.py), its API on PORT.
 run: $(VENV)/.installed
-	$(BIN)/python demo/story.py
+	$(BIN)/python demo/story.py --port $(PORT)
 
 # The four steps and the reports with one configuration, without the full process.
 pipeline: $(VENV)/.installed

@@ -1,8 +1,9 @@
 """Step 4: call the running API's endpoints and keep their answers.
 
-Config keys: api_base_url (where the API is; `--url` overrides it), test_data_path (the file sent to
-/prediction, named relative to the config's folder), output_model_path (writes apireturns.txt: the
-four answers as one JSON document, written atomically). Sends API_TOKEN when it is set.
+Config keys: api_base_url (where the API is; `--url` overrides it; a bare `host:port` means http),
+test_data_path (the file sent to /prediction, named relative to the config's folder), output_model_path
+(writes apireturns.txt: the four answers as one JSON document, written atomically). Sends API_TOKEN
+when it is set.
 """
 
 import argparse
@@ -19,6 +20,30 @@ from risk.config import PipelineError, atomic_write_text, load_config, run_cli
 logger = logging.getLogger(__name__)
 
 TIMEOUT_SECONDS = 120  # /diagnostics times real runs of two steps
+
+
+def api_url(text: str, source: str) -> str:
+    """The API's base URL from `text`, `http://` added to a bare host:port; a PipelineError naming
+    `source` (the option or config key) says what is wrong with any other."""
+    import urllib.parse
+
+    url = text.strip() if "://" in text else "http://" + text.strip()
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number from 0 to 65535
+    except ValueError as error:
+        raise PipelineError(f"{source} {text!r} is not a URL of the API: {error}") from None
+    if parts.scheme not in ("http", "https"):
+        problem = f"its scheme must be http or https, not {parts.scheme!r}"
+    elif not parts.hostname:
+        problem = "it names no host"
+    elif parts.query or parts.fragment:
+        problem = "it may not hold a query (?) or a fragment (#)"
+    else:
+        return url.rstrip("/")
+    raise PipelineError(
+        f"{source} {text!r} is not a URL of the API: {problem} (e.g. http://127.0.0.1:8000 or 127.0.0.1:8000)"
+    )
 
 
 def call_endpoint(session: requests.Session, method: str, url: str, **kwargs) -> dict:
@@ -56,7 +81,10 @@ def call_api(base_url: str, testdata_filepath: str, token: str | None = None) ->
 
 def main(config_path=None, base_url=None) -> dict:
     config = load_config(config_path)
-    base_url = base_url or config.api_base_url
+    if base_url:
+        base_url = api_url(base_url, "--url")
+    else:
+        base_url = api_url(config.api_base_url, f"config file {config.config_path}: key 'api_base_url'")
     testdata_filepath = os.path.relpath(config.test_data_path / TESTDATA_FILE, config.config_path.parent)
     output_path = config.output_model_path / APIRETURNS_FILE
     started = time.perf_counter()
@@ -69,7 +97,10 @@ def main(config_path=None, base_url=None) -> dict:
 
 def cli() -> None:
     parser = argparse.ArgumentParser(description="Call the API's endpoints and save the answers.")
-    parser.add_argument("--url", help="base URL of the API (default: the config's api_base_url)")
+    parser.add_argument(
+        "--url",
+        help="base URL of the API, e.g. http://127.0.0.1:8000 or 127.0.0.1:8000 (default: the config's api_base_url)",
+    )
     args = parser.parse_args()
     run_cli(lambda: main(base_url=args.url))
 

@@ -31,7 +31,7 @@ from werkzeug.wsgi import get_input_stream
 from risk import access, alerts, artifacts, diagnosis, history, overview, ranking, registry
 from risk.config import Config, PipelineError, load_config, run_cli
 from risk.contract import DataError, Rows, prediction_rows, prediction_rows_from_csv
-from risk.model import load_model, log_odds, score_model, sigmoid
+from risk.model import log_odds, score_model, sigmoid
 
 logger = logging.getLogger(__name__)
 
@@ -100,18 +100,23 @@ class BoundedRequest(Request):
 
 
 class DeployedModel:
-    """The deployed model, loaded and checked once per release, and again when production moves."""
+    """The deployed model, loaded once per release and again when production moves, and only once its
+    pickle's SHA-256 is the one the history records for it (a pickle is code). A pickle that does not
+    match is refused until its file changes: 503, one log line, one alert; one that cannot be verified
+    (no history, or one that cannot be read) is tried again at the next request. A model already loaded
+    keeps serving while its file is unchanged, whatever happens to the history."""
 
-    def __init__(self, prod_deployment_path: Path):
-        self.prod_deployment_path = prod_deployment_path
+    def __init__(self, config: Config):
+        self.config = config
         self.lock = threading.Lock()
-        self.key = None
+        self.key = None  # the model file last loaded, or refused for good
         self.model = None
         self.release = None
+        self.refused = None  # why the file with `key` is not served
 
     def get(self):
         """(model, release name); raises PipelineError when nothing loadable is deployed."""
-        path = os.path.realpath(self.prod_deployment_path)
+        path = os.path.realpath(self.config.prod_deployment_path)
         try:
             stat = os.stat(os.path.join(path, artifacts.MODEL_FILE))
         except OSError:
@@ -119,10 +124,48 @@ class DeployedModel:
         key = (path, stat.st_ino, stat.st_mtime_ns, stat.st_size)
         with self.lock:
             if key != self.key:
-                self.model = load_model(os.path.join(path, artifacts.MODEL_FILE))
-                self.key, self.release = key, os.path.basename(path)
-                logger.info("loaded the deployed model of release %s", self.release)
+                self.load(Path(path), key)
+            if self.refused:
+                raise PipelineError(self.refused)
             return self.model, self.release
+
+    def load(self, release: Path, key: tuple) -> None:
+        try:
+            model = registry.read_release_model(self.config.history_path, release, HISTORY_TIMEOUT_SECONDS)
+        except registry.ReleaseRefused as error:
+            if str(error) != self.refused:
+                logger.error("%s", public(str(error), self.config))
+            self.model, self.release, self.refused = None, None, str(error)
+            if isinstance(error, registry.ModelMismatch):
+                self.key = key  # this file is refused until it changes
+                alert_refusal(self.config, release.name, str(error), key)
+            return
+        self.model, self.release, self.key, self.refused = model, release.name, key, None
+        logger.info("loaded the deployed model of release %s", self.release)
+
+
+def alert_refusal(config: Config, release: str, reason: str, key: tuple) -> None:
+    """One alert per refused model file (however many requests meet it), recorded and sent in the
+    background: no request waits on the history database or the webhook."""
+    if config.alert_webhook_url:
+        threading.Thread(target=record_refusal, args=(config, release, reason, key), daemon=True).start()
+
+
+def record_refusal(config: Config, release: str, reason: str, key: tuple) -> None:
+    try:
+        with closing(history.connect(config.history_path, timeout=HISTORY_TIMEOUT_SECONDS)) as conn:
+            alerts.raise_alert(
+                conn,
+                "release refused",
+                "critical",
+                f"the API refused to load {public(reason, config)}",
+                {"release": release},
+                config.api_base_url.rstrip("/") + "/",
+                dedupe_key=f"refused:{release}:{key[1]}:{key[2]}",
+            )
+            alerts.deliver_pending(conn, config.alert_webhook_url)
+    except (history.HistoryError, history.sqlite3.Error) as error:
+        logger.error("the refusal could not be recorded as an alert: %s", history_problem(error, config))
 
 
 class FileCache:
@@ -266,7 +309,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.request_class = BoundedRequest
     app.json = StrictJSON(app)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
-    deployed = DeployedModel(config.prod_deployment_path)
+    deployed = DeployedModel(config)
     cache = FileCache()
     access_state = Access(os.environ.get("API_TOKEN"), config)
     late_alerts = LateAlerts(config)
@@ -433,18 +476,12 @@ def reader(config: Config):
     is damaged, locked for more than HISTORY_TIMEOUT_SECONDS or cannot be migrated raises HistoryError or
     sqlite3.Error: a 503 (history_unavailable) that history_problem words.
     """
-    try:
-        return history.connect_readonly(config.history_path, timeout=HISTORY_TIMEOUT_SECONDS)
-    except history.HistoryError:  # another schema version: migrate it (or say why not), then read
-        history.connect(config.history_path, timeout=HISTORY_TIMEOUT_SECONDS).close()
-        return history.connect_readonly(config.history_path, timeout=HISTORY_TIMEOUT_SECONDS)
+    return history.connect_reader(config.history_path, HISTORY_TIMEOUT_SECONDS)
 
 
 def history_problem(error: Exception, config: Config) -> str:
     """Why the history cannot be read, in one sentence for a caller (no server path)."""
-    if isinstance(error, history.HistoryError):
-        return public(str(error), config)
-    return public(f"the history database {config.history_path} cannot be used: {error}", config)
+    return public(str(history.history_error(error, config.history_path, HISTORY_TIMEOUT_SECONDS)), config)
 
 
 def pipeline_state(config: Config, late_alerts) -> dict:

@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 
 from risk import alerts, artifacts, history, registry
-from risk.config import actor, load_config, run_cli
+from risk.config import actor, load_config, log_text, run_cli
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("deployment")  # its name when run as a script, too
 
 EXIT_BUSY = 75
 
@@ -70,7 +70,7 @@ def format_releases(rows: list[dict]) -> str:
                 row["model_id"] or "(not in history)",
                 validation,
                 "-" if row["test_f1"] is None else f"{row['test_f1']:.4f}",
-                (row["deployed_at"] or "never live")[:19].replace("T", " "),
+                (row["deployed_at"] or ("never live" if row["known"] else "unknown"))[:19].replace("T", " "),
                 row["reason"] or "-",
                 row["actor"] or "-",
             ]
@@ -82,39 +82,90 @@ def format_releases(rows: list[dict]) -> str:
 
 
 def list_releases(config_path=None) -> list[dict]:
+    """The kept releases with what the history says of them; what the folders say when it cannot be read."""
     config = load_config(config_path)
-    conn = history.connect_readonly(config.history_path)
     try:
-        return registry.list_releases(conn, config)
-    finally:
-        if conn:
-            conn.close()
+        conn = history.connect_readonly(config.history_path)
+        try:
+            return registry.list_releases(conn, config)
+        finally:
+            if conn:
+                conn.close()
+    except (history.HistoryError, history.sqlite3.Error) as error:
+        logger.warning("%s; listing the release folders alone", history.history_error(error, config.history_path))
+        return registry.list_releases(None, config)
 
 
 def rollback(config_path=None, target: str | None = None) -> tuple[str, str]:
-    """Move production to `target` (default: the release live before); the caller holds the lock."""
+    """Move production to `target` (default: the release live before); the caller holds the lock.
+
+    A release whose model or files are not what the history recorded is refused, and alerted. When the
+    history cannot be written, production still moves (rollback_on_disk) and a warning says it was not recorded.
+    """
     config = load_config(config_path)
-    with history.opened(config.history_path) as conn:
-        before, after = registry.rollback(conn, config, actor(), target)
-        tell(
-            conn,
-            config,
-            "rollback",
-            "warning",
-            f"production rolled back to release {after} (was {before}) by {actor()}",
-        )
+    live = artifacts.live_release_name(config.prod_deployment_path)
+    try:
+        with history.opened(config.history_path) as conn:
+            try:
+                before, after = registry.rollback(conn, config, actor(), target)
+            except registry.ReleaseRefused as error:
+                tell(conn, config, "release refused", "critical", f"rollback by {actor()} refused: {error}")
+                raise registry.ReleaseRefused(f"{error}; production left as it was") from None
+            summary = f"production rolled back to release {after} (was {before}) by {actor()}"
+            tell(conn, config, "rollback", "warning", summary)
+    except history.HistoryError as error:
+        before, after = rollback_without_history(config, target, live, error)
     logger.info("rolled back: production now serves release %s (was %s)", after, before)
     return before, after
 
 
+def rollback_without_history(config, target: str | None, live: str | None, error) -> tuple[str, str]:
+    """The history failed: production still moves (unless it already did before the failure), unrecorded."""
+    now = artifacts.live_release_name(config.prod_deployment_path)
+    if now != live:  # the switch was made; the history failed to record the rest
+        logger.warning("%s; production moved to %s, but the history could not record all of it", error, now)
+        return live, now
+    logger.warning("%s; moving production without recording it", error)
+    reader = None
+    try:
+        reader = history.connect_readonly(config.history_path)
+    except (history.HistoryError, history.sqlite3.Error):
+        pass
+    try:
+        before, after = registry.rollback_on_disk(config, target, reader)
+    finally:
+        if reader is not None:
+            reader.close()
+    if reader is not None:
+        logger.warning(
+            "production moved to %s, its model verified against the history but the move not recorded there:"
+            " the next full-process run records it (as adopted) once the history can be written",
+            after,
+        )
+    else:
+        logger.warning(
+            "production moved to %s without a record in the history, and its model could not be verified (the"
+            " history cannot be read): the API and the full process load it only once the history can be read",
+            after,
+        )
+    return before, after
+
+
 def tell(conn, config, event: str, severity: str, summary: str) -> None:
-    """An alert about a move made by hand, sent at once when a webhook is configured (bounded: seconds)."""
+    """An alert about a move made by hand, sent at once when a webhook is configured (bounded: seconds).
+    An alert that cannot be recorded is a warning: it never changes what was done."""
     if not config.alert_webhook_url:
         return
-    alerts.raise_alert(conn, event, severity, summary, {"actor": actor()}, config.api_base_url.rstrip("/") + "/")
-    result = alerts.deliver_pending(conn, config.alert_webhook_url)
-    if result["pending"]:
-        logger.warning("the alert webhook did not answer; %d alert(s) wait for the next run", result["pending"])
+    summary = log_text(summary, config.config_path.parent)
+    link = config.api_base_url.rstrip("/") + "/"
+    try:
+        alerts.raise_alert(conn, event, severity, summary, {"actor": actor()}, link)
+        result = alerts.deliver_pending(conn, config.alert_webhook_url)
+    except (history.HistoryError, history.sqlite3.Error) as error:
+        logger.warning("the alert could not be recorded: %s", history.history_error(error, config.history_path))
+        return
+    for line in alerts.describe(result):
+        logger.warning("%s", line)
 
 
 def with_lock(config_path, action):

@@ -16,14 +16,14 @@ import sys
 import time
 
 from risk import artifacts, history
-from risk.config import PipelineError, actor, read_config
+from risk.config import PipelineError, actor, config_path_from_env, log_text, read_config
 from risk.runs import RunLog, StepFailed, run_step, timed
 
 EXIT_OK = 0  # nothing new; no drift; too few new rows (they wait); or deployed and reported
 EXIT_FAILED = 1  # bad config, every new file rejected, or a failing step; production as it was
 EXIT_API_UNREACHABLE = 2  # deployed and reports written, but apicalls.py could not reach the API
 EXIT_NO_BETTER_MODEL = 3  # the live model is degraded and no challenger beat it: it stays
-EXIT_BUSY = 75  # another run holds the lock; this one changed nothing
+EXIT_BUSY = 75  # another run holds the lock, or another process the history database; try again later
 
 
 def decide_trigger(conn, config: dict, log: RunLog) -> tuple[str | None, str | None, list[str]]:
@@ -32,7 +32,10 @@ def decide_trigger(conn, config: dict, log: RunLog) -> tuple[str | None, str | N
     if live is None:
         log(f"nothing is deployed at {config['prod_deployment_path']}: bootstrapping")
         return "bootstrap", None, artifacts.list_csv_names(config["input_folder_path"])
-    new_names = history.unjudged_files(conn, config["input_folder_path"], config["history_path"])
+    names, warnings = artifacts.scan_input(config["input_folder_path"])
+    for warning in warnings:
+        log(warning, "WARNING")
+    new_names = history.unjudged_files(conn, config["input_folder_path"], config["history_path"], names)
     if new_names:
         log(f"new data: {', '.join(new_names)} (not yet judged)")
         return "new data", live, new_names
@@ -137,6 +140,8 @@ def work(conn, config: dict, log: RunLog, trigger: str, live: str | None, new_na
             code = judge_new_data(conn, config, log, run)
         else:
             code = report(config, log, run)
+    except history.FAILURES:  # the history cannot record the run: run_once says so, and writes nothing more
+        raise
     except StepFailed as error:
         outcome = "the current deployment is untouched"
         if "deployment" in run["steps"]:
@@ -144,12 +149,11 @@ def work(conn, config: dict, log: RunLog, trigger: str, live: str | None, new_na
         log(f"{error}; {outcome}", "ERROR")
         run["decision"], code = f"failed: {error}", EXIT_FAILED
     except Exception as error:  # a bug: one line, the traceback in the log, a record, exit 1
-        import traceback
-
-        log.handle.write(traceback.format_exc())
+        log.write_traceback()
         log(f"unexpected {type(error).__name__}: {error}; the run stopped", "ERROR")
         run["decision"], code = f"failed: unexpected {type(error).__name__}: {error}", EXIT_FAILED
     seconds = time.perf_counter() - started
+    run["decision"] = log_text(run["decision"], os.path.dirname(config["config_path"]))  # shown to people and alerts
     history.finish_run(
         conn,
         run["id"],
@@ -191,13 +195,15 @@ def deliver_alerts(conn, config: dict, log: RunLog) -> None:
     """Send the alerts not yet delivered (this run's, and earlier ones a webhook missed)."""
     if not config["alert_webhook_url"]:
         return
-    if conn.execute("SELECT 1 FROM alerts WHERE delivered_at IS NULL LIMIT 1").fetchone() is None:
+    if conn.execute("SELECT 1 FROM alerts WHERE delivered_at IS NULL AND given_up_at IS NULL").fetchone() is None:
         return
     from risk import alerts
 
-    result = alerts.deliver_pending(conn, config["alert_webhook_url"])
-    level = "WARNING" if result["pending"] else "INFO"
-    log(f"alerts: {result['delivered']} delivered, {result['pending']} waiting for the webhook", level)
+    result = alerts.deliver_pending(conn, config["alert_webhook_url"])  # within seconds, whatever the webhook does
+    if result["delivered"]:
+        log(f"alerts: {result['delivered']} delivered")
+    for line in alerts.describe(result):
+        log(line, "WARNING")
 
 
 def run_once(config: dict, log: RunLog) -> int:
@@ -205,13 +211,12 @@ def run_once(config: dict, log: RunLog) -> int:
     try:
         conn = history.connect(config["history_path"])
     except history.HistoryError as error:
-        log(str(error), "ERROR")
-        return EXIT_FAILED
+        return history_failed(error, config, log)
     try:
         for run_id in history.interrupt_stale_runs(conn):
             log(f"run {run_id} was stopped before it finished; marked interrupted", "WARNING")
         live = artifacts.live_release_name(config["prod_deployment_path"])
-        if history.disagrees_with(conn, live):
+        if needs_reconciling(conn, config, live):
             from risk import registry
             from risk.config import load_config
 
@@ -227,19 +232,43 @@ def run_once(config: dict, log: RunLog) -> int:
             code = work(conn, config, log, trigger, live, new_names)
         deliver_alerts(conn, config, log)
         return code
+    except history.FAILURES as error:
+        return history_failed(error, config, log)
     except PipelineError as error:
         log(str(error), "ERROR")
-        history.beat(conn, config["config_path"], f"failed: {error}")
+        beat_failure(conn, config, log, f"failed: {log_text(str(error), os.path.dirname(config['config_path']))}")
         return EXIT_FAILED
     except Exception as error:  # a bug before any step: one line, the traceback in the log, exit 1
-        import traceback
-
-        log.handle.write(traceback.format_exc())
+        log.write_traceback()
         log(f"unexpected {type(error).__name__} before any step: {error}", "ERROR")
-        history.beat(conn, config["config_path"], f"failed: unexpected {type(error).__name__}")
+        beat_failure(conn, config, log, f"failed: unexpected {type(error).__name__}")
         return EXIT_FAILED
     finally:
         conn.close()
+
+
+def beat_failure(conn, config: dict, log: RunLog, outcome: str) -> None:
+    """The heartbeat of a run that failed before any step; a history that fails too is one more line."""
+    try:
+        history.beat(conn, config["config_path"], outcome)
+    except history.FAILURES as error:
+        log(str(history.history_error(error, config["history_path"])), "ERROR")
+
+
+def needs_reconciling(conn, config: dict, live: str | None) -> bool:
+    """Do the history and the release folders disagree (an intent left pending, another release live, a
+    leftover of a stopped deployment, a recorded release whose folder is gone)? Cheap: the idle run asks."""
+    if history.disagrees_with(conn, live) or artifacts.leftovers(config["prod_deployment_path"]):
+        return True
+    return not set(history.unpruned_releases(conn)) <= artifacts.release_names(config["prod_deployment_path"])
+
+
+def history_failed(error: Exception, config: dict, log: RunLog) -> int:
+    """The history database cannot be used: one line, nothing more written to it; exit 75 when another
+    process holds it (it will be free again: the next run retries, as when a run holds the lock), else 1."""
+    problem = history.history_error(error, config["history_path"])
+    log(str(problem), "ERROR")
+    return EXIT_BUSY if isinstance(problem, history.HistoryBusy) else EXIT_FAILED
 
 
 def main(config_path=None) -> int:
@@ -248,9 +277,10 @@ def main(config_path=None) -> int:
         config = read_config(config_path)
         os.makedirs(os.path.dirname(config["log_path"]), exist_ok=True)
     except (PipelineError, OSError) as error:
-        sys.stderr.write(f"fullprocess: {error}\n")
+        folder = os.path.dirname(os.path.abspath(config_path) if config_path else config_path_from_env())
+        sys.stderr.write(f"fullprocess: {log_text(str(error), folder)}\n")
         return EXIT_FAILED
-    log = RunLog(config["log_path"])
+    log = RunLog(config["log_path"], os.path.dirname(config["config_path"]))
     lock_fd = artifacts.acquire_lock(artifacts.lock_path(config))
     if lock_fd is None:
         log("another run is in progress (lock held); exiting without changes", "WARNING")

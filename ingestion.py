@@ -11,7 +11,6 @@ outputs stay as they were.
 import hashlib
 import json
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -20,17 +19,17 @@ import pyarrow as pa
 from pyarrow import csv as pacsv
 
 from risk import artifacts, history
-from risk.config import PipelineError, atomic_write_text, atomic_writer, load_config, run_cli
+from risk.config import PipelineError, atomic_write_text, atomic_writer, load_config, one_line, run_cli
 from risk.contract import FEATURES, ID_COLUMN, SCHEMA, TARGET, TRAINING, DataError, int_values, read_table
 
 logger = logging.getLogger(__name__)
 
 
 def read_input_file(path: Path) -> tuple[pa.Table | None, dict]:
-    """One input file: its rows (None if rejected) and its record (name, fingerprint, SHA-256, rows or why not)."""
-    with open(path, "rb") as handle:
-        data = handle.read()
-        stat = os.fstat(handle.fileno())
+    """One input file: its rows (None if rejected) and its record (name, fingerprint, SHA-256, rows or why not).
+
+    OSError when it cannot be read as a regular file (artifacts.read_input)."""
+    data, stat = artifacts.read_input(path)
     record = {
         "name": path.name,
         "sha256": hashlib.sha256(data).hexdigest(),
@@ -95,7 +94,11 @@ def ingest_files(csv_paths) -> tuple[pa.Table | None, dict]:
     started = time.perf_counter()
     tables, files = [], []
     for path in csv_paths:
-        table, record = read_input_file(path)
+        try:
+            table, record = read_input_file(path)
+        except OSError as error:  # replaced by a link or a pipe since it was listed, or unreadable
+            logger.warning("skipped %s in the input folder: %s", one_line(path.name), error.strerror or error)
+            continue
         files.append(record)
         if table is None:
             logger.error("rejected %s", record["reason"])
@@ -148,7 +151,10 @@ def main(config_path=None) -> dict:
     started_at, started = history.utc_now(), time.perf_counter()
     with history.opened(config.history_path) as conn:
         folder = history.folder_key(config.input_folder_path, config.history_path)
-        names = arrival_order(conn, folder, artifacts.list_csv_names(config.input_folder_path))
+        names, warnings = artifacts.scan_input(config.input_folder_path)
+        for warning in warnings:
+            logger.warning("%s", warning)
+        names = arrival_order(conn, folder, names)
         csv_paths = [config.input_folder_path / name for name in names]
         logger.info("ingestion started: %d CSV file(s) in %s", len(csv_paths), config.input_folder_path)
         finaldata, metrics = ingest_files(csv_paths)

@@ -21,12 +21,11 @@ from risk.artifacts import (
     CONFUSION_MATRIX_FILE,
     INGESTEDFILES_FILE,
     INGESTION_METRICS_FILE,
-    MODEL_FILE,
     REPORT_FILE,
 )
-from risk.config import Config, PipelineError, atomic_write_bytes, atomic_writer, load_config, run_cli
+from risk.config import Config, atomic_write_bytes, atomic_writer, load_config, run_cli
 from risk.contract import TARGET
-from risk.model import complete_rows, load_model, predict
+from risk.model import complete_rows, predict
 
 logger = logging.getLogger(__name__)
 
@@ -104,10 +103,7 @@ def package_status(item: dict) -> str:
 
 def gather_report_data(config: Config) -> dict:
     """Everything the report shows, computed from the deployed model and the pipeline's files."""
-    release = artifacts.live_release(config.prod_deployment_path)
-    if release is None:
-        raise PipelineError(f"nothing is deployed at {config.prod_deployment_path}; run deployment.py first")
-    model = load_model(release / MODEL_FILE)
+    model, release = registry.load_live_model(config)  # verified against the history before it is unpickled
     testdata = complete_rows(diagnosis.read_data(artifacts.testdata_path(config)))
     y_pred, _ = predict(model, testdata)
     finaldata = diagnosis.read_data(artifacts.finaldata_path(config))

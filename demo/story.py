@@ -1,11 +1,14 @@
 """The main job on the bundled data (`make run`): the whole story, start to end.
 
-Resets the generated outputs, serves the API with gunicorn in the background, deploys a first model
-with the practice configuration (practiceconfig.json), then runs fullprocess.py with the production
-configuration (config.json): it finds the source files new, finds drift, re-trains, re-deploys and
-reports. Stops the API and prints where each output is and the decisions taken.
+Refuses to start when the API's port (`--port`, default config.json's api_port) is taken by another
+process. Resets the generated outputs, serves the API with gunicorn in the background on that port,
+deploys a first model with the practice configuration (practiceconfig.json), then runs fullprocess.py
+with the production configuration (config.json), both calling that API (RISK_API_BASE_URL): it finds the
+source files new, finds drift, re-trains, re-deploys and reports. Stops the API and prints where each
+output is and the decisions taken.
 """
 
+import argparse
 import os
 import shutil
 import subprocess
@@ -16,7 +19,7 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
 from risk import history, sandbox  # noqa: E402
-from risk.config import load_config  # noqa: E402
+from risk.config import API_URL_ENV_VAR, CONFIG_ENV_VAR, load_config  # noqa: E402
 
 PRACTICE_CONFIG = PROJECT_DIR / "practiceconfig.json"
 PRODUCTION_CONFIG = PROJECT_DIR / "config.json"
@@ -39,11 +42,12 @@ def reset_outputs() -> None:
             shutil.rmtree(path)
 
 
-def run_fullprocess(config_path: Path) -> int:
+def run_fullprocess(config_path: Path, api_url: str) -> int:
+    """fullprocess.py with `config_path`, its API calls and alert links pointed at `api_url`."""
     print(f"\n$ RISK_CONFIG={config_path.name} python fullprocess.py")
     result = subprocess.run(
         [sys.executable, str(PROJECT_DIR / "fullprocess.py")],
-        env={**os.environ, "RISK_CONFIG": str(config_path)},
+        env={**os.environ, CONFIG_ENV_VAR: str(config_path), API_URL_ENV_VAR: api_url},
     )
     return result.returncode
 
@@ -86,22 +90,35 @@ def describe_outputs(config_path: Path) -> None:
         print(f"  {path.relative_to(PROJECT_DIR)}{'' if path.exists() else '  (missing)'}")
 
 
-def main() -> int:
-    reset_outputs()
+def main(port: int | None = None) -> int:
+    """The story, its API on `port` (default: the production config's api_port)."""
     config = load_config(PRODUCTION_CONFIG)
+    port = port or config.api_port
+    if sandbox.port_in_use(config.api_host, port):
+        sys.exit(
+            f"port {port} on {config.api_host} is in use by another process: stop it, or choose another port,"
+            f" e.g. make run PORT={8010 if port != 8010 else 8020}"
+        )
+    reset_outputs()
     log_path = PROJECT_DIR / "logs" / "gunicorn.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with sandbox.serve(PRODUCTION_CONFIG, log_path, host=config.api_host, port=config.api_port) as url:
+        with sandbox.serve(PRODUCTION_CONFIG, log_path, host=config.api_host, port=port) as url:
             print(f"API: gunicorn serving on {url} (log: {log_path.relative_to(PROJECT_DIR)})")
-            codes = [run_fullprocess(PRACTICE_CONFIG), run_fullprocess(PRODUCTION_CONFIG)]
+            codes = [run_fullprocess(PRACTICE_CONFIG, url), run_fullprocess(PRODUCTION_CONFIG, url)]
     except sandbox.ServerError as error:
-        sys.exit(f"the API did not start (is port {config.api_port} in use?): {error}")
+        sys.exit(f"the API did not start on port {port} (try another: make run PORT=8010): {error}")
     print("\nAPI stopped.")
-    describe_runs(load_config(PRODUCTION_CONFIG).history_path)
+    describe_runs(config.history_path)
     describe_outputs(PRODUCTION_CONFIG)
     return max(codes)
 
 
+def cli() -> int:
+    parser = argparse.ArgumentParser(description="The whole story on the bundled data (make run).")
+    parser.add_argument("--port", type=int, help="the API's port (default: config.json's api_port)")
+    return main(parser.parse_args().port)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli())

@@ -1,20 +1,25 @@
 """Webhook alerts: recorded in the history's `alerts` table, then POSTed to a Slack or Teams webhook.
 
-Undelivered alerts (no URL, webhook down, slow or non-2xx) stay pending for the next deliver_pending,
-oldest first, at least once. check_late gives /health the heartbeat's age and raises one 'late cron'
-alert per missed heartbeat. Standard library; only `time` at import (urllib and json load on first use).
+Undelivered alerts (no URL, webhook down, slow or a 5xx) stay pending for the next deliver_pending,
+oldest first, at least once, up to MAX_ATTEMPTS tries; one the webhook refuses for good (a redirect,
+a 4xx) is given up at once. Every delivery has one deadline in all, whatever the webhook does.
+check_late gives /health the heartbeat's age and raises one 'late cron' alert per missed heartbeat.
+Standard library; only `time` at import (sockets, ssl and json load on first use).
 """
 
+import os
 import time
 
 from risk import history
+from risk.config import one_line
 
-EVENTS = ("drift", "deployment", "rollback", "no better model", "failed run", "late cron")
+EVENTS = ("drift", "deployment", "rollback", "no better model", "failed run", "late cron", "release refused")
 SEVERITIES = ("info", "warning", "critical")
 MIN_ATTEMPT_SECONDS = 0.1  # an attempt with less time than this left would only record a spurious timeout
+MAX_ATTEMPTS = 24  # tries in all (about an hour of cron runs against a webhook that is down); then given up
+MAX_STATUS_LINE = 4096
 LATE_FACTOR = 2  # late: no heartbeat within LATE_FACTOR expected intervals
 USER_AGENT = "dynamic-risk-assessment-alerts"
-_opener = None
 
 
 def message(alert: dict) -> dict:
@@ -79,8 +84,8 @@ def raise_alert(
 
 
 def pending_alerts(conn) -> list[dict]:
-    """Undelivered alerts, oldest first."""
-    return history.select(conn, "SELECT * FROM alerts WHERE delivered_at IS NULL ORDER BY id")
+    """Alerts neither delivered nor given up on, oldest first."""
+    return history.select(conn, "SELECT * FROM alerts WHERE delivered_at IS NULL AND given_up_at IS NULL ORDER BY id")
 
 
 class Budget:
@@ -99,41 +104,140 @@ class Budget:
         self.slept_ahead += max(0.0, seconds - (time.monotonic() - started))
 
 
-def post(url: str, body: dict, timeout: float) -> str | None:
-    """POST `body` as JSON; None on a 2xx answer, else one line saying what went wrong.
+def post(url: str, body: dict, seconds: float) -> tuple[str | None, bool]:
+    """POST `body` as JSON to `url`, all of it within `seconds`: resolving the name, connecting, TLS,
+    sending and reading the status line (a server that answers a byte a second is cut off at the
+    deadline like one that never answers). Redirects are not followed; the answer's body is not read.
 
-    Redirects are not followed (urllib would turn the POST into a GET). `timeout` bounds the connection
-    and each read, as in urllib; resolving the host name is not bounded by it.
+    Returns (None on a 2xx, else one line saying what went wrong; whether the whole request went out:
+    after that the receiver may have it, so it is not sent again in the same call).
     """
-    import http.client
     import json
-    import urllib.error
-    import urllib.request
+    import urllib.parse
 
-    global _opener
-    if _opener is None:
-
-        class NoRedirect(urllib.request.HTTPRedirectHandler):
-            def redirect_request(self, *args, **kwargs):
-                return None  # the 3xx then surfaces as an HTTPError: not delivered
-
-        _opener = urllib.request.build_opener(NoRedirect)
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(body).encode("utf-8"),
-        headers={"Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT},
-        method="POST",
-    )
+    deadline = time.monotonic() + seconds
     try:
-        with _opener.open(request, timeout=timeout) as response:
-            response.read(65536)
-            return None if 200 <= response.status < 300 else f"HTTP {response.status} {response.reason}"
-    except urllib.error.HTTPError as error:
-        error.close()
-        return f"HTTP {error.code} {error.reason}"
-    except (OSError, http.client.HTTPException, ValueError) as error:  # URLError, timeouts, garbled answers
-        reason = getattr(error, "reason", None) or error
-        return f"{type(reason).__name__}: {reason}" if str(reason) else type(reason).__name__
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as error:
+        return (f"the webhook URL is not valid ({error})", False)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return ("the webhook URL is not an http(s) URL with a host", False)
+    payload = json.dumps(body).encode("utf-8")
+    sock, sent = None, False
+    try:
+        sock = connect(parts.hostname, port, deadline)
+        if parts.scheme == "https":
+            sock = wrap_tls(sock, parts.hostname, deadline)
+        send_all(sock, request_bytes(parts, payload), deadline)
+        sent = True
+        status, reason = read_status(sock, deadline)
+        return (None if 200 <= status < 300 else f"HTTP {status} {reason}".rstrip(), True)
+    except TimeoutError:
+        stage = "waiting for its answer" if sent else "connecting and sending"
+        return (f"no answer within {seconds:.3g} s (timed out {stage})", sent)
+    except (OSError, ValueError) as error:  # refused, unreachable, reset, TLS, a garbled answer
+        return (f"{type(error).__name__}: {error}" if str(error) else type(error).__name__, sent)
+    finally:
+        if sock is not None:
+            sock.close()
+
+
+def left(deadline: float) -> float:
+    """Seconds until `deadline`; TimeoutError when it has passed."""
+    seconds = deadline - time.monotonic()
+    if seconds <= 0:
+        raise TimeoutError("timed out")
+    return seconds
+
+
+def connect(host: str, port: int, deadline: float):
+    """A TCP connection to `host`, its name resolved and the connection made before `deadline`."""
+    import socket
+
+    error = OSError(f"no address for {host}")
+    for family, kind, protocol, _, address in resolve(host, port, deadline):
+        sock = socket.socket(family, kind, protocol)
+        try:
+            sock.settimeout(left(deadline))
+            sock.connect(address)
+            return sock
+        except OSError as failure:  # TimeoutError included: the next address gets what time is left
+            sock.close()
+            error = failure
+    raise error
+
+
+def resolve(host: str, port: int, deadline: float) -> list:
+    """getaddrinfo within the deadline (the resolver has no timeout of its own: it runs in a thread that
+    is left behind if it does not answer in time)."""
+    import socket
+    import threading
+
+    try:
+        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
+    except socket.gaierror:
+        pass  # a name, not an address
+    found: list = []
+
+    def lookup():
+        try:
+            found.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+        except OSError as error:
+            found.append(error)
+
+    thread = threading.Thread(target=lookup, daemon=True)
+    thread.start()
+    thread.join(left(deadline))
+    if not found:
+        raise TimeoutError("timed out")
+    if isinstance(found[0], OSError):
+        raise found[0]
+    return found[0]
+
+
+def wrap_tls(sock, host: str, deadline: float):
+    """TLS over `sock`, the certificate checked against `host`; the handshake bounded by the deadline."""
+    import ssl
+
+    sock.settimeout(left(deadline))  # CPython bounds the whole handshake by the socket's timeout
+    return ssl.create_default_context().wrap_socket(sock, server_hostname=host)
+
+
+def request_bytes(parts, payload: bytes) -> bytes:
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    host += f":{parts.port}" if parts.port else ""
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    head = (
+        f"POST {target} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {USER_AGENT}\r\n"
+        f"Content-Type: application/json; charset=utf-8\r\nContent-Length: {len(payload)}\r\n"
+        "Connection: close\r\n\r\n"
+    )
+    return head.encode("ascii") + payload
+
+
+def send_all(sock, data: bytes, deadline: float) -> None:
+    view = memoryview(data)
+    while view:
+        sock.settimeout(left(deadline))
+        view = view[sock.send(view) :]
+
+
+def read_status(sock, deadline: float) -> tuple[int, str]:
+    """The status code and reason of an HTTP answer's first line, read before the deadline."""
+    line = b""
+    while b"\n" not in line:
+        sock.settimeout(left(deadline))
+        chunk = sock.recv(1024)
+        if not chunk:
+            raise ConnectionError("the webhook closed the connection without answering")
+        line += chunk
+        if len(line) > MAX_STATUS_LINE and b"\n" not in line:
+            raise ValueError("the webhook's answer does not begin with an HTTP status line")
+    words = line.split(b"\n", 1)[0].decode("latin-1").strip().split(" ", 2)
+    if len(words) < 2 or not words[0].startswith("HTTP/") or not (words[1].isdigit() and len(words[1]) == 3):
+        raise ValueError("the webhook's answer does not begin with an HTTP status line")
+    return int(words[1]), one_line(words[2][:80]) if len(words) > 2 else ""
 
 
 def is_transient(error: str) -> bool:
@@ -144,16 +248,24 @@ def is_transient(error: str) -> bool:
     return code in (408, 429) or code >= 500
 
 
-def record_attempt(conn, alert_id: int, error: str | None) -> None:
+def record_attempt(conn, alert_id: int, error: str | None) -> int:
+    """Count a try (delivered, or its error) in one transaction; return the alert's tries so far."""
     changes = {"last_error": error} if error else {"delivered_at": history.utc_now(), "last_error": None}
     with conn:
         conn.execute("UPDATE alerts SET attempts = attempts + 1 WHERE id = ?", (alert_id,))
         history.update(conn, "alerts", "id", alert_id, changes)
+    return conn.execute("SELECT attempts FROM alerts WHERE id = ?", (alert_id,)).fetchone()[0]
 
 
-def deliver_one(conn, url: str, alert: dict, timeout: float, retries: int, backoff: float, budget: Budget):
+def give_up(conn, alert_id: int) -> None:
+    with conn:
+        history.update(conn, "alerts", "id", alert_id, {"given_up_at": history.utc_now()})
+
+
+def deliver_one(conn, url: str, alert: dict, timeout: float, retries: int, backoff: float, budget: Budget) -> dict:
     """Try one alert up to 1 + `retries` times, waiting backoff, 2 x backoff, ... between tries, within
-    the budget; return None when delivered, else its last error."""
+    the budget. Returns {"error": None when delivered, else the last one; "stop": the call should end;
+    "given_up": the alert is undeliverable}."""
     body, error = message(alert), "not tried: time budget spent"
     for attempt in range(retries + 1):
         if attempt:
@@ -163,11 +275,16 @@ def deliver_one(conn, url: str, alert: dict, timeout: float, retries: int, backo
             budget.wait(delay)
         if budget.left() < MIN_ATTEMPT_SECONDS:
             break
-        error = post(url, body, min(timeout, budget.left()))
-        record_attempt(conn, alert["id"], error)
-        if error is None or not is_transient(error):
-            break
-    return error
+        error, sent = post(url, body, min(timeout, budget.left()))
+        attempts = record_attempt(conn, alert["id"], error)
+        if error is None:
+            return {"error": None, "stop": False, "given_up": False}
+        if not is_transient(error) or attempts >= MAX_ATTEMPTS:
+            give_up(conn, alert["id"])
+            return {"error": error, "stop": False, "given_up": True}
+        if sent and not error.startswith("HTTP "):  # it may have arrived: never twice in one call
+            return {"error": error, "stop": True, "given_up": False}
+    return {"error": error, "stop": True, "given_up": False}
 
 
 def deliver_pending(
@@ -179,33 +296,55 @@ def deliver_pending(
     sleep=time.sleep,
     budget_seconds: float = 6.0,
 ) -> dict:
-    """POST the undelivered alerts, oldest first; never raises for a webhook that is down.
+    """POST the alerts neither delivered nor given up on, oldest first; never raises for a webhook that
+    is down, and returns within `budget_seconds` whatever the webhook does.
 
-    Each alert gets 1 + `retries` tries, `timeout` seconds each, with exponential backoff between them.
-    No try starts, and no wait is begun, that the `budget_seconds` of the whole call cannot hold, and a
-    try's timeout is cut to the time left, so the call returns within about the budget (urllib's timeout
-    bounds each socket operation: a host slow both to connect and to answer can add one more timeout).
-    A transient failure (network, timeout, 408, 429, 5xx) that outlasts the retries ends the call: the
-    rest stay pending, so they are never sent out of order. Another 3xx or 4xx is not retried and the
-    next alert is tried. Each try updates the alert's attempts,
-    last_error and, on a 2xx, delivered_at, in its own transaction. With `url` None nothing is sent.
-    Returns {"delivered": n, "pending": m, "errors": [{"id": alert_id, "error": one line}, ...]}.
+    Each alert gets 1 + `retries` tries with exponential backoff, each try at most `timeout` seconds in
+    all (connection, request, answer) and never more than the budget has left. A failure the webhook
+    may change its mind about (the network, a timeout, 408, 429, 5xx) that outlasts the retries ends
+    the call: the rest stay pending, so they are never sent out of order. A request that went out whole
+    but got no answer in time is not sent again in the same call (the receiver may have it: it can drop
+    a repeat later by the alert's `id`). A 3xx or another 4xx will not change: the alert is given up at
+    once, and so is one tried MAX_ATTEMPTS times in all; then the next is tried. Each try updates the
+    alert's attempts, last_error and, on a 2xx, delivered_at, in its own transaction. With `url` None
+    nothing is sent. Returns {"delivered": n, "pending": m, "errors": [{"id", "error"}, ...],
+    "given_up": [{"id", "event", "attempts", "error"}, ...]}.
     """
-    delivered, errors = 0, []
+    delivered, errors, given_up = 0, [], []
     if url is not None:
         budget = Budget(budget_seconds, sleep)
         for alert in pending_alerts(conn):
             if budget.left() < MIN_ATTEMPT_SECONDS:
                 break
-            error = deliver_one(conn, url, alert, timeout, retries, backoff, budget)
-            if error is None:
+            outcome = deliver_one(conn, url, alert, timeout, retries, backoff, budget)
+            if outcome["error"] is None:
                 delivered += 1
                 continue
-            errors.append({"id": alert["id"], "error": error})
-            if is_transient(error):
+            errors.append({"id": alert["id"], "error": outcome["error"]})
+            if outcome["given_up"]:
+                attempts = conn.execute("SELECT attempts FROM alerts WHERE id = ?", (alert["id"],)).fetchone()[0]
+                given_up.append(
+                    {"id": alert["id"], "event": alert["event"], "attempts": attempts, "error": outcome["error"]}
+                )
+            if outcome["stop"]:
                 break
-    pending = conn.execute("SELECT COUNT(*) FROM alerts WHERE delivered_at IS NULL").fetchone()[0]
-    return {"delivered": delivered, "pending": pending, "errors": errors}
+    pending = conn.execute("SELECT COUNT(*) FROM alerts WHERE delivered_at IS NULL AND given_up_at IS NULL").fetchone()[
+        0
+    ]
+    return {"delivered": delivered, "pending": pending, "errors": errors, "given_up": given_up}
+
+
+def describe(result: dict) -> list[str]:
+    """deliver_pending's result as log lines: each alert given up on, and what still waits."""
+    lines = [
+        f"alert {item['id']} ({item['event']}) is undeliverable after {item['attempts']} tr"
+        f"{'y' if item['attempts'] == 1 else 'ies'}: {item['error']}; it is not sent again"
+        for item in result["given_up"]
+    ]
+    if result["pending"]:
+        last = f" (last error: {result['errors'][-1]['error']})" if result["errors"] else ""
+        lines.append(f"{result['pending']} alert(s) wait for the webhook, for the next run{last}")
+    return lines
 
 
 def check_late(
@@ -253,7 +392,7 @@ def check_late(
             conn,
             "late cron",
             "warning",
-            f"no cron heartbeat for {config_path} since {beat['checked_at']} ({age / 60:.0f} min;"
+            f"no cron heartbeat for {os.path.basename(config_path)} since {beat['checked_at']} ({age / 60:.0f} min;"
             f" expected every {expected_interval_minutes} min)",
             details={key: state[key] for key in ("heartbeat", "seconds_since_heartbeat", "last_run")},
             run_id=beat["run_id"],

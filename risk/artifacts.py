@@ -8,7 +8,7 @@ The history database (history.py) records why each release went live; this modul
 
 import os
 
-from risk.config import Config, PipelineError, fsync_dir
+from risk.config import Config, PipelineError, fsync_dir, one_line
 
 TYPE_CHECKING = False  # pathlib and shutil are imported where used: the idle cron run needs neither
 if TYPE_CHECKING:
@@ -64,17 +64,63 @@ def deployable_files(config: Config) -> "list[Path]":
 
 
 def list_csv_names(folder_path) -> list[str]:
-    """Names of the visible `.csv` files directly in `folder_path`, sorted."""
+    """Names of the input files directly in `folder_path`, sorted (see scan_input)."""
+    return scan_input(folder_path)[0]
+
+
+def scan_input(folder_path) -> tuple[list[str], list[str]]:
+    """(names of the input files, sorted; a warning for each entry skipped).
+
+    An input file is a visible regular file named `*.csv` (any case) whose name is printable. Other
+    names are not input and are ignored; a symbolic link, a folder or any other entry that is not a
+    regular file, or a name holding a control character (a newline could forge a log line), is
+    skipped with a warning naming it escaped: the input folder is a boundary, nothing outside it is read.
+    """
     try:
         entries = list(os.scandir(folder_path))
     except (FileNotFoundError, NotADirectoryError):
         message = f"input folder {folder_path} does not exist (config key input_folder_path)"
         raise PipelineError(message) from None
-    return sorted(
-        entry.name
-        for entry in entries
-        if entry.name.lower().endswith(".csv") and not entry.name.startswith(".") and entry.is_file()
-    )
+    names, warnings = [], []
+    for entry in entries:
+        if not entry.name.lower().endswith(".csv") or entry.name.startswith("."):
+            continue
+        problem = input_problem(entry)
+        if problem:
+            warnings.append(f"skipped {one_line(entry.name)} in the input folder: {problem}")
+        else:
+            names.append(entry.name)
+    return sorted(names), sorted(warnings)
+
+
+def input_problem(entry: os.DirEntry) -> str | None:
+    """Why a `*.csv` entry of the input folder is not read, or None."""
+    try:
+        if entry.is_symlink():
+            return "a symbolic link; only regular files are read"
+        if not entry.is_file(follow_symlinks=False):
+            return "not a regular file"
+    except OSError as error:
+        return f"cannot be examined ({error.strerror})"
+    if not entry.name.isprintable():
+        return "its name holds a control character; rename it to read it"
+    return None
+
+
+def read_input(path) -> tuple[bytes, os.stat_result]:
+    """The bytes and status of an input file, opened without following a symbolic link and without
+    waiting on a pipe; OSError when it is not a regular file (it may have changed since it was listed)."""
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode):
+            raise OSError(f"{os.path.basename(path)} is not a regular file")
+        with open(fd, "rb", closefd=False) as handle:
+            return handle.read(), status
+    finally:
+        os.close(fd)
 
 
 def releases_path(prod_deployment_path) -> "Path":
@@ -134,7 +180,8 @@ def copy_durably(source_path: "Path", target_path: "Path") -> None:
 
 
 def remove_leftovers(prod_deployment_path: "Path") -> None:
-    """Remove half-built releases and links that a killed deployment may have left."""
+    """Remove half-built releases, half-deleted ones and links that a killed deployment may have left
+    (the caller holds the full process's lock: no deployment is under way)."""
     import shutil
 
     for path in releases_path(prod_deployment_path).glob(TMP_PREFIX + "*"):
@@ -150,8 +197,10 @@ def new_release_name() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ") + "-" + secrets.token_hex(2)
 
 
-def build_release(source_paths: "list[Path]", prod_deployment_path: "Path") -> "Path":
-    """Copy the files into a new, complete release folder (not yet live) and return it."""
+def build_release(source_paths: "list[Path]", prod_deployment_path: "Path") -> "tuple[Path, Path]":
+    """Copy the files into a new, complete release, still hidden (a kill leaves only a leftover that
+    remove_leftovers clears, never a release that counts as kept); return (where it is, where
+    publish_release puts it once the history records the intent to deploy it)."""
     releases = releases_path(prod_deployment_path)
     releases.mkdir(parents=True, exist_ok=True)
     name = new_release_name()
@@ -160,10 +209,37 @@ def build_release(source_paths: "list[Path]", prod_deployment_path: "Path") -> "
     for source_path in source_paths:
         copy_durably(source_path, staging / source_path.name)
     fsync_dir(staging)
-    release = releases / name
+    return staging, releases / name
+
+
+def publish_release(staging: "Path", release: "Path") -> None:
+    """A built release joins the kept ones, in one rename."""
     os.rename(staging, release)
-    fsync_dir(releases)
-    return release
+    fsync_dir(release.parent)
+
+
+def leftovers(prod_deployment_path) -> list[str]:
+    """Names of what a stopped deployment or deletion left: hidden folders among the releases, and
+    temporary links beside production (os only: the idle cron run asks)."""
+    prod = os.fspath(prod_deployment_path)
+    found = []
+    for folder, prefix in (
+        (prod + ".releases", TMP_PREFIX),
+        (os.path.dirname(prod), f".{os.path.basename(prod)}{TMP_PREFIX}"),
+    ):
+        try:
+            found += [name for name in os.listdir(folder) if name.startswith(prefix)]
+        except OSError:
+            pass
+    return found
+
+
+def release_names(prod_deployment_path) -> set[str]:
+    """Names of the release folders on disk, kept or hidden (os only: the idle cron run asks)."""
+    try:
+        return set(os.listdir(os.fspath(prod_deployment_path) + ".releases"))
+    except OSError:
+        return set()
 
 
 def adopt_plain_folder(prod_deployment_path: "Path") -> "Path | None":
@@ -208,8 +284,8 @@ def prune_releases(
 def discard_release(release: "Path") -> None:
     """Take a release out of the list in one rename (OSError if that fails), then delete it.
 
-    A deletion that fails halfway leaves a hidden leftover, which the next deployment's remove_leftovers
-    clears, never a half-release that would still look kept.
+    A deletion that fails halfway leaves a hidden leftover, which the next reconciliation's or deployment's
+    remove_leftovers clears, never a half-release that would still look kept.
     """
     import shutil
 

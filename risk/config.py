@@ -13,6 +13,7 @@ PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REQUIREMENTS_PATH = os.path.join(PROJECT_DIR, "requirements.txt")
 DEFAULT_CONFIG_PATH = os.path.join(PROJECT_DIR, "config.json")
 CONFIG_ENV_VAR = "RISK_CONFIG"
+API_URL_ENV_VAR = "RISK_API_BASE_URL"  # replaces api_base_url: `make run PORT=...` points every URL at its API
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 REQUIRED_PATH_KEYS = [
@@ -102,6 +103,8 @@ def read_config(config_path=None) -> dict:
             raise PipelineError(f"config file {config_path} has no key '{key}'")
         check_value(config_path, key, raw[key], lambda v: isinstance(v, str) and v != "", "a non-empty path")
         values[key] = raw[key]
+    if os.environ.get(API_URL_ENV_VAR):
+        raw["api_base_url"] = os.environ[API_URL_ENV_VAR]
     for key, (default, check, expected) in OPTIONAL_KEYS.items():
         values[key] = raw.get(key, default)
         check_value(config_path, key, values[key], check, expected)
@@ -229,15 +232,80 @@ def actor() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
-def setup_logging(level=None) -> None:
-    """Configure logging once, from a script's main()."""
+def one_line(text: str) -> str:
+    """`text` as one printable line: a newline, tab, escape, line separator or any other character
+    that is not printable is written as its Python escape (`\\n`, `\\x1b`, `\\u2028`), so no file
+    name or value can break a log line or forge another."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
+PATH_ENDS = frozenset(" \t\n\r\f\v:'\",;()[]")
+
+
+def relative_paths(text: str, root) -> str:
+    """`text` with every absolute path written relative to `root` (the config file's folder) or to the
+    project, and any other as its last part: logs and alerts name files, never where the server keeps them.
+
+    A path starts with a slash after no letter, digit, `_.:/~-` (so not a URL's or a relative path's)
+    and ends before a space, quote, colon, comma, semicolon or bracket. (Scanned by hand: importing `re`
+    would cost the idle cron run more than the rest of its work.)
+    """
+    start = text.find("/")
+    if start < 0:
+        return text
+    prefixes = [os.path.join(os.fspath(root), ""), os.path.join(PROJECT_DIR, "")]
+    pieces, done = [], 0
+    while start >= 0:
+        before, after = text[start - 1 : start] or " ", text[start + 1 : start + 2]
+        if before.isalnum() or before in "_.:/~-" or after in ("", "/") or after.isspace():
+            start = text.find("/", start + 1)
+            continue
+        end = start + 1
+        while end < len(text) and text[end] not in PATH_ENDS and not text[end].isspace():
+            end += 1
+        pieces += [text[done:start], shown_path(text[start:end], prefixes)]
+        done, start = end, text.find("/", end)
+    return "".join(pieces) + text[done:]
+
+
+def shown_path(path: str, prefixes: list[str]) -> str:
+    for prefix in prefixes:
+        if path.startswith(prefix) or path == prefix[:-1]:
+            return os.path.relpath(path, prefix)
+    return os.path.basename(path.rstrip("/")) or path
+
+
+def log_text(text: str, root) -> str:
+    """What a log line or an alert may say: one line, with paths relative to `root`."""
+    return one_line(relative_paths(text, root))
+
+
+def log_filter(root):
+    """A logging filter writing each record's message as log_text() does (a handler's, not caplog's)."""
+
+    def rewrite(record) -> bool:
+        record.msg, record.args = log_text(record.getMessage(), root), None
+        return True
+
+    return rewrite
+
+
+def setup_logging(level=None, root=None) -> None:
+    """Configure logging once, from a script's main(): lines on stderr, written by log_text() with
+    paths relative to `root` (default: the folder of the config file the script will read)."""
     import logging
 
     logging.basicConfig(level=level or logging.INFO, format=LOG_FORMAT, stream=sys.stderr, force=True)
+    root = root or os.path.dirname(config_path_from_env())
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(log_filter(root))
 
 
 def run_cli(main) -> None:
-    """Run a script's main(); an expected failure becomes one line on stderr and exit code 1."""
+    """Run a script's main(); an expected failure, or a history database that cannot be used, becomes
+    one line on stderr and exit code 1."""
     import logging
 
     setup_logging()

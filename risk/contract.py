@@ -4,7 +4,9 @@ Two modes: TRAINING files hold all five columns (a missing feature value is allo
 scoring leave such rows out); PREDICTION rows need the three features, and may carry `corporation`
 and `exited`. Ingestion, uploads, JSON records, `filepath` files, diagnostics and the reports all
 read through here, so the same bad row gets the same message everywhere: a file's physical line
-(line 1 is the header, blank lines count), a record's index in the `records` list.
+(line 1 is the header, blank lines count), a record's index in the `records` list. A message quotes a
+file's value only up to 20 characters and a column name only when it looks like one; anything else
+(perhaps a line of another kind of file, a key or a password) is named by its line, column and length.
 
 The reference reader (Python's csv module, value by value) defines the contract and names the first
 problem. Fast paths accept only what it accepts: a typed pyarrow read for big files, a columnwise
@@ -41,6 +43,10 @@ MIN_VALUE = {"lastmonth_activity": 0, "lastyear_activity": 0, "number_of_employe
 CODE_RE = re.compile(r"[a-z]{4}")
 WHOLE_RE = re.compile(r"[0-9]+(?:\.0*)?")
 NUMBER_RE = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+# A message quotes a file only this far: a value of at most 20 characters, and a column name that
+# looks like one. Anything longer may be a line of some other file (a secret's), so it is described.
+SHOWN_CHARS = 20
+NAME_RE = re.compile(rf"[\w .-]{{0,{SHOWN_CHARS}}}")
 LETTERS = bytes(range(ord("a"), ord("z") + 1))
 PLAIN_BODY_BYTES = LETTERS + b"0123456789,\r\n"
 SMALL_FILE_BYTES = 32 * 1024  # below this, the reference reader is also the fastest
@@ -77,12 +83,32 @@ class Rows:
 # --- one value -------------------------------------------------------------------------------
 
 
+def shown(text: str) -> str:
+    """A field's value for a message: quoted when short, else only its length (see SHOWN_CHARS)."""
+    return repr(text) if len(text) <= SHOWN_CHARS else f"a value of {len(text):,} characters (not shown)"
+
+
+def shown_names(names: list[str], header: list[str]) -> str:
+    """Column names for a message: a name that looks like one as it is, any other by its position."""
+    return "[" + ", ".join(repr(name) if NAME_RE.fullmatch(name) else unnamed(name, header) for name in names) + "]"
+
+
+def unnamed(name: str, header: list[str]) -> str:
+    return f"column {header.index(name) + 1} ({len(name):,} characters, not shown)"
+
+
+def too_large(column: str, text: str) -> str:
+    if len(text) > SHOWN_CHARS:
+        return f"{column} is larger than {MAX_COUNT:,}, too large to be a count ({len(text):,} characters, not shown)"
+    return f"{column} {text} is larger than {MAX_COUNT:,}, too large to be a count"
+
+
 def count_problem(column: str, text: str) -> str | None:
     """Why `text` is not a valid count for `column`, or None when it is."""
     if WHOLE_RE.fullmatch(text):
         value = int(text.split(".")[0])
         if value > MAX_COUNT:
-            return f"{column} {text} is larger than {MAX_COUNT:,}, too large to be a count"
+            return too_large(column, text)
         if value < MIN_VALUE[column]:
             return f"{column} must be at least {MIN_VALUE[column]}, got {text}"
         return None
@@ -91,21 +117,21 @@ def count_problem(column: str, text: str) -> str | None:
         if value < MIN_VALUE[column]:
             return f"{column} must be at least {MIN_VALUE[column]}, got {text}"
         if value > MAX_COUNT:
-            return f"{column} {text} is larger than {MAX_COUNT:,}, too large to be a count"
+            return too_large(column, text)
         if not value.is_integer():
-            return f"{column} must be a whole number, got {text!r}"
-        return f"{column} must be written in plain digits, got {text!r}"
-    return f"{column} must be a whole number, got {text!r}"
+            return f"{column} must be a whole number, got {shown(text)}"
+        return f"{column} must be written in plain digits, got {shown(text)}"
+    return f"{column} must be a whole number, got {shown(text)}"
 
 
 def field_problem(column: str, text: str, mode: Mode) -> str | None:
     """Why one CSV field breaks the contract, or None."""
     if column == ID_COLUMN:
-        return None if CODE_RE.fullmatch(text) else f"corporation must be four lowercase letters, got {text!r}"
+        return None if CODE_RE.fullmatch(text) else f"corporation must be four lowercase letters, got {shown(text)}"
     if column == TARGET:
         if (text == "" and mode is PREDICTION) or (WHOLE_RE.fullmatch(text) and float(text) in (0, 1)):
             return None
-        return f"exited must be 0 or 1, got {text!r}"
+        return f"exited must be 0 or 1, got {shown(text)}"
     if text == "":
         if mode.missing_features_allowed:
             return None
@@ -124,13 +150,13 @@ def header_problem(header: list[str], mode: Mode) -> str | None:
     """Why a header (or a record's keys) does not fit the mode, or None."""
     duplicated = sorted({name for name in header if header.count(name) > 1})
     if duplicated:
-        return f"the header repeats column(s) {duplicated}"
+        return f"the header repeats column(s) {shown_names(duplicated, header)}"
     missing = [name for name in mode.required if name not in header]
     unexpected = [name for name in header if name not in (*mode.required, *mode.optional)]
     if not missing and not unexpected:
         return None
     parts = [f"missing column(s) {missing}"] if missing else []
-    parts += [f"unexpected column(s) {unexpected}"] if unexpected else []
+    parts += [f"unexpected column(s) {shown_names(unexpected, header)}"] if unexpected else []
     expected = list(mode.required) + [f"{name} (optional)" for name in mode.optional]
     return "; ".join(parts) + f"; expected {expected}"
 

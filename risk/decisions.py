@@ -27,7 +27,6 @@ from risk.contract import FEATURES, TRAINING, DataError, read_csv, read_csv_byte
 from risk.model import (
     complete_rows,
     labels,
-    load_model,
     make_card,
     predict,
     score_model,
@@ -70,8 +69,7 @@ def read_recorded(history_path, files: list[dict]) -> pd.DataFrame | None:
             return None
         path = os.path.join(os.path.dirname(os.path.abspath(history_path)), file["folder"], file["name"])
         try:
-            with open(path, "rb") as handle:
-                data = handle.read()
+            data, _ = artifacts.read_input(path)
         except OSError:
             return None
         if hashlib.sha256(data).hexdigest() != file["sha256"]:
@@ -105,8 +103,9 @@ def live_model(conn, config):
     release = artifacts.live_release(config.prod_deployment_path)
     if release is None:
         raise PipelineError(f"nothing is deployed at {config.prod_deployment_path}")
-    model = load_model(release / artifacts.MODEL_FILE)
-    model_id = registry.ensure_model(conn, release)
+    with conn:
+        registry.ensure_release(conn, release)  # adopted (trusted on first use) if the history does not know it
+    model, model_id = registry.load_release_model(conn, release, record=True)
     reference = history.latest_reference(conn, model_id)
     return model, model_id, reference, release
 
@@ -138,29 +137,29 @@ def course_comparison(config, model, release) -> drift.Verdict:
     return drift.course_verdict(score_model(model, finaldata), test_f1, len(complete_rows(finaldata)))
 
 
-def adopt_learned_files(conn, config: Config, release, folder: str) -> list[str]:
-    """Undecided files the live release learned from (it was adopted: deployed by hand before the
-    history knew, or the history was lost) are not new data to judge it by: decide them as their own
-    batch, under a run of their own. Returns the names."""
-    try:
-        learned = set(artifacts.read_lines(release / artifacts.INGESTEDFILES_FILE))
-    except OSError:
-        return []
-    adopted = [file for file in history.undecided_files(conn, folder) if file["name"] in learned]
+def adopt_learned_files(conn, config: Config, release, folder: str) -> tuple[list[str], list[str]]:
+    """Undecided file versions the live release's model learned from (it was adopted: deployed by hand
+    before the history knew, or the history was lost) are not new data to judge it by: decide them as
+    their own batch, under a run of their own. Learned means the same content (registry.learned_versions),
+    never the same name alone. Returns (the names adopted, the lines for the log: what was adopted, and
+    each learned name that came back with other content, which is new data)."""
+    adopted, changed = registry.learned_versions(conn, release, folder)
     if adopted:
         run_id = history.start_run(conn, str(config.config_path), actor(), "adoption", release.name)
         with conn:
             history.decide_files(conn, [file["id"] for file in adopted], run_id, "decided")
         history.finish_run(conn, run_id, {"decision": "files the live release learned from, adopted", "exit_code": 0})
-    return [file["name"] for file in adopted]
+    names = [file["name"] for file in adopted]
+    notes = [f"{', '.join(names)}: learned by the live release {release.name}, not new data"] if names else []
+    notes += [f"{name} changed since the live model learned from it: new data" for name in changed]
+    return names, notes
 
 
 def check(conn, config: Config, run_id: int) -> Check:
     """Judge the new rows; record the verdicts and the check; decide the files unless a search follows."""
     model, model_id, reference, release = live_model(conn, config)
     folder = history.folder_key(config.input_folder_path, config.history_path)
-    adopted = adopt_learned_files(conn, config, release, folder)
-    notes = [f"{', '.join(adopted)}: learned by the live release {release.name}, not new data"] if adopted else []
+    adopted, notes = adopt_learned_files(conn, config, release, folder)
     new_files = history.undecided_files(conn, folder)
     if not new_files:
         reason = "the live release learned from them" if adopted else "the new file(s) were rejected"

@@ -17,10 +17,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from risk import artifacts, history, outdated
-from risk.config import PROJECT_DIR, REQUIREMENTS_PATH, Config, PipelineError, write_config
+from risk import artifacts, history, outdated, registry
+from risk.config import (
+    PROJECT_DIR,
+    REQUIREMENTS_PATH,
+    Config,
+    PipelineError,
+    write_config,
+)
 from risk.contract import ID_COLUMN, PREDICTION, TRAINING, DataError, check_frame, read_csv
-from risk.model import load_model, predict
+from risk.model import predict
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +66,7 @@ def deployed_predictions(config: Config, df: pd.DataFrame | None = None) -> dict
             rows = check_frame(df, "the data", PREDICTION)
     except DataError as error:
         raise PipelineError(str(error)) from None
-    return predict_rows(rows, load_model(config.prod_deployment_path / artifacts.MODEL_FILE))
+    return predict_rows(rows, registry.load_live_model(config)[0])
 
 
 def summarize(df: pd.DataFrame) -> dict[str, dict[str, float | None]]:

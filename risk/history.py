@@ -9,6 +9,8 @@ Functions take a connection. JSON columns hold lists and objects; times are UTC 
 import os
 import time
 
+from risk.config import PipelineError
+
 try:  # the C module behind `sqlite3`: the same classes, without the datetime adapters and their imports,
     import _sqlite3 as sqlite3  # 3 ms of every idle cron run (a third of its budget over bare Python)
 except ImportError:  # pragma: no cover - another Python build
@@ -184,6 +186,41 @@ MIGRATIONS = [
     );
     CREATE INDEX monitoring_by_model ON monitoring (model_id, id);
     """,
+    # A model's full SHA-256 (a release is loaded only if its pickle has it), each release's files and
+    # their SHA-256 when it was made, alerts given up on (undeliverable), and an event for a release
+    # refused. SQLite changes a CHECK only by rebuilding the table.
+    """
+    ALTER TABLE models ADD COLUMN sha256 TEXT;
+    ALTER TABLE releases ADD COLUMN files TEXT;
+    CREATE TABLE alerts_rebuilt (
+        id INTEGER PRIMARY KEY,
+        created_at TEXT NOT NULL,
+        event TEXT NOT NULL CHECK (
+            event IN (
+                'drift', 'deployment', 'rollback', 'no better model', 'failed run', 'late cron', 'release refused'
+            )
+        ),
+        severity TEXT NOT NULL CHECK (severity IN ('info', 'warning', 'critical')),
+        summary TEXT NOT NULL,
+        details TEXT NOT NULL DEFAULT '{}',
+        link TEXT,
+        run_id INTEGER REFERENCES runs (id),
+        dedupe_key TEXT UNIQUE,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        delivered_at TEXT,
+        last_error TEXT,
+        given_up_at TEXT
+    );
+    INSERT INTO alerts_rebuilt (
+        id, created_at, event, severity, summary, details, link, run_id, dedupe_key, attempts, delivered_at, last_error
+    )
+    SELECT
+        id, created_at, event, severity, summary, details, link, run_id, dedupe_key, attempts, delivered_at, last_error
+    FROM alerts;
+    DROP TABLE alerts;
+    ALTER TABLE alerts_rebuilt RENAME TO alerts;
+    CREATE INDEX alerts_by_delivery ON alerts (delivered_at, id);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 JSON_COLUMNS = {
@@ -202,8 +239,35 @@ JSON_COLUMNS = {
 }
 
 
-class HistoryError(Exception):
-    """The database cannot be used (newer schema, damaged file); the message says what to do."""
+BUSY_SECONDS = 5  # the longest wait for another process's write (theirs last milliseconds; a stuck one, for ever)
+
+
+class HistoryError(PipelineError):
+    """The database cannot be used (newer schema, damaged, read-only); the message says what to do."""
+
+
+class HistoryBusy(HistoryError):
+    """Another process held the database's write lock longer than BUSY_SECONDS."""
+
+
+FAILURES = (HistoryError, sqlite3.Error)  # what a database that cannot be used raises
+
+
+def history_error(error: Exception, path, waited: float = BUSY_SECONDS) -> HistoryError:
+    """An error of SQLite (or the file system) about the database at `path` as one line saying what to do
+    (`waited`: the seconds a statement waited for a lock)."""
+    if isinstance(error, HistoryError):
+        return error
+    text = str(error) or type(error).__name__
+    if "locked" in text or "busy" in text:
+        return HistoryBusy(
+            f"history database {path} is locked by another process (waited {waited:g} s): try again when it is free"
+        )
+    if "readonly" in text or "read-only" in text:
+        return HistoryError(f"history database {path} is read-only ({text}): make it writable for this user")
+    if "malformed" in text or "not a database" in text:
+        return HistoryError(f"history database {path} is damaged ({text}): restore it from a backup, or move it aside")
+    return HistoryError(f"history database {path} cannot be used: {text}")
 
 
 def utc_now() -> str:
@@ -212,14 +276,17 @@ def utc_now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
 
 
-def connect(path, migrate_schema: bool = True, timeout: float = 30) -> sqlite3.Connection:
+def connect(path, migrate_schema: bool = True, timeout: float = BUSY_SECONDS) -> sqlite3.Connection:
     """A read-write connection, the schema brought up to date; `with conn:` is one transaction.
 
     `timeout`: seconds a statement waits for another connection's lock before 'database is locked'.
     """
     path = os.fspath(path)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    conn = sqlite3.connect(path, timeout=timeout, isolation_level="IMMEDIATE")
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        conn = sqlite3.connect(path, timeout=timeout, isolation_level="IMMEDIATE")
+    except (OSError, sqlite3.Error) as error:
+        raise history_error(error, path) from None
     try:
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA foreign_keys = ON")
@@ -228,14 +295,16 @@ def connect(path, migrate_schema: bool = True, timeout: float = 30) -> sqlite3.C
             migrate(conn)
     except BaseException as error:
         conn.close()
-        if isinstance(error, sqlite3.DatabaseError):
-            raise HistoryError(f"history database {path} cannot be used: {error}") from None
+        if isinstance(error, sqlite3.Error):
+            raise history_error(error, path) from None
         raise
     return conn
 
 
 class opened:  # noqa: N801 - used like open()
-    """`with opened(path) as conn:` connect(), closed on the way out (a transaction still needs `with conn:`)."""
+    """`with opened(path) as conn:` connect(), closed on the way out (a transaction still needs `with conn:`).
+
+    An error of SQLite inside the block leaves it as a HistoryError saying what to do, in one line."""
 
     def __init__(self, path):
         self.path = path
@@ -244,8 +313,10 @@ class opened:  # noqa: N801 - used like open()
         self.conn = connect(self.path)
         return self.conn
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, kind, error, traceback):
         self.conn.close()
+        if isinstance(error, sqlite3.Error):
+            raise history_error(error, self.path) from None
         return False
 
 
@@ -271,6 +342,17 @@ def connect_readonly(path, timeout: float = 10) -> sqlite3.Connection | None:
             " (the next full-process run migrates it)"
         )
     return conn
+
+
+def connect_reader(path, timeout: float = BUSY_SECONDS) -> sqlite3.Connection | None:
+    """connect_readonly, after migrating a database of an older schema first when this process can write
+    it (what the next full-process run would do); HistoryError when it cannot. `timeout`: the seconds a
+    statement waits for a lock (the API's requests wait less than a run)."""
+    try:
+        return connect_readonly(path, timeout)
+    except HistoryError:
+        connect(path, timeout=timeout).close()
+        return connect_readonly(path, timeout)
 
 
 def migrate(conn: sqlite3.Connection) -> int:
@@ -399,8 +481,9 @@ def undecided_files(conn: sqlite3.Connection, folder: str) -> list[dict]:
     )
 
 
-def unjudged_files(conn: sqlite3.Connection, folder_path, history_path) -> list[str]:
-    """Input files that are new: unknown, changed since (size or time), or never judged.
+def unjudged_files(conn: sqlite3.Connection, folder_path, history_path, names=None) -> list[str]:
+    """Input files (`names`, default: artifacts.list_csv_names) that are new: unknown, changed since
+    (size or time), or never judged.
 
     Files waiting for more rows are not new: they are judged again with the next new file.
     """
@@ -408,8 +491,11 @@ def unjudged_files(conn: sqlite3.Connection, folder_path, history_path) -> list[
 
     known = file_states(conn, folder_key(folder_path, history_path))
     new = []
-    for name in list_csv_names(folder_path):
-        stat = os.stat(os.path.join(folder_path, name))
+    for name in list_csv_names(folder_path) if names is None else names:
+        try:
+            stat = os.lstat(os.path.join(folder_path, name))
+        except FileNotFoundError:  # gone since it was listed
+            continue
         versions = [v for v in known.get(name, []) if (v["size"], v["mtime_ns"]) == (stat.st_size, stat.st_mtime_ns)]
         if not versions or (versions[-1]["status"] == "accepted" and versions[-1]["decision"] is None):
             new.append(name)
@@ -566,6 +652,11 @@ def disagrees_with(conn: sqlite3.Connection, live: str | None) -> bool:
     last = conn.execute("SELECT to_release FROM deployments WHERE state = 'done' ORDER BY id DESC LIMIT 1").fetchone()
     pending = conn.execute("SELECT 1 FROM deployments WHERE state = 'pending' LIMIT 1").fetchone()
     return pending is not None or (live is not None and (last is None or last[0] != live))
+
+
+def unpruned_releases(conn: sqlite3.Connection) -> list[str]:
+    """Names of the recorded releases not marked pruned: each should have its folder on disk."""
+    return [row[0] for row in conn.execute("SELECT name FROM releases WHERE pruned_at IS NULL ORDER BY name")]
 
 
 def get_release(conn: sqlite3.Connection, name: str) -> dict | None:

@@ -91,15 +91,26 @@ def check_model(model, model_path) -> None:
 
 
 def load_model(model_path) -> LogisticRegression:
-    """Unpickle and check a model file; a missing, unreadable or unfit file is a PipelineError."""
+    """Unpickle and check a model file; a missing, unreadable or unfit file is a PipelineError.
+
+    Unpickling runs code: only for a file this pipeline wrote, or one verified against the history
+    (registry.load_release_model does that for a release)."""
     model_path = Path(model_path)
     try:
-        with open(model_path, "rb") as handle:
-            model = pickle.load(handle)
+        data = model_path.read_bytes()
     except FileNotFoundError:
         raise PipelineError(
             f"model file {model_path} does not exist (training.py trains a model, deployment.py deploys it)"
         ) from None
+    except OSError as error:
+        raise PipelineError(f"model file {model_path} cannot be read: {error.strerror}") from None
+    return model_from_bytes(data, model_path)
+
+
+def model_from_bytes(data: bytes, model_path) -> LogisticRegression:
+    """Unpickle and check a model's bytes (read from `model_path`, named in errors)."""
+    try:
+        model = pickle.loads(data)
     except Exception as error:  # unpickling can raise almost anything on a damaged file
         raise PipelineError(f"model file {model_path} cannot be loaded: {type(error).__name__}: {error}") from None
     check_model(model, model_path)
@@ -166,8 +177,10 @@ def training_summary(df: pd.DataFrame) -> dict:
 def make_card(model, df: pd.DataFrame, files: list[dict], window: str, validation: dict, run_id=None) -> dict:
     """The model card: id, when, what it learned from (files, rows, balance, means), its parameters,
     its validation (F1, interval, confusion counts, method) and, once scored, its test F1."""
+    data = model_bytes(model)
     return {
-        "id": model_id_of(model_bytes(model)),
+        "id": model_id_of(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
         "trained_at": history.utc_now(),
         "origin": "trained",
         "window": window,

@@ -1,10 +1,14 @@
 """The model registry: releases on disk (artifacts.py) and their audit in the history (history.py).
 
-deploy() writes its intent to the database, switches production, then marks it done; reconcile()
-makes the database agree with production after anything (a kill between the two, a release deployed
-by an older version or by hand): it completes or abandons intents and adopts unknown releases with
-what can be read from them. rollback() moves production to the release live before, or any kept one.
-Standard library only, except when adopting a release without a model card (it unpickles the model).
+deploy() builds a release hidden, writes its intent to the database, publishes the release, switches
+production, then marks the intent done; reconcile() makes the database agree with production and the
+release folders after anything (a kill between any two steps, a release deployed by an older version
+or by hand): it completes or abandons intents, clears leftovers, marks gone releases pruned and adopts
+unknown live releases with what can be read from them (their files' SHA-256 trusted on first use).
+rollback() moves production to the release live before, or any kept one; rollback_on_disk() does when
+the history cannot be written. A release's model is unpickled only once its SHA-256 matched the one
+the history records (load_release_model), and a release goes live only with every file it was made with.
+Standard library only, except to unpickle a model (risk.model).
 """
 
 from __future__ import annotations
@@ -41,6 +45,148 @@ def file_model_id(model_path) -> str:
     return hashlib.sha256(Path(model_path).read_bytes()).hexdigest()[:12]
 
 
+class ReleaseRefused(PipelineError):
+    """A release that cannot be trusted: its model is not the one the history records for it, or a file
+    it must hold is missing, unreadable or changed. The message is one line; nothing was loaded or moved."""
+
+
+class ModelMismatch(ReleaseRefused):
+    """A release's pickle is not the model the history records for it: it was changed or replaced."""
+
+
+def release_files(folder: Path) -> dict[str, str]:
+    """name -> SHA-256 of each file a release holds: the course's three, and the card when there is one."""
+    names = [*artifacts.RELEASE_FILES, *artifacts.OPTIONAL_RELEASE_FILES]
+    return {
+        name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in names if (folder / name).is_file()
+    }
+
+
+def read_model_bytes(release: Path) -> bytes:
+    try:
+        return (release / artifacts.MODEL_FILE).read_bytes()
+    except OSError as error:
+        problem = f"its {artifacts.MODEL_FILE} cannot be read ({error.strerror})"
+        raise ReleaseRefused(f"release {release.name} is refused: {problem}") from None
+
+
+def check_digest(model: dict, digest: str, release_name: str) -> None:
+    """Refuse a pickle whose SHA-256 is not the one recorded for `model` (a model recorded before full
+    hashes were kept is checked on its id, the first 12 hex digits, until a writer records the rest)."""
+    expected = model.get("sha256")
+    if expected == digest or (expected is None and digest[:12] == model["id"]):
+        return
+    raise ModelMismatch(
+        f"release {release_name} is refused: its {artifacts.MODEL_FILE} is not the model {model['id']} the history"
+        " records for it (its SHA-256 differs: the file was changed or replaced after it was recorded)"
+    )
+
+
+def verified_model_bytes(conn: sqlite3.Connection, release: Path, record: bool = False) -> tuple[bytes, str]:
+    """The bytes of a release's model, read once, and the model's id, when their SHA-256 is the one the
+    history records for the release's model; ReleaseRefused otherwise. With `record` (a writer's
+    connection) a model recorded before full hashes were kept gets its full hash now."""
+    data = read_model_bytes(release)
+    digest = hashlib.sha256(data).hexdigest()
+    known = history.get_release(conn, release.name)
+    model = history.get_model(conn, known["model_id"] if known else digest[:12])
+    if model is None:
+        raise ReleaseRefused(
+            f"release {release.name} is refused: it is not in the history, so its model cannot be verified"
+            " (the next full-process run, or deployment.py, adopts a live release and records its hash)"
+        )
+    check_digest(model, digest, release.name)
+    if record and model.get("sha256") is None:
+        with conn:
+            history.update(conn, "models", "id", model["id"], {"sha256": digest})
+    return data, model["id"]
+
+
+def load_release_model(conn: sqlite3.Connection, release: Path, record: bool = False):
+    """(the release's model, its id), unpickled only after verified_model_bytes accepted its bytes."""
+    from risk.model import model_from_bytes
+
+    data, model_id = verified_model_bytes(conn, release, record)
+    return model_from_bytes(data, release / artifacts.MODEL_FILE), model_id
+
+
+def load_live_model(config: Config):
+    """(the live release's model, the release) for a reader (reports, diagnostics); see read_release_model."""
+    release = artifacts.live_release(config.prod_deployment_path)
+    if release is None:
+        raise PipelineError(f"nothing is deployed at {config.prod_deployment_path}; run deployment.py first")
+    return read_release_model(config.history_path, release), release
+
+
+def read_release_model(history_path, release: Path, timeout: float = history.BUSY_SECONDS):
+    """A release's model for a reader, verified against the history opened read-only; ReleaseRefused
+    when it does not match, or cannot be verified (no history, or one that cannot be read, or locked
+    for more than `timeout` seconds)."""
+    conn = None
+    try:
+        conn = history.connect_reader(history_path, timeout)
+        if conn is None:
+            raise ReleaseRefused(
+                f"release {release.name} is refused: its model cannot be verified without the history database"
+                f" {history_path} (the next full-process run, or deployment.py, adopts a live release and records"
+                " its hash)"
+            )
+        return load_release_model(conn, release)[0]
+    except (history.HistoryError, sqlite3.Error) as error:
+        if isinstance(error, ReleaseRefused):
+            raise
+        problem = history.history_error(error, history_path, timeout)
+        raise ReleaseRefused(f"release {release.name} is refused: its model cannot be verified: {problem}") from None
+    finally:
+        if conn is not None:
+            conn.close()
+
+
+def release_problems(conn: sqlite3.Connection | None, release: Path) -> list[str]:
+    """What is wrong with the files a release must hold: those recorded when it was made (each with
+    its SHA-256), or for a release recorded before that, the course's three; empty when all is well.
+    The model is left to verified_model_bytes, which checks it against its model's record."""
+    known = history.get_release(conn, release.name) if conn is not None else None
+    recorded = (known or {}).get("files") or {}
+    problems = []
+    for name in recorded or artifacts.RELEASE_FILES:
+        if name == artifacts.MODEL_FILE:
+            continue  # the model is checked on its own, against its model's record, before it is loaded
+        try:
+            data = (release / name).read_bytes()
+        except FileNotFoundError:
+            problems.append(f"{name} is missing")
+            continue
+        except OSError as error:
+            problems.append(f"{name} cannot be read ({error.strerror})")
+            continue
+        if recorded and hashlib.sha256(data).hexdigest() != recorded[name]:
+            problems.append(f"{name} changed after the release was made")
+        elif not readable(name, data):
+            problems.append(f"{name} is damaged")
+    return problems
+
+
+def readable(name: str, data: bytes) -> bool:
+    """Whether a release's text file can be read as what it is: the score a number, the card an object."""
+    try:
+        text = data.decode("utf-8")
+        if name == artifacts.SCORE_FILE:
+            float(text.strip())
+        elif name == artifacts.MODEL_CARD_FILE:
+            return isinstance(json.loads(text), dict)
+    except (UnicodeDecodeError, ValueError):
+        return False
+    return True
+
+
+def check_release(conn: sqlite3.Connection | None, release: Path) -> None:
+    """Refuse to make a release live when a file it must hold is missing, unreadable or changed."""
+    problems = release_problems(conn, release)
+    if problems:
+        raise ReleaseRefused(f"release {release.name} is refused: {'; '.join(problems)}")
+
+
 def card_reference(card: dict) -> dict | None:
     """The drift reference a model card carries: its validation F1, counts and reference files."""
     if card.get("validation_f1") is None:
@@ -74,6 +220,7 @@ def record_card(conn: sqlite3.Connection, card: dict) -> None:
 
 MODEL_COLUMNS = [
     "id",
+    "sha256",
     "trained_at",
     "origin",
     "window",
@@ -95,11 +242,12 @@ MODEL_COLUMNS = [
 ]
 
 
-def adopted_card(release: Path, model_id: str) -> dict:
-    """What can be read from a release without a card: the model's parameters, test F1, file names."""
-    from risk.model import describe, load_model
+def adopted_card(release: Path, data: bytes) -> dict:
+    """What can be read from a release without a card (its model's bytes `data`, trusted on first use):
+    the model's parameters, test F1, file names."""
+    from risk.model import describe, model_from_bytes
 
-    parameters = describe(load_model(release / artifacts.MODEL_FILE))
+    parameters = describe(model_from_bytes(data, release / artifacts.MODEL_FILE))
     try:
         names = artifacts.read_lines(release / artifacts.INGESTEDFILES_FILE)
     except OSError:
@@ -107,8 +255,10 @@ def adopted_card(release: Path, model_id: str) -> dict:
     stamp = os.stat(release / artifacts.MODEL_FILE).st_mtime
     import time
 
+    digest = hashlib.sha256(data).hexdigest()
     return {
-        "id": model_id,
+        "id": digest[:12],
+        "sha256": digest,
         "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stamp)),
         "origin": "adopted",
         "window": "unknown (adopted release)",
@@ -121,15 +271,23 @@ def adopted_card(release: Path, model_id: str) -> dict:
 
 
 def ensure_model(conn: sqlite3.Connection, release: Path) -> str:
-    """The id of the model in `release`, recording the model first if the database lacks it."""
-    model_id = file_model_id(release / artifacts.MODEL_FILE)
-    if history.get_model(conn, model_id):
+    """The id of the model in `release`, recording the model first if the database lacks it (adoption:
+    its SHA-256 is trusted on first use and recorded). A pickle whose id is known but whose full SHA-256
+    is not the one recorded is refused (ReleaseRefused)."""
+    data = read_model_bytes(release)
+    digest = hashlib.sha256(data).hexdigest()
+    model_id = digest[:12]
+    known = history.get_model(conn, model_id)
+    if known:
+        check_digest(known, digest, release.name)
+        if known.get("sha256") is None:
+            history.update(conn, "models", "id", model_id, {"sha256": digest})
         return model_id
     card = read_card(release)
     if card and card.get("id") == model_id:
-        record_card(conn, card)
+        record_card(conn, {**card, "sha256": digest})
         return model_id
-    card = adopted_card(release, model_id)
+    card = adopted_card(release, data)
     history.record_model(conn, {key: card.get(key) for key in MODEL_COLUMNS})
     if card["test_f1"] is not None:
         history.add_reference(
@@ -139,9 +297,12 @@ def ensure_model(conn: sqlite3.Connection, release: Path) -> str:
     return model_id
 
 
-def ensure_release(conn: sqlite3.Connection, release: Path) -> str:
-    """Record a release folder (and its model) if the database does not know it; return the model id."""
-    known = history.get_release(conn, release.name)
+def ensure_release(conn: sqlite3.Connection, release: Path, name: str | None = None) -> str:
+    """Record a release (its model, and each of its files with its SHA-256) if the database does not
+    know it; return the model id. `release` is the folder holding its files, `name` its name when that
+    folder is still the hidden one it is built in."""
+    name = name or release.name
+    known = history.get_release(conn, name)
     if known:
         return known["model_id"]
     model_id = ensure_model(conn, release)
@@ -149,32 +310,77 @@ def ensure_release(conn: sqlite3.Connection, release: Path) -> str:
         conn,
         "releases",
         {
-            "name": release.name,
+            "name": name,
             "model_id": model_id,
             "created_at": history.utc_now(),
             "test_f1": read_score(release / artifacts.SCORE_FILE),
+            "files": release_files(release),
         },
     )
     return model_id
 
 
-def files_to_decide(conn: sqlite3.Connection, config: Config, release: Path) -> list[int]:
-    """Undecided file versions of the input folder that the release's ingestedfiles.txt names."""
+def learned_files(conn: sqlite3.Connection, release: Path, name: str | None = None) -> tuple[set, set[str]]:
+    """What a recorded release's model learned from: the (name, SHA-256) of each file its record names;
+    for a model recorded without them (adopted from a release without a card), only the names in the
+    release's ingestedfiles.txt, as ({}, names). (`release` and `name` as for ensure_release.)"""
+    known = history.get_release(conn, name or release.name)
+    model = history.get_model(conn, known["model_id"]) if known else None
+    pairs = {(file["name"], file["sha256"]) for file in (model or {}).get("training_files") or [] if file.get("sha256")}
+    if pairs:
+        return pairs, set()
     try:
-        names = set(artifacts.read_lines(release / artifacts.INGESTEDFILES_FILE))
+        return set(), set(artifacts.read_lines(release / artifacts.INGESTEDFILES_FILE))
     except OSError:
-        return []
+        return set(), set()
+
+
+def learned_versions(
+    conn: sqlite3.Connection, release: Path, folder: str, name: str | None = None
+) -> tuple[list[dict], list[str]]:
+    """(the undecided file versions of `folder` that the release's model learned from, the names of the
+    others whose name it learned from with other content), judged by content, never by name alone.
+
+    A version is learned when its (name, SHA-256) is one the model's record names. A model known by
+    names only gets a name's version only when it is the first version the history saw under that name:
+    a name that came back with other content since is new data, as any file is that no run has judged.
+    """
+    pairs, names = learned_files(conn, release, name)
+    first_seen = {name: versions[0]["id"] for name, versions in history.file_states(conn, folder).items()}
+    learned_names = names | {name for name, _ in pairs}
+    learned, changed = [], []
+    for file in history.undecided_files(conn, folder):
+        if (file["name"], file["sha256"]) in pairs or (
+            file["name"] in names and first_seen[file["name"]] == file["id"]
+        ):
+            learned.append(file)
+        elif file["name"] in learned_names:
+            changed.append(file["name"])
+    return learned, changed
+
+
+def files_to_decide(conn: sqlite3.Connection, config: Config, release: Path, name: str) -> list[int]:
+    """Undecided file versions of the input folder that the release's model learned from (by content)."""
     folder = history.folder_key(config.input_folder_path, config.history_path)
-    return [row["id"] for row in history.undecided_files(conn, folder) if row["name"] in names]
+    return [file["id"] for file in learned_versions(conn, release, folder, name)[0]]
 
 
 def switch_recorded(
-    conn: sqlite3.Connection, config: Config, release: Path, reason: str, actor: str, run_id, decide: bool
+    conn: sqlite3.Connection,
+    config: Config,
+    release: Path,
+    reason: str,
+    actor: str,
+    run_id,
+    decide: bool,
+    staging: Path | None = None,
 ) -> None:
-    """Intent, symlink switch, done: a kill between them is completed or undone by reconcile()."""
+    """Intent, (a new release `staging` published as `release`,) symlink switch, done: a kill between
+    any two is completed or undone by reconcile(), which leaves no folder and no row that disagree."""
     live = artifacts.live_release_name(config.prod_deployment_path)
+    folder = staging or release
     with conn:
-        model_id = ensure_release(conn, release)
+        model_id = ensure_release(conn, folder, release.name)
         intent = history.insert(
             conn,
             "deployments",
@@ -187,9 +393,11 @@ def switch_recorded(
                 "actor": actor,
                 "run_id": run_id,
                 "state": "pending",
-                "decide_files": files_to_decide(conn, config, release) if decide else [],
+                "decide_files": files_to_decide(conn, config, folder, release.name) if decide else [],
             },
         )
+    if staging is not None:
+        artifacts.publish_release(staging, release)
     moved = artifacts.adopt_plain_folder(config.prod_deployment_path)
     if moved:
         logger.warning("moved the plain folder %s to %s", config.prod_deployment_path, moved)
@@ -212,24 +420,51 @@ def deploy(conn: sqlite3.Connection, config: Config, reason: str, actor: str, ru
     if missing:
         raise PipelineError(f"cannot deploy, missing file(s): {', '.join(missing)}; production left unchanged")
     artifacts.remove_leftovers(config.prod_deployment_path)
-    release = artifacts.build_release(sources, config.prod_deployment_path)
-    switch_recorded(conn, config, release, reason, actor, run_id, decide=True)
+    staging, release = artifacts.build_release(sources, config.prod_deployment_path)
+    switch_recorded(conn, config, release, reason, actor, run_id, decide=True, staging=staging)
     prune(conn, config)
     return release
 
 
-def rollback_target(conn: sqlite3.Connection) -> str:
+def rollback_target(conn: sqlite3.Connection, config: Config) -> str:
+    """The release live before the live one; when the history does not know it (the live release was
+    adopted), the newest kept release made before the live one."""
     last = history.last_deployment(conn)
-    if last is None or not last["from_release"]:
-        raise PipelineError("no earlier release to roll back to: production has been deployed only once")
-    return last["from_release"]
+    if last is not None and last["from_release"]:
+        return last["from_release"]
+    return release_made_before(config)
 
 
-def rollback(conn: sqlite3.Connection, config: Config, actor: str, target: str | None = None) -> tuple[str, str]:
-    """Move production to `target` (default: the release live before); return (from, to)."""
-    reconcile(conn, config, actor)
+def release_made_before(config: Config) -> str:
+    """The newest kept release made before the live one (release names begin with the time they were made)."""
     live = artifacts.live_release_name(config.prod_deployment_path)
-    name = target or rollback_target(conn)
+    earlier = [path.name for path in artifacts.kept_releases(config.prod_deployment_path) if live and path.name < live]
+    if not earlier:
+        raise PipelineError("no earlier release to roll back to: production has been deployed only once")
+    logger.warning("the history does not say which release was live before %s: taking the newest made before it", live)
+    return earlier[-1]
+
+
+def rollback_on_disk(config: Config, target: str | None = None, conn: sqlite3.Connection | None = None):
+    """Move production when the history cannot be written: to `target`, or the newest release made before
+    the live one; return (from, to). The release must hold its files; with `conn` (the history, read-only)
+    its model is verified as always, without it no one can: the API and the full process refuse to
+    load it until the history is readable again. Nothing is recorded; the next run adopts what is live."""
+    live = artifacts.live_release_name(config.prod_deployment_path)
+    name = target or release_made_before(config)
+    release = kept_release(config, name, live)
+    if conn is not None:
+        verified_model_bytes(conn, release)
+    check_release(conn, release)
+    moved = artifacts.adopt_plain_folder(config.prod_deployment_path)
+    if moved:
+        logger.warning("moved the plain folder %s to %s", config.prod_deployment_path, moved)
+    artifacts.switch_to(release, config.prod_deployment_path)
+    return live, name
+
+
+def kept_release(config: Config, name: str, live: str | None) -> Path:
+    """The kept release `name` that a rollback may move to (not the live one)."""
     release = artifacts.release_path(config.prod_deployment_path, name)
     if release is None:
         raise PipelineError(
@@ -238,9 +473,19 @@ def rollback(conn: sqlite3.Connection, config: Config, actor: str, target: str |
         )
     if name == live:
         raise PipelineError(f"release {name} is already live")
-    from risk.model import load_model
+    return release
 
-    load_model(release / artifacts.MODEL_FILE)  # a damaged release is refused before production moves
+
+def rollback(conn: sqlite3.Connection, config: Config, actor: str, target: str | None = None) -> tuple[str, str]:
+    """Move production to `target` (default: the release live before); return (from, to)."""
+    reconcile(conn, config, actor)
+    live = artifacts.live_release_name(config.prod_deployment_path)
+    name = target or rollback_target(conn, config)
+    release = kept_release(config, name, live)
+    with conn:
+        ensure_release(conn, release)  # a kept release the history does not know is adopted
+    load_release_model(conn, release, record=True)  # verified, and loadable, before production moves
+    check_release(conn, release)
     switch_recorded(conn, config, release, "rollback", actor, None, decide=False)
     return live, name
 
@@ -274,6 +519,8 @@ def reconcile(conn: sqlite3.Connection, config: Config, actor: str) -> list[str]
                         artifacts.discard_release(folder)
                     except OSError as error:
                         logger.warning("could not delete the abandoned release %s (%s)", folder.name, error)
+                if never_live and artifacts.release_path(config.prod_deployment_path, intent["to_release"]) is None:
+                    history.update(conn, "releases", "name", intent["to_release"], {"pruned_at": history.utc_now()})
         if live is not None and (last is None or last["to_release"] != live.name):
             model_id = ensure_release(conn, live)
             history.insert(
@@ -291,6 +538,20 @@ def reconcile(conn: sqlite3.Connection, config: Config, actor: str) -> list[str]
                 },
             )
             done.append(f"adopted release {live.name} (model {model_id}), live without a record")
+        done += forget_gone_releases(conn, config)
+    return done
+
+
+def forget_gone_releases(conn: sqlite3.Connection, config: Config) -> list[str]:
+    """Clear what a stopped deployment or deletion left on disk, and mark pruned each recorded release
+    whose folder is gone (caller's transaction; the caller holds the full process's lock)."""
+    artifacts.remove_leftovers(config.prod_deployment_path)
+    kept = {path.name for path in artifacts.kept_releases(config.prod_deployment_path)}
+    done = []
+    for name in history.unpruned_releases(conn):
+        if name not in kept:
+            history.update(conn, "releases", "name", name, {"pruned_at": history.utc_now()})
+            done.append(f"release {name} is gone from disk (a deployment or deletion was stopped): marked pruned")
     return done
 
 

@@ -7,34 +7,47 @@ import os
 import sys
 import time
 
-from risk.config import PipelineError
+from risk import history
+from risk.config import PipelineError, log_text, relative_paths
 
 
 class RunLog:
-    """Timestamped lines appended to the log file, and to stderr unless stderr is that file."""
+    """Timestamped lines appended to the log file, and to stderr unless stderr is that file.
 
-    def __init__(self, log_path: str):
-        self.log_path = log_path
+    Every line is one line, with paths relative to `root` (the config file's folder): a file name
+    holding a newline cannot forge a line, and the log does not say where the server keeps its files.
+    """
+
+    def __init__(self, log_path: str, root: str):
+        self.log_path, self.root = log_path, root
         self.handle = open(log_path, "a", encoding="utf-8", buffering=1)
         self.echo = not same_file(sys.stderr, log_path)
 
     def __call__(self, message: str, level: str = "INFO") -> None:
         now = time.time()
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now)) + f",{int(now % 1 * 1000):03d}"
-        line = f"{stamp} {level} fullprocess: {message}\n"
+        line = f"{stamp} {level} fullprocess: {log_text(message, self.root)}\n"
         self.handle.write(line)
         if self.echo:
             sys.stderr.write(line)
 
+    def write_traceback(self) -> None:
+        """The traceback of the exception being handled, for a bug's record, with relative paths."""
+        import traceback
+
+        self.handle.write(relative_paths(traceback.format_exc(), self.root))
+
     def attach_step_logging(self) -> None:
-        """Send the steps' own log lines (the logging module) to the same places."""
+        """Send the steps' own log lines (the logging module) to the same places, written the same way."""
         import logging
 
-        from risk.config import LOG_FORMAT
+        from risk.config import LOG_FORMAT, log_filter
 
         handlers = [logging.FileHandler(self.log_path, encoding="utf-8")]
         if self.echo:
             handlers.append(logging.StreamHandler(sys.stderr))
+        for handler in handlers:
+            handler.addFilter(log_filter(self.root))
         logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, handlers=handlers, force=True)
 
 
@@ -62,12 +75,12 @@ def run_step(name: str, config_path: str, log: RunLog, steps: dict, **kwargs):
     log(f"step {name} started")
     try:
         result = importlib.import_module(name).main(config_path, **kwargs)
+    except history.FAILURES:  # the history, not the step: the run stops there (fullprocess.run_once)
+        raise
     except PipelineError as error:
         raise StepFailed(name, str(error)) from None
     except Exception as error:  # a bug, not bad input: keep the traceback in the log
-        import traceback
-
-        log.handle.write(traceback.format_exc())
+        log.write_traceback()
         raise StepFailed(name, f"unexpected {type(error).__name__}: {error}") from None
     seconds = time.perf_counter() - started
     steps[name] = round(seconds, 3)
@@ -80,6 +93,8 @@ def timed(name: str, log: RunLog, steps: dict, action):
     started = time.perf_counter()
     try:
         result = action()
+    except history.FAILURES:
+        raise
     except PipelineError as error:
         raise StepFailed(name, str(error)) from None
     steps[name] = round(time.perf_counter() - started, 3)

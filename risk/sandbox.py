@@ -68,20 +68,36 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_until_ready(url: str, process: subprocess.Popen, log_path: Path, seconds: float = 60) -> None:
-    """Poll `url` until it answers (a 503 before a deployment is an answer); ServerError otherwise."""
+def wait_until_ready(url: str, bind: str, process: subprocess.Popen, log_path: Path, seconds: float = 60) -> None:
+    """Wait until the server we started listens on `bind` (its own log says so: an answer alone could
+    come from another server on that port) and answers at `url` (a 503 before a deployment is an
+    answer); ServerError otherwise."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise ServerError(f"the server exited with code {process.returncode}:\n{tail(log_path)}")
+        if f"Listening at: http://{bind} (" not in tail(log_path, 100_000):
+            time.sleep(0.2)
+            continue
         try:
-            urllib.request.urlopen(url, timeout=5).close()
+            urllib.request.urlopen(f"{url}/health", timeout=5).close()
             return
         except urllib.error.HTTPError:
             return
         except OSError:
             time.sleep(0.2)
     raise ServerError(f"the server did not answer {url} within {seconds:g} s:\n{tail(log_path)}")
+
+
+def port_in_use(host: str, port: int) -> bool:
+    """Whether something listens on host:port (as gunicorn binds: a connection left in TIME_WAIT is not in use)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
 
 
 def tail(log_path: Path, characters: int = 3000) -> str:
@@ -108,7 +124,7 @@ def serve(config_path: Path, log_path: Path, *args: str, cwd=PROJECT_DIR, host="
         )
         url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
         try:
-            wait_until_ready(f"{url}/health", process, log_path)
+            wait_until_ready(url, f"{host}:{port}", process, log_path)
             yield url
         finally:
             process.terminate()

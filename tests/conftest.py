@@ -158,6 +158,23 @@ def history_locked(config):
         conn.close()
 
 
+class Planted:
+    """A pickle that runs code when it is unpickled: it creates the file `marker`."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (exec, (f"open({str(self.marker)!r}, 'w').close()",))
+
+
+def plant_pickle(model_path: Path, marker: Path) -> None:
+    """Replace a model file by a pickle that would create `marker` if anything unpickled it."""
+    import pickle
+
+    model_path.write_bytes(pickle.dumps(Planted(marker)))
+
+
 def run_script(script: str, config_path: Path, *args, cwd=None, env=None) -> subprocess.CompletedProcess:
     """Run a top-level script as a process with this interpreter and RISK_CONFIG set."""
     full_env = {**os.environ, "RISK_CONFIG": str(config_path), **(env or {})}
@@ -275,6 +292,66 @@ class Webhook:
             self.server.shutdown()
             self.server.server_close()
             self.server = None
+
+
+class MisbehavingWebhook:
+    """A raw loopback server whose every connection is handled by `behaviour(connection)`, e.g. one that
+    trickles its answer a byte at a time, or reads the request and never answers. Counts the requests."""
+
+    def __init__(self, behaviour):
+        self.behaviour, self.requests, self.stopping = behaviour, 0, threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/hook"
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while not self.stopping.is_set():
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.handle, args=(connection,), daemon=True).start()
+
+    def handle(self, connection):
+        with connection:
+            try:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += connection.recv(65536)
+                self.requests += 1
+                self.behaviour(connection, self.stopping)
+            except OSError:  # the client gave up: what a misbehaving server meets
+                pass
+
+    def stop(self):
+        self.stopping.set()
+        self.listener.close()
+
+
+def trickle(text: bytes, seconds_per_byte: float):
+    """A behaviour: answer `text` one byte every `seconds_per_byte`."""
+
+    def answer(connection, stopping):
+        for byte in text:
+            if stopping.wait(seconds_per_byte):
+                return
+            connection.sendall(bytes([byte]))
+
+    return answer
+
+
+def hang(connection, stopping):
+    """A behaviour: read the request, then never answer."""
+    stopping.wait(60)
+
+
+@pytest.fixture
+def misbehaving():
+    """misbehaving(behaviour) starts a MisbehavingWebhook, stopped after the test."""
+    servers = []
+    yield lambda behaviour: servers.append(MisbehavingWebhook(behaviour)) or servers[-1]
+    for server in servers:
+        server.stop()
 
 
 @pytest.fixture

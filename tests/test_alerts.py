@@ -3,11 +3,12 @@ and the migration that adds the alerts table."""
 
 import calendar
 import inspect
+import json
 import sqlite3
 import time
 
 import pytest
-from conftest import set_config
+from conftest import hang, run_script, set_config, trickle
 
 import fullprocess
 from risk import alerts, history
@@ -89,7 +90,7 @@ def test_a_dedupe_key_records_one_alert(conn):
 def test_a_delivered_alert_reaches_the_server_as_json_and_is_marked_delivered(conn, webhook):
     webhook.start()
     alert_id = raise_drift(conn)
-    assert alerts.deliver_pending(conn, webhook.url) == {"delivered": 1, "pending": 0, "errors": []}
+    assert alerts.deliver_pending(conn, webhook.url) == {"delivered": 1, "pending": 0, "errors": [], "given_up": []}
     row = history.select_one(conn, "SELECT * FROM alerts WHERE id = ?", (alert_id,))
     assert webhook.bodies == [
         {
@@ -128,6 +129,7 @@ def test_a_down_server_leaves_alerts_pending_then_delivers_them_in_order(conn, w
         "delivered": 3,
         "pending": 0,
         "errors": [],
+        "given_up": [],
     }
     assert [body["id"] for body in webhook.bodies] == ids
     assert rows(conn) == [
@@ -176,8 +178,9 @@ def test_a_slow_server_is_given_up_within_the_budget(conn, webhook):
     result = alerts.deliver_pending(conn, webhook.url, timeout=0.3, backoff=0.1, budget_seconds=1.0)
     assert time.monotonic() - started < 1.3
     assert (result["delivered"], result["pending"]) == (0, 1)
-    assert result["errors"][0]["error"] == "TimeoutError: timed out"
+    assert result["errors"][0]["error"] == "no answer within 0.3 s (timed out waiting for its answer)"
     assert history.select_one(conn, "SELECT delivered_at FROM alerts")["delivered_at"] is None
+    assert len(webhook.bodies) == 1  # it went out whole: not sent again in the same call
 
 
 def test_a_500_is_retried_then_left_pending_and_a_later_200_delivers(conn, webhook):
@@ -186,7 +189,12 @@ def test_a_500_is_retried_then_left_pending_and_a_later_200_delivers(conn, webho
     raise_drift(conn)
     sleeps = []
     result = alerts.deliver_pending(conn, webhook.url, sleep=sleeps.append)
-    assert result == {"delivered": 0, "pending": 1, "errors": [{"id": 1, "error": "HTTP 500 Internal Server Error"}]}
+    assert result == {
+        "delivered": 0,
+        "pending": 1,
+        "errors": [{"id": 1, "error": "HTTP 500 Internal Server Error"}],
+        "given_up": [],
+    }
     assert (len(webhook.bodies), sleeps) == (4, [0.5, 1.0, 2.0])
     webhook.status = 200
     assert alerts.deliver_pending(conn, webhook.url, sleep=sleeps.append)["delivered"] == 1
@@ -213,7 +221,7 @@ def test_a_500_then_a_200_delivers_on_the_retry(conn, webhook):
         (404, 0, "HTTP 404 Not Found"),
     ],
 )
-def test_only_a_2xx_delivers_and_a_4xx_is_not_retried(conn, webhook, status, delivered, error):
+def test_only_a_2xx_delivers_and_a_3xx_or_4xx_is_given_up_at_once(conn, webhook, status, delivered, error):
     webhook.status = status
     webhook.start()
     raise_drift(conn, 1)
@@ -221,14 +229,83 @@ def test_only_a_2xx_delivers_and_a_4xx_is_not_retried(conn, webhook, status, del
     sleeps = []
     result = alerts.deliver_pending(conn, webhook.url, sleep=sleeps.append)
     errors = [] if error is None else [{"id": 1, "error": error}, {"id": 2, "error": error}]
-    assert result == {"delivered": delivered, "pending": 2 - delivered, "errors": errors}
+    given_up = [{**item, "event": "drift", "attempts": 1} for item in errors]
+    assert result == {"delivered": delivered, "pending": 0, "errors": errors, "given_up": given_up}
     assert ([body["id"] for body in webhook.bodies], sleeps) == ([1, 2], [])
+    assert alerts.deliver_pending(conn, webhook.url)["delivered"] == 0 and len(webhook.bodies) == 2  # never again
+
+
+SLOW_200 = b"HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n" + b"x" * 40
+
+
+@pytest.mark.parametrize(
+    "behaviour, delivered, error",
+    [
+        (trickle(SLOW_200, 0.2), 0, "no answer within 1 s (timed out waiting for its answer)"),  # 10 s in all
+        (trickle(b"HTTP/1.1 200 OK\r\n" + SLOW_200[17:], 0), 1, None),  # its status at once: delivered
+        (lambda connection, stopping: connection.sendall(b"HTTP/1.1 200 OK\r\n") or stopping.wait(60), 1, None),
+        (hang, 0, "no answer within 1 s (timed out waiting for its answer)"),
+        (lambda connection, stopping: None, 0, "ConnectionError: the webhook closed the connection without answering"),
+        (
+            trickle(b"SSH-2.0-OpenSSH\r\n", 0),
+            0,
+            "ValueError: the webhook's answer does not begin with an HTTP status line",
+        ),
+    ],
+)
+def test_a_delivery_ends_within_its_deadline_whatever_the_webhook_does_and_is_never_sent_twice(
+    conn, misbehaving, behaviour, delivered, error
+):
+    server = misbehaving(behaviour)
+    raise_drift(conn)
+    started = time.monotonic()
+    result = alerts.deliver_pending(conn, server.url, timeout=1.0, budget_seconds=3.0)
+    assert time.monotonic() - started < 1.5  # one try of at most 1 s in all: no retry of a request that went out
+    assert (result["delivered"], server.requests) == (delivered, 1)
+    assert result["errors"] == ([] if error is None else [{"id": 1, "error": error}])
+
+
+def test_a_webhook_slow_to_connect_is_cut_off_by_the_total_deadline(conn, monkeypatch):
+    """A name the resolver takes for ever to resolve costs the deadline, not the resolver's own time."""
+    import socket as socket_module
+
+    real = socket_module.getaddrinfo
+
+    def slow(host, *args, **kwargs):
+        if host == "webhook.invalid" and not kwargs.get("flags", 0) & socket_module.AI_NUMERICHOST:
+            time.sleep(5)  # a resolver that does not answer in time (and no network is asked)
+            raise socket_module.gaierror(socket_module.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kwargs)  # asked only whether it is an address: at once
+
+    monkeypatch.setattr(socket_module, "getaddrinfo", slow)
+    raise_drift(conn)
+    started = time.monotonic()
+    result = alerts.deliver_pending(conn, "http://webhook.invalid/hook", timeout=0.5, retries=0, budget_seconds=1.0)
+    assert time.monotonic() - started < 1.0
+    assert result["errors"] == [{"id": 1, "error": "no answer within 0.5 s (timed out connecting and sending)"}]
+
+
+def test_an_alert_tried_the_maximum_number_of_times_is_given_up_and_said_so(conn, webhook):
+    webhook.status = 503
+    webhook.start()
+    raise_drift(conn)
+    with conn:
+        conn.execute("UPDATE alerts SET attempts = ?", (alerts.MAX_ATTEMPTS - 2,))
+    result = alerts.deliver_pending(conn, webhook.url, sleep=lambda seconds: None)
+    given_up = {"id": 1, "event": "drift", "attempts": alerts.MAX_ATTEMPTS, "error": "HTTP 503 Service Unavailable"}
+    assert (result["pending"], result["given_up"], len(webhook.bodies)) == (0, [given_up], 2)
+    assert alerts.describe(result) == [
+        f"alert 1 (drift) is undeliverable after {alerts.MAX_ATTEMPTS} tries: HTTP 503 Service Unavailable;"
+        " it is not sent again"
+    ]
+    assert history.select_one(conn, "SELECT given_up_at IS NOT NULL AS given_up FROM alerts")["given_up"] == 1
+    assert alerts.deliver_pending(conn, webhook.url)["delivered"] == 0 and len(webhook.bodies) == 2
 
 
 def test_no_url_sends_nothing_and_keeps_alerts_pending(conn, webhook):
     webhook.start()
     raise_drift(conn)
-    assert alerts.deliver_pending(conn, None) == {"delivered": 0, "pending": 1, "errors": []}
+    assert alerts.deliver_pending(conn, None) == {"delivered": 0, "pending": 1, "errors": [], "given_up": []}
     assert (webhook.bodies, rows(conn)) == ([], [{"id": 1, "attempts": 0, "delivered": 0}])
 
 
@@ -269,7 +346,7 @@ def test_a_late_heartbeat_raises_one_alert_however_often_it_is_checked(conn):
     assert states[0]["seconds_since_heartbeat"] == 1260.0
     assert late_alerts(conn) == [{"dedupe_key": f"late:{CONFIG}:{checked_at}", "run_id": run_id}]
     summary = history.select_one(conn, "SELECT summary FROM alerts")["summary"]
-    assert summary == f"no cron heartbeat for {CONFIG} since {checked_at} (21 min; expected every 10 min)"
+    assert summary == f"no cron heartbeat for config.json since {checked_at} (21 min; expected every 10 min)"
 
 
 @pytest.mark.parametrize("seconds, late", [(1200.0, False), (1200.001, True)])
@@ -322,7 +399,7 @@ def test_a_version_1_database_migrates_to_the_alerts_table_and_keeps_its_rows(tm
     old.commit()
     old.close()
     with history.opened(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3 == history.SCHEMA_VERSION
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == history.SCHEMA_VERSION
         assert history.select(conn, "SELECT id, config_path FROM runs") == [{"id": 1, "config_path": CONFIG}]
         assert alerts.check_late(conn, CONFIG, 10, now=epoch("2026-01-01T00:00:01.000Z") + 3600)["alert_id"] == 1
         migrated = conn.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall()
@@ -432,3 +509,19 @@ def test_a_deployment_by_hand_is_alerted(trained_project, config, webhook, monke
     assert [(body["event"], body["severity"], body["summary"]) for body in webhook.bodies] == [
         ("deployment", "info", f"release {release} deployed by hand by ann@box")
     ]
+
+
+@pytest.mark.slow
+def test_a_failed_runs_record_and_alert_name_files_never_where_the_server_keeps_them(config, webhook):
+    webhook.start()
+    config = set_config(config, alert_webhook_url=webhook.url)
+    (config.test_data_path / "testdata.csv").unlink()  # the bootstrap fails at scoring, naming the file
+    result = run_script("fullprocess.py", config.config_path)
+    assert result.returncode == 1
+    expected = (
+        "failed: step scoring failed: test data file testdata/testdata.csv does not exist (config key test_data_path)"
+    )
+    with history.opened(config.history_path) as conn:
+        assert history.recent_runs(conn, 1)[0]["decision"] == expected
+    assert [body["summary"] for body in webhook.bodies] == [f"run 1 {expected}"]
+    assert str(config.config_path.parent) not in config.log_path.read_text() + json.dumps(webhook.bodies)

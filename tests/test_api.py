@@ -4,6 +4,7 @@ Expected answers come from the data files with pandas, the deployed pickle with 
 predict/predict_proba, or the history database with sqlite3: never from the functions the endpoints call.
 """
 
+import hashlib
 import io
 import json
 import os
@@ -15,14 +16,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import FEATURES, client_rows, damage_history, history_locked, set_config
+from conftest import FEATURES, client_rows, damage_history, history_locked, plant_pickle, set_config
 from sklearn.metrics import f1_score
 
 import app as app_module
 import deployment
 import training
 from app import MAX_BODY_BYTES, create_app
-from risk import history, outdated
+from risk import history, outdated, registry
 
 RECORD = {"lastmonth_activity": 5, "lastyear_activity": 100, "number_of_employees": 12}
 EXPECTED_COLUMNS = (
@@ -443,8 +444,8 @@ def test_the_model_is_reloaded_after_a_redeploy_without_a_restart(client, config
 
 def test_the_model_is_loaded_once_per_release(client, config, monkeypatch):
     loads = []
-    real_load = app_module.load_model
-    monkeypatch.setattr(app_module, "load_model", lambda path: loads.append(path) or real_load(path))
+    real_load = registry.read_release_model
+    monkeypatch.setattr(registry, "read_release_model", lambda *args: loads.append(args[1]) or real_load(*args))
     app = create_app(config).test_client()
     for _ in range(3):
         app.post("/prediction", json={"records": [RECORD]})
@@ -453,9 +454,48 @@ def test_the_model_is_loaded_once_per_release(client, config, monkeypatch):
     deployment.main(config.config_path)  # the same model, a new release
     for _ in range(3):
         app.post("/prediction", json={"records": [RECORD]})
-    assert [os.path.basename(os.path.dirname(path)) for path in loads][1:] == [
-        config.prod_deployment_path.resolve().name
-    ]
+    assert [path.name for path in loads][1:] == [config.prod_deployment_path.resolve().name]
+
+
+def test_a_replaced_model_is_refused_with_a_503_and_one_alert_and_is_never_unpickled(client, config, webhook, tmp_path):
+    webhook.start()
+    api = create_app(set_config(config, alert_webhook_url=webhook.url)).test_client()
+    assert api.post("/prediction", json={"records": [RECORD]}).status_code == 200
+    model_path = config.prod_deployment_path / "trainedmodel.pkl"
+    original = model_path.read_bytes()
+    marker = tmp_path / "the planted pickle ran"
+    plant_pickle(model_path, marker)
+    release, model_id = config.prod_deployment_path.resolve().name, hashlib.sha256(original).hexdigest()[:12]
+    answers = [api.post("/prediction", json={"records": [RECORD]}) for _ in range(3)]
+    assert [answer.status_code for answer in answers] == [503] * 3
+    assert (
+        answers[0]
+        .get_json()["error"]
+        .startswith(
+            f"release {release} is refused: its trainedmodel.pkl is not the model {model_id} the history records for it"
+        )
+    )
+    assert not marker.exists()
+    deadline = time.monotonic() + 10
+    while not webhook.bodies and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [(body["event"], body["severity"]) for body in webhook.bodies] == [("release refused", "critical")]
+    model_path.write_bytes(original)  # put back: served again
+    assert api.post("/prediction", json={"records": [RECORD]}).status_code == 200
+
+
+def test_a_model_the_api_cannot_verify_is_not_loaded_until_the_history_can_say(client, config):
+    assert client.get("/scoring").status_code == 200  # loaded and verified: it keeps serving
+    for path in config.history_path.parent.glob("history.db*"):
+        path.unlink()
+    assert client.get("/scoring").status_code == 200  # the same file: nothing to verify again
+    fresh = create_app(config).test_client()  # a new worker: it must verify, and cannot
+    answer = fresh.get("/scoring")
+    assert answer.status_code == 503 and "cannot be verified without the history database" in answer.get_json()["error"]
+    import deployment
+
+    deployment.main(config.config_path)  # a deployment records the history again: the new release loads
+    assert fresh.get("/scoring").status_code == 200
 
 
 def test_a_rollback_is_served_without_a_restart(client, config):
@@ -876,7 +916,7 @@ def test_health_says_when_cron_is_late_and_sends_one_alert(trained_project, conf
         time.sleep(0.05)
     time.sleep(0.2)  # a second alert, if one were sent, would have arrived by now
     assert [body["event"] for body in webhook.bodies] == ["late cron"]
-    assert webhook.bodies[0]["text"].startswith(f"[WARNING] no cron heartbeat for {config.config_path} since ")
+    assert webhook.bodies[0]["text"].startswith("[WARNING] no cron heartbeat for config.json since ")
     assert query(config, "SELECT COUNT(*) AS n FROM alerts WHERE event = 'late cron'") == [{"n": 1}]
 
 
@@ -897,13 +937,37 @@ def make_history_read_only(monkeypatch) -> None:
     monkeypatch.setattr(history.sqlite3, "connect", connect)
 
 
+DAMAGED = (
+    "history database logs/history.db is damaged (file is not a database): restore it from a backup, or move it aside"
+)
+LOCKED = "history database logs/history.db is locked by another process (waited 1 s): try again when it is free"
+READ_ONLY = (
+    "history database logs/history.db is read-only (attempt to write a readonly database): make it writable for"
+    " this user"
+)
+
+
+def refused_or(path: str, config, problem: str) -> str:
+    """The 503's sentence: /health loads the model first, and a model is not loaded unverified."""
+    if path != "/health":
+        return problem
+    release = config.prod_deployment_path.resolve().name
+    return f"release {release} is refused: its model cannot be verified: {problem}"
+
+
 @pytest.mark.parametrize("path", HISTORY_ROUTES)
 def test_a_damaged_history_is_a_503_naming_it(client, config, path):
     damage_history(config)
     response = client.get(path)
     assert (response.status_code, response.get_json()) == (
         503,
-        {"error": "the history database logs/history.db cannot be used: file is not a database"},
+        {
+            "error": refused_or(
+                path,
+                config,
+                DAMAGED,
+            )
+        },
     )
 
 
@@ -914,10 +978,8 @@ def test_a_locked_history_is_a_503_after_at_most_a_second(client, config, path):
         started = time.monotonic()
         response = client.get(path)
         waited = time.monotonic() - started
-    assert (response.status_code, response.get_json()) == (
-        503,
-        {"error": "the history database logs/history.db cannot be used: database is locked"},
-    )
+    problem = LOCKED
+    assert (response.status_code, response.get_json()) == (503, {"error": refused_or(path, config, problem)})
     assert waited < 5  # one wait of 1 s per request; before, 10 s (readers) or 30 s (/health with a webhook)
 
 
@@ -930,7 +992,13 @@ def test_a_read_only_history_of_an_older_schema_is_a_503(client, config, monkeyp
     response = client.get(path)
     assert (response.status_code, response.get_json()) == (
         503,
-        {"error": "history database logs/history.db cannot be used: attempt to write a readonly database"},
+        {
+            "error": refused_or(
+                path,
+                config,
+                READ_ONLY,
+            )
+        },
     )
 
 
@@ -944,7 +1012,7 @@ def test_a_late_cron_over_a_read_only_history_is_still_said(trained_project, con
     deadline = time.monotonic() + 10  # the alert is recorded in the background, where the refusal is logged
     while "cannot record the late-cron alert" not in caplog.text and time.monotonic() < deadline:
         time.sleep(0.05)
-    refused = "the history database logs/history.db cannot be used: attempt to write a readonly database"
+    refused = READ_ONLY
     assert f"cannot record the late-cron alert: {refused}" in caplog.text
     assert webhook.bodies == []
 
@@ -954,6 +1022,14 @@ def test_without_a_history_database_the_answers_say_there_is_none_yet(client, co
     for suffix in ("", "-wal", "-shm"):
         Path(f"{config.history_path}{suffix}").unlink(missing_ok=True)
     response = client.get(path)
+    if path == "/health":  # the live model is not loaded until the history records its hash: not ready
+        release = config.prod_deployment_path.resolve().name
+        assert (response.status_code, response.get_json()["error"]) == (
+            503,
+            f"release {release} is refused: its model cannot be verified without the history database "
+            "logs/history.db (the next full-process run, or deployment.py, adopts a live release and records its hash)",
+        )
+        return
     assert response.status_code == 200
     if path == "/history":
         assert response.get_json() == {"runs": []}

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from risk.config import DEFAULT_CONFIG_PATH, PipelineError, load_config
+from risk.config import DEFAULT_CONFIG_PATH, PROJECT_DIR, PipelineError, load_config, one_line, relative_paths
 
 
 def write_config(tmp_path, data) -> str:
@@ -63,6 +63,14 @@ def test_risk_config_environment_variable_selects_the_file(tmp_path, monkeypatch
     path = write_config(tmp_path, {**VALID, "input_folder_path": "practicedata"})
     monkeypatch.setenv("RISK_CONFIG", str(path))
     assert load_config().input_folder_path.name == "practicedata"
+
+
+def test_risk_api_base_url_replaces_the_configs_api_base_url_and_is_checked_like_it(tmp_path, monkeypatch):
+    path = write_config(tmp_path, {**VALID, "api_base_url": "http://127.0.0.1:8000"})
+    monkeypatch.setenv("RISK_API_BASE_URL", "http://127.0.0.1:8010")
+    assert load_config(path).api_base_url == "http://127.0.0.1:8010"
+    monkeypatch.setenv("RISK_API_BASE_URL", "")  # empty: not set
+    assert load_config(path).api_base_url == "http://127.0.0.1:8000"
 
 
 def test_default_is_config_json_beside_the_scripts(monkeypatch):
@@ -160,3 +168,49 @@ def test_the_practice_config_reads_practicedata_into_practicemodels_and_shares_t
     shared = ["history_path", "prod_deployment_path", "log_path", "output_folder_path", "test_data_path"]
     assert [getattr(practice, key) for key in shared] == [getattr(production, key) for key in shared]
     assert practice.history_path == PROJECT_DIR / "logs" / "history.db"
+
+
+@pytest.mark.parametrize(
+    "text, shown",
+    [
+        ("dataset1.csv", "dataset1.csv"),
+        ("a\n2026-01-01 00:00:00,000 ERROR forged.csv", "a\\n2026-01-01 00:00:00,000 ERROR forged.csv"),
+        ("tab\there, bell\x07, escape\x1b[31m", "tab\\there, bell\\x07, escape\\x1b[31m"),
+        ("line\u2028separator, right-to-left\u202e", "line\\u2028separator, right-to-left\\u202e"),
+        ("déjà vu", "déjà vu"),  # printable letters of any script stay as they are
+    ],
+)
+def test_one_line_escapes_every_character_that_is_not_printable(text, shown):
+    assert one_line(text) == shown
+
+
+@pytest.mark.parametrize(
+    "text, shown",
+    [
+        ("input folder /srv/risk/sourcedata does not exist", "input folder sourcedata does not exist"),
+        (
+            "moved /srv/risk/production_deployment to /srv/risk/p.releases/x",
+            "moved production_deployment to p.releases/x",
+        ),
+        (
+            "[Errno 13] Permission denied: '/srv/risk/logs/history.db'",
+            "[Errno 13] Permission denied: 'logs/history.db'",
+        ),
+        ("read /etc/passwd (denied)", "read passwd (denied)"),
+        ("the project folder /srv/risk itself", "the project folder . itself"),
+        (
+            "calling http://127.0.0.1:8000/hook and sourcedata/a.csv",
+            "calling http://127.0.0.1:8000/hook and sourcedata/a.csv",
+        ),
+        ("a ratio 3/4, a lone / and nothing else", "a ratio 3/4, a lone / and nothing else"),
+    ],
+)
+def test_relative_paths_name_files_from_the_config_folder_and_others_by_their_last_part(text, shown):
+    assert relative_paths(text, "/srv/risk") == shown
+
+
+def test_a_project_file_in_a_traceback_is_named_from_the_project():
+    assert (
+        relative_paths(f'File "{PROJECT_DIR}/risk/decisions.py", line 3', "/srv/risk")
+        == 'File "risk/decisions.py", line 3'
+    )

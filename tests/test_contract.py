@@ -28,8 +28,39 @@ PREDICTION_COLUMNS = (
 )
 
 # (text, the message after "<name>: ", whether it applies to rows to predict as well as to training files)
+SECRET = "root:x:0:0:root:/root:/bin/bash"  # the first line of a file that must never be quoted
 BAD_CSV = [
     ("", "the file is empty", True),
+    (
+        f"{SECRET}\n",
+        f"line 1: missing column(s) {TRAINING_COLUMNS}; unexpected column(s) [column 1 (31 characters, not shown)]",
+        False,
+    ),
+    (
+        f"{HEADER},{SECRET},exitd\n{GOOD}",
+        "line 1: unexpected column(s) [column 6 (31 characters, not shown), 'exitd']",
+        False,
+    ),
+    (
+        f"{HEADER},{'x' * 21},{'x' * 21}\n{GOOD}",
+        "line 1: the header repeats column(s) [column 6 (21 characters, not shown)]",
+        True,
+    ),
+    (
+        f"{HEADER}\n{SECRET},1,2,3,0\n",
+        "line 2: corporation must be four lowercase letters, got a value of 31 characters (not shown)",
+        True,
+    ),
+    (
+        f"{HEADER}\nabcd,1,{'9' * 21},3,0\n",
+        "line 2: lastyear_activity is larger than 1,000,000,000, too large to be a count (21 characters, not shown)",
+        True,
+    ),
+    (
+        f"{HEADER}\nabcd,1,{'9' * 20},3,0\n",
+        f"line 2: lastyear_activity {'9' * 20} is larger than 1,000,000,000, too large to be a count",
+        True,
+    ),
     ("\n\n", "the file is empty", True),
     (f"{HEADER}\n", "the file has a header but no rows", True),
     (f"{HEADER}\n\n\n", "the file has a header but no rows", True),
@@ -333,6 +364,29 @@ def test_any_bytes_are_read_or_refused_with_a_message(data):
             contract.read_table(data, "f.csv", mode)
         except DataError as error:
             assert str(error).startswith("f.csv: ") and "\n" not in str(error)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(alphabet=string.ascii_letters + string.digits + ":/ _$!", min_size=21, max_size=80).filter(
+        lambda text: ":" in text and text.strip() == text
+    ),
+    st.integers(0, 5),
+    st.sampled_from(["header", "value"]),
+)
+def test_no_message_quotes_more_than_twenty_characters_of_a_file(secret, position, where):
+    """A file of another kind (a key, a password line) is named by line and column, never quoted."""
+    if where == "header":
+        columns = HEADER.split(",")
+        text = ",".join(columns[:position] + [secret] + columns[position:]) + "\n" + GOOD
+    else:
+        values = GOOD.strip().split(",")
+        values[position % 5] = secret
+        text = f"{HEADER}\n" + ",".join(values) + "\n"
+    for mode in (TRAINING, PREDICTION):
+        with pytest.raises(DataError) as raised:
+            contract.read_table(text.encode(), "f.csv", mode)
+        assert secret not in str(raised.value) and secret[:21] not in str(raised.value)
 
 
 JSON_ODD = st.one_of(

@@ -82,6 +82,11 @@ def start_run(conn, config) -> int:
     return history.start_run(conn, str(config.config_path), "tester@box", "new data", live_release(config).name)
 
 
+def history_rows(config, sql) -> list[tuple]:
+    with history.opened(config.history_path) as conn:
+        return [tuple(row) for row in conn.execute(sql)]
+
+
 def recorded_verdicts(conn, run_id) -> list[dict]:
     return [{key: row[key] for key in VERDICT_FIELDS} for row in history.run_verdicts(conn, run_id)]
 
@@ -345,6 +350,40 @@ def test_files_the_live_release_learned_from_are_adopted_not_judged(project):
         "finished",
     )
     assert files(project) == {"dataset1.csv": ("decided", adoption["id"]), "dataset2.csv": ("decided", adoption["id"])}
+
+
+def test_a_file_the_live_model_learned_from_that_comes_back_with_other_content_is_new_data(project):
+    flipped = client_rows(4, 400, "flipped")
+    add_file(project, "dataset2.csv", flipped)  # next month's export written over a file the model learned from
+    (course, performance, *_), _ = expected_check(project, flipped, "gone")  # the reference file was written over
+    with history.opened(project.history_path) as conn:
+        run_id = start_run(conn, project)
+        result = decisions.check(conn, project, run_id)
+    assert result.lines[:3] == [
+        "dataset2.csv changed since the live model learned from it: new data",
+        course.detail,
+        performance.detail,
+    ]
+    assert (performance.outcome, result.challenge) == ("drift", True)
+    assert result.verdicts[:2] == [course, performance]
+    versions = history_rows(project, "SELECT name, decision FROM files ORDER BY id")
+    assert versions == [("dataset1.csv", "decided"), ("dataset2.csv", "decided"), ("dataset2.csv", None)]
+
+
+def test_a_release_known_by_names_only_adopts_the_first_content_seen_under_a_name_and_judges_any_other(project):
+    release = live_release(project)
+    (release / "modelcard.json").unlink()  # no card: ingestedfiles.txt names the files, without their content
+    forget_history(project)
+    ingestion.main(project.config_path)
+    with history.opened(project.history_path) as conn:
+        first = decisions.check(conn, project, start_run(conn, project))
+    assert first.lines == [f"dataset1.csv, dataset2.csv: learned by the live release {release.name}, not new data"]
+    add_file(project, "dataset2.csv", client_rows(4, 400, "flipped"))
+    with history.opened(project.history_path) as conn:
+        run_id = start_run(conn, project)
+        second = decisions.check(conn, project, run_id)
+    assert second.lines[0] == "dataset2.csv changed since the live model learned from it: new data"
+    assert second.verdicts[1].kind == "performance" and second.verdicts[1].n == 400
 
 
 def test_an_adopted_release_without_card_is_judged_by_its_test_f1_with_the_new_files_noted(project):

@@ -1,5 +1,6 @@
 """Deployment and the registry: releases, the audit, rollback, adoption, pruning, kills."""
 
+import contextlib
 import fcntl
 import functools
 import hashlib
@@ -21,7 +22,7 @@ from conftest import PROJECT_DIR, refuse_to_delete, run_script
 import deployment
 import training
 from risk import artifacts, history, registry
-from risk.config import PipelineError
+from risk.config import PipelineError, read_config
 
 RELEASE_FILES = ["ingestedfiles.txt", "latestscore.txt", "modelcard.json", "trainedmodel.pkl"]
 
@@ -69,6 +70,22 @@ def test_deployment_publishes_the_files_and_records_who_and_why(trained_project,
             ("dataset1.csv", "decided"),
             ("dataset2.csv", "decided"),
         ]
+
+
+def test_a_deployment_decides_the_file_versions_its_model_learned_from_not_later_ones_of_the_same_name(config):
+    import ingestion
+    import scoring
+
+    for step in (ingestion, training, scoring):
+        step.main(config.config_path)  # the model learns dataset2.csv as it is now
+    dataset2 = config.input_folder_path / "dataset2.csv"
+    dataset2.write_text(dataset2.read_text() + "zzzz,1,2,3,1\n")
+    ingestion.main(config.config_path)  # a new version of it is recorded, which the model never saw
+    deployment.main(config.config_path)
+    with sqlite3.connect(config.history_path) as conn:
+        versions = conn.execute("SELECT name, rows, decision FROM files ORDER BY id").fetchall()
+    # the version it learned is gone from the folder, so there is nothing to decide of it; the new one is new data
+    assert versions == [("dataset1.csv", 400, "decided"), ("dataset2.csv", 300, None), ("dataset2.csv", 301, None)]
 
 
 def test_a_missing_source_file_fails_before_production_changes(trained_project, config):
@@ -324,9 +341,221 @@ def test_a_deployment_killed_at_any_moment_leaves_production_and_history_in_agre
         assert sorted(p.name for p in prod.iterdir()) == RELEASE_FILES, f"trial {trial}"
         with history.opened(config.history_path) as conn:
             registry.reconcile(conn, config, "tester@box")
-            assert history.last_deployment(conn)["to_release"] == live(config), f"trial {trial}"
-            assert history.pending_deployments(conn) == []
+        assert_in_agreement(config)
     leftovers = [p for p in config.prod_deployment_path.parent.iterdir() if ".tmp-" in p.name]
     leftovers += [p for p in artifacts.releases_path(config.prod_deployment_path).iterdir() if p.name.startswith(".")]
     deployment.main(config.config_path)
     assert [p for p in leftovers if p.exists()] == []
+
+
+# --- a history database that cannot be used never stops the release folder from working ----------------
+
+
+def damage(config) -> None:
+    for path in config.history_path.parent.glob("history.db*"):
+        path.unlink()
+    config.history_path.write_bytes(b"this is not a database, whatever its name says" * 100)
+
+
+@contextlib.contextmanager
+def locked(config):
+    """Another process's write transaction on the history, held until the block ends."""
+    holder = sqlite3.connect(config.history_path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+@pytest.fixture
+def impatient(monkeypatch):
+    monkeypatch.setattr(history, "BUSY_SECONDS", 0.3)  # what a lock costs here, in seconds; 5 in production
+
+
+def test_the_list_of_a_damaged_history_is_the_release_folders_with_a_warning(trained_project, config, caplog):
+    release = live(config)
+    damage(config)
+    with caplog.at_level(logging.WARNING, logger="deployment"):
+        rows = deployment.list_releases(config.config_path)
+    assert [(row["release"], row["live"], row["known"]) for row in rows] == [(release, True, False)]
+    assert caplog.messages == [
+        f"history database {config.history_path} is damaged (file is not a database): restore it from a backup,"
+        " or move it aside; listing the release folders alone"
+    ]
+
+
+@pytest.mark.parametrize("how", ["damaged", "locked"])
+def test_a_rollback_with_a_history_that_cannot_be_written_still_moves_production_and_says_so(
+    trained_project, config, caplog, impatient, how
+):
+    first = live(config)
+    second = retrain_and_deploy(config, flip=True)
+    if how == "damaged":
+        damage(config)
+    with locked(config) if how == "locked" else contextlib.nullcontext():
+        with caplog.at_level(logging.WARNING):
+            assert deployment.rollback(config.config_path) == (second, first)
+    assert live(config) == first
+    problem = {
+        "damaged": f"history database {config.history_path} is damaged (file is not a database): restore it from a"
+        " backup, or move it aside",
+        "locked": f"history database {config.history_path} is locked by another process (waited 0.3 s): try again"
+        " when it is free",
+    }[how]
+    said = {
+        "damaged": f"production moved to {first} without a record in the history, and its model could not be"
+        " verified (the history cannot be read): the API and the full process load it only once the history can"
+        " be read",
+        "locked": f"production moved to {first}, its model verified against the history but the move not recorded"
+        " there: the next full-process run records it (as adopted) once the history can be written",
+    }[how]
+    assert caplog.messages[0] == f"{problem}; moving production without recording it"
+    assert caplog.messages[-1] == said
+    if how == "locked":  # the history works again: the next reconciliation records what is live
+        with history.opened(config.history_path) as conn:
+            model_id = registry.file_model_id(config.prod_deployment_path / "trainedmodel.pkl")
+            assert registry.reconcile(conn, config, "tester@box") == [
+                f"adopted release {first} (model {model_id}), live without a record"
+            ]
+
+
+def test_a_rollback_to_a_named_release_with_a_damaged_history_still_checks_its_files(trained_project, config):
+    first = config.prod_deployment_path.resolve()
+    second = retrain_and_deploy(config, flip=True)
+    (first / "latestscore.txt").unlink()
+    damage(config)
+    with pytest.raises(registry.ReleaseRefused, match=f"release {first.name} is refused: latestscore.txt is missing"):
+        deployment.rollback(config.config_path, target=first.name)
+    assert live(config) == second
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args", [["--list"], ["--rollback"], ["--to", "FIRST"]])
+def test_the_cli_lists_and_moves_production_with_a_damaged_history(trained_project, config, args):
+    first = live(config)
+    second = retrain_and_deploy(config, flip=True)
+    damage(config)
+    result = run_script("deployment.py", config.config_path, *[first if arg == "FIRST" else arg for arg in args])
+    assert result.returncode == 0 and "Traceback" not in result.stderr
+    assert "history database logs/history.db is damaged (file is not a database)" in result.stderr
+    assert str(config.config_path.parent) not in result.stderr + result.stdout  # no absolute path
+    if args == ["--list"]:
+        assert [line.split()[:2] for line in result.stdout.splitlines()[1:]] == [["*", second], [first, "(not"]]
+    else:
+        assert live(config) == first
+
+
+@pytest.mark.slow
+def test_an_idle_run_with_a_locked_history_stops_after_a_bounded_wait_with_one_line_and_exit_75(
+    trained_project, config
+):
+    assert fullprocess_run(config).returncode == 2  # the release's reports (no API to call): the next run is idle
+    with locked(config):
+        started = time.monotonic()
+        result = run_script("fullprocess.py", config.config_path)
+        elapsed = time.monotonic() - started
+    assert (result.returncode, "Traceback" in result.stderr) == (75, False)
+    assert elapsed < 15  # history.BUSY_SECONDS (5 s), once
+    lines = config.log_path.read_text().splitlines()
+    assert lines[-1].endswith(
+        "ERROR fullprocess: history database logs/history.db is locked by another process (waited 5 s): try again"
+        " when it is free"
+    )
+    assert fullprocess_run(config).returncode == 0  # free again: the next run works
+
+
+@pytest.mark.slow
+def test_a_failure_met_with_a_locked_history_is_two_lines_not_a_traceback(trained_project, config):
+    assert fullprocess_run(config).returncode == 2  # the release's reports: the next run is idle
+    config.input_folder_path.rename(config.input_folder_path.with_name("elsewhere"))
+    with locked(config):
+        result = fullprocess_run(config)
+    assert (result.returncode, "Traceback" in result.stderr + config.log_path.read_text()) == (1, False)
+    assert [line.split(" ", 3)[3] for line in config.log_path.read_text().splitlines()[-2:]] == [
+        "fullprocess: input folder sourcedata does not exist (config key input_folder_path)",
+        "fullprocess: history database logs/history.db is locked by another process (waited 5 s): try again when it"
+        " is free",
+    ]
+
+
+def fullprocess_run(config):
+    return run_script("fullprocess.py", config.config_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", ["ingestion.py", "training.py", "scoring.py", "reporting.py", "deployment.py"])
+def test_a_script_with_a_damaged_history_ends_with_one_line_and_exit_1(trained_project, config, script):
+    damage(config)
+    result = run_script(script, config.config_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()[-1:]
+    assert "history database logs/history.db is damaged (file is not a database)" in line
+
+
+# --- a deployment killed at any point: the next run leaves no folder and no row that disagree ---------
+
+
+class Killed(BaseException):
+    """A kill -9 at this point: nothing after it runs, and no `except Exception` sees it."""
+
+
+def kill_at(monkeypatch, owner, name: str, after: bool = False, calls: int = 1) -> None:
+    """Kill the deployment at the `calls`-th call of owner.name: before it runs, or `after` it."""
+    real, seen = getattr(owner, name), []
+
+    def killing(*args, **kwargs):
+        seen.append(1)
+        if len(seen) < calls:
+            return real(*args, **kwargs)
+        if after:
+            real(*args, **kwargs)
+        raise Killed(name)
+
+    monkeypatch.setattr(owner, name, killing)
+
+
+KILL_POINTS = {
+    "while copying the files": (artifacts, "copy_durably", False, 2),
+    "built, before the intent is recorded": (registry, "switch_recorded", False, 1),
+    "intent recorded, before the release is published": (artifacts, "publish_release", False, 1),
+    "published, before the switch": (artifacts, "switch_to", False, 1),
+    "switched, before the intent is marked done": (registry, "complete", False, 1),
+    "an old release deleted, before it is marked pruned": (artifacts, "prune_releases", True, 1),
+    "an old release out of the list, before it is deleted": (shutil, "rmtree", False, 1),
+}
+
+
+def assert_in_agreement(config) -> None:
+    """No leftover; the kept release folders are the recorded ones not pruned; the history says what is live."""
+    releases = artifacts.releases_path(config.prod_deployment_path)
+    kept = {path.name for path in artifacts.kept_releases(config.prod_deployment_path)}
+    assert {path.name for path in releases.iterdir()} == kept  # nothing hidden: no half-built or half-deleted one
+    assert artifacts.leftovers(config.prod_deployment_path) == []
+    with history.opened(config.history_path) as conn:
+        assert set(history.unpruned_releases(conn)) == kept
+        assert history.pending_deployments(conn) == []
+        assert history.last_deployment(conn)["to_release"] == live(config)
+
+
+@pytest.mark.parametrize("point", KILL_POINTS)
+def test_a_deployment_killed_at_any_point_leaves_nothing_that_disagrees_after_the_next_run(
+    trained_project, config, monkeypatch, point
+):
+    import fullprocess
+
+    monkeypatch.setattr(artifacts, "prune_releases", functools.partial(artifacts.prune_releases, keep=2))
+    retrain_and_deploy(config, flip=True)
+    retrain_and_deploy(config)  # three releases: the next deployment prunes the oldest
+    owner, name, after, calls = KILL_POINTS[point]
+    with monkeypatch.context() as killing:
+        kill_at(killing, owner, name, after, calls)
+        with pytest.raises(Killed):
+            deployment.main(config.config_path)
+    with history.opened(config.history_path) as conn:  # what the next full-process run does first
+        assert fullprocess.needs_reconciling(conn, read_config(config.config_path), live(config))
+        registry.reconcile(conn, config, "cron")
+    assert_in_agreement(config)
+    deployment.main(config.config_path)  # and deployments go on as before
+    assert_in_agreement(config)

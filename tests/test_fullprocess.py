@@ -6,9 +6,11 @@ import os
 import random
 import re
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -20,9 +22,11 @@ from conftest import (
     free_port,
     gunicorn,
     make_project,
+    plant_pickle,
     run_script,
     seed_outdated_cache,
     set_config,
+    trickle,
 )
 
 from risk import history, registry
@@ -386,6 +390,60 @@ def test_a_rejected_file_fails_the_run_and_is_read_again_once_it_changes(bootstr
     assert runs(config)[-1]["decision"] == "drift: re-trained and re-deployed"
 
 
+LOG_LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (INFO|WARNING|ERROR) [\w.]+: \S")
+
+
+@pytest.mark.slow
+def test_the_input_folder_is_a_boundary_no_link_is_followed_and_no_name_forges_a_log_line(bootstrapped):
+    config = bootstrapped
+    secret = config.config_path.parent / "secret.txt"
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    (config.input_folder_path / "passwd.csv").symlink_to(secret)
+    os.mkfifo(config.input_folder_path / "pipe.csv")
+    forged = "a\n2026-01-01 00:00:00,000 ERROR fullprocess: forged.csv"
+    add_file(config, forged, 4, 400)
+    before = len(log_lines(config))
+    result = fullprocess(config)
+    assert result.returncode == 0, result.stderr
+    lines = log_lines(config)[before:]
+    assert [line for line in lines if not LOG_LINE.match(line)] == []
+    assert "forged.csv" not in "".join(line for line in lines if "skipped" not in line)
+    assert sum("skipped" in line and "WARNING" in line for line in lines) == 3
+    assert "root:x" not in config.log_path.read_text()
+    text = "".join(
+        str(row) for table in ("runs", "files", "verdicts") for row in query(config, f"SELECT * FROM {table}")
+    )
+    assert "root:x" not in text and "forged" not in text and "passwd" not in text
+    assert lines[-1].endswith("no new data: the 2 file(s) in sourcedata are judged")
+
+
+@pytest.mark.slow
+def test_a_live_model_replaced_on_disk_is_refused_by_the_next_run_that_would_load_it(bootstrapped, webhook, tmp_path):
+    webhook.start()
+    config = set_config(bootstrapped, alert_webhook_url=webhook.url)
+    release = config.prod_deployment_path.resolve()
+    marker = tmp_path / "the planted pickle ran"
+    plant_pickle(release / "trainedmodel.pkl", marker)
+    add_file(config, "dataset3.csv", 4, 2000, "flipped")
+    assert fullprocess(config).returncode == 1
+    assert not marker.exists() and release_of(config) == release.name
+    refusal = f"release {release.name} is refused: its trainedmodel.pkl is not the model "
+    assert refusal in log_lines(config)[-3] and " ERROR " in log_lines(config)[-3]
+    assert refusal in runs(config)[-1]["decision"]
+    assert [(body["event"], refusal in body["summary"]) for body in webhook.bodies] == [("failed run", True)]
+
+
+@pytest.mark.slow
+def test_a_file_written_over_with_next_months_export_is_judged_as_new_data_whatever_its_name(bootstrapped):
+    config = bootstrapped
+    add_file(config, "dataset2.csv", 4, 2000, "flipped")  # the same name, new content
+    result = fullprocess(config)
+    assert result.returncode == 2, result.stderr
+    text = config.log_path.read_text()
+    assert "dataset2.csv changed since the live model learned from it: new data" in text
+    assert "not new data" not in text and runs(config)[-1]["decision"] == "drift: re-trained and re-deployed"
+
+
 @pytest.mark.slow
 def test_a_release_deployed_without_reports_gets_them_on_the_next_run(bootstrapped):
     import deployment
@@ -462,7 +520,7 @@ def test_a_drift_run_alerts_and_an_unreachable_webhook_fails_nothing(bootstrappe
     assert time.monotonic() - started < 60
     pending = query(config, "SELECT event, delivered_at, attempts FROM alerts ORDER BY id")
     assert [(row["event"], row["delivered_at"]) for row in pending] == [("drift", None), ("deployment", None)]
-    assert pending[0]["attempts"] >= 1 and "waiting for the webhook" in config.log_path.read_text()
+    assert pending[0]["attempts"] >= 1 and "alert(s) wait for the webhook" in config.log_path.read_text()
     webhook.start()
     assert fullprocess(config).returncode == 0  # nothing new: the idle run sends what waited
     assert [body["event"] for body in webhook.bodies] == ["drift", "deployment"]
@@ -473,6 +531,28 @@ def test_a_drift_run_alerts_and_an_unreachable_webhook_fails_nothing(bootstrappe
 
     deployment.rollback(config.config_path)
     assert webhook.bodies[-1]["event"] == "rollback" and "rolled back to release" in webhook.bodies[-1]["summary"]
+
+
+@pytest.mark.slow
+def test_a_webhook_trickling_its_answer_holds_the_run_no_longer_than_the_delivery_deadline(bootstrapped, misbehaving):
+    server = misbehaving(trickle(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"x" * 100, 1.0))
+    config = set_config(bootstrapped, alert_webhook_url=server.url)
+    (config.input_folder_path / "dataset3.csv").write_text("corporation,exited\nabcd,1\n")  # rejected: a failed run
+    started = time.monotonic()
+    assert fullprocess(config).returncode == 1
+    assert time.monotonic() - started < 15  # the delivery's 2 s, not the 2 minutes the webhook takes
+    assert server.requests == 1  # the request went out whole: not sent again in the same run
+    (alert,) = query(config, "SELECT event, attempts, delivered_at, given_up_at FROM alerts")
+    assert (alert["event"], alert["attempts"], alert["delivered_at"], alert["given_up_at"]) == (
+        "failed run",
+        1,
+        None,
+        None,
+    )
+    assert log_lines(config)[-1].endswith(
+        "WARNING fullprocess: 1 alert(s) wait for the webhook, for the next run (last error: no answer within 2 s"
+        " (timed out waiting for its answer))"
+    )
 
 
 # --- the log under cron, and failures in-process -----------------------------------------------------
@@ -503,7 +583,7 @@ def test_when_stderr_is_the_log_each_line_is_written_once(tmp_path, monkeypatch,
     elsewhere = tmp_path / "stderr.txt"
     with open(log_path if stderr_is_the_log else elsewhere, "a", encoding="utf-8", buffering=1) as stderr:
         monkeypatch.setattr(sys, "stderr", stderr)  # as cron's `>> logs/fullprocess.log 2>&1` makes it
-        log = RunLog(str(log_path))
+        log = RunLog(str(log_path), str(tmp_path))
         try:
             log("a line of the run")
             log.attach_step_logging()
@@ -526,7 +606,7 @@ def test_a_bad_config_exits_1_with_one_line_naming_file_and_key(tmp_path, capsys
     path = tmp_path / "config.json"
     path.write_text('{"input_folder_path": "x"}')
     assert fullprocess_module.main(path) == 1
-    assert capsys.readouterr().err == f"fullprocess: config file {path} has no key 'output_folder_path'\n"
+    assert capsys.readouterr().err == "fullprocess: config file config.json has no key 'output_folder_path'\n"
 
 
 def test_an_unexpected_error_ends_in_one_log_line_a_run_record_and_exit_1(
@@ -538,8 +618,8 @@ def test_an_unexpected_error_ends_in_one_log_line_a_run_record_and_exit_1(
     opened = []
 
     class ClosedAfterwards(fullprocess_module.RunLog):
-        def __init__(self, log_path):
-            super().__init__(log_path)
+        def __init__(self, log_path, root):
+            super().__init__(log_path, root)
             opened.append(self)
 
     def a_bug(*args, **kwargs):
@@ -579,16 +659,32 @@ def load_story(name: str):
 
 @pytest.fixture(scope="module")
 def story(tmp_path_factory):
-    """demo/story.py's main(), run as `make run` runs it, on a copy of the repository's bundled data and
-    configs (their API port a free one); returns (root, what it printed, its exit code)."""
+    """demo/story.py's main(), run as `make run PORT=<a free port>` runs it, on a copy of the repository's
+    bundled data and configs, whose API address a decoy server holds (every URL the story uses must be
+    PORT's: the decoy must hear nothing); returns (root, what it printed, its exit code)."""
     import contextlib
     import io
     import json
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     from risk import sandbox
 
+    heard = []
+
+    class Decoy(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the name http.server calls
+            heard.append(self.path)
+            self.send_error(500)
+
+        do_POST = do_GET  # noqa: N815
+
+        def log_message(self, *args):
+            pass
+
+    decoy = ThreadingHTTPServer(("127.0.0.1", 0), Decoy)
+    threading.Thread(target=decoy.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{decoy.server_address[1]}"
     root = tmp_path_factory.mktemp("story")
-    url = f"http://127.0.0.1:{free_port()}"
     for name in ("config.json", "practiceconfig.json"):
         shipped = json.loads((PROJECT_DIR / name).read_text())
         (root / name).write_text(json.dumps({**shipped, "api_port": int(url.rsplit(":", 1)[1]), "api_base_url": url}))
@@ -611,10 +707,32 @@ def story(tmp_path_factory):
         patch.setattr(module, "PRODUCTION_CONFIG", root / "config.json")
         patch.setattr(module, "reset_outputs", reset_then_seed)
         patch.delenv("API_TOKEN", raising=False)
+        port = free_port()
         with contextlib.redirect_stdout(printed):
-            code = module.main()
+            code = module.main(port=port)
+    decoy.shutdown()
+    decoy.server_close()
     assert not (root / "models" / "stale.txt").exists()
-    return root, printed.getvalue(), code
+    assert heard == []  # nothing the story ran called the configs' address
+    return root, printed.getvalue(), code, f"http://127.0.0.1:{port}"
+
+
+def test_make_run_refuses_to_start_when_its_port_is_taken_and_says_how_to_choose_another(tmp_path, monkeypatch):
+    module = load_story("story_port_taken")
+    (tmp_path / "config.json").write_text((PROJECT_DIR / "config.json").read_text())
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "earlier.txt").write_text("an earlier run's output")
+    monkeypatch.setattr(module, "PROJECT_DIR", tmp_path)
+    monkeypatch.setattr(module, "PRODUCTION_CONFIG", tmp_path / "config.json")
+    with socket.create_server(("127.0.0.1", 0)) as taken:  # another process's server
+        port = taken.getsockname()[1]
+        with pytest.raises(SystemExit) as raised:
+            module.main(port=port)
+    assert str(raised.value) == (
+        f"port {port} on 127.0.0.1 is in use by another process: stop it, or choose another port, e.g. make run"
+        " PORT=8010"
+    )
+    assert (tmp_path / "models" / "earlier.txt").exists()  # refused before anything was reset
 
 
 def story_query(root, sql, params=()) -> list[dict]:
@@ -631,9 +749,8 @@ def releases_by_reason(root) -> dict[str, str]:
 
 @pytest.mark.slow
 def test_make_run_tells_the_readmes_story_in_numbers(story):
-    root, printed, code = story
+    root, printed, code, url = story
     assert code == 0  # both runs deployed, reported and reached the API
-    url = json.loads((root / "config.json").read_text())["api_base_url"]
     releases = releases_by_reason(root)
     expected = [
         f"API: gunicorn serving on {url} (log: logs/gunicorn.log)",

@@ -14,13 +14,33 @@ README_TABLES = {
     "files": ["folder", "name", "sha256", "size", "mtime_ns", "rows", "first_seen_at", "status", "reason", "decision"],
     "runs": ["trigger", "actor", "new_files", "decision", "steps", "release_before", "release_after", "exit_code"],
     "verdicts": ["kind", "feature", "statistic", "value", "reference", "low", "high", "p_value", "n", "outcome"],
-    "models": ["id", "trained_at", "window", "training_files", "rows", "positives", "coefficients", "intercept"],
+    "models": [
+        "id",
+        "sha256",
+        "trained_at",
+        "window",
+        "training_files",
+        "rows",
+        "positives",
+        "coefficients",
+        "intercept",
+    ],
     "model_references": ["model_id", "kind", "f1"],
-    "releases": ["name", "model_id"],
+    "releases": ["name", "model_id", "files"],
     "deployments": ["at", "from_release", "to_release", "model_id", "reason", "actor"],
     "heartbeats": ["config_path", "checked_at", "outcome"],
     "step_runs": ["step", "started_at", "seconds"],
-    "alerts": ["event", "severity", "summary", "details", "link", "attempts", "delivered_at", "last_error"],
+    "alerts": [
+        "event",
+        "severity",
+        "summary",
+        "details",
+        "link",
+        "attempts",
+        "delivered_at",
+        "last_error",
+        "given_up_at",
+    ],
     "monitoring": ["run_id", "model_id", "counts", "reference_f1", "cusum", "threshold", "state", "evidence"],
 }
 
@@ -30,7 +50,7 @@ def test_migrations_build_the_readmes_tables_in_wal_mode_from_an_empty_file(tmp_
     path.parent.mkdir()
     path.write_bytes(b"")  # an empty file is an empty database
     with history.opened(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3  # three numbered steps so far
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4  # four numbered steps so far
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         columns = {table: {row[1] for row in conn.execute(f"PRAGMA table_info({table})")} for table in README_TABLES}
@@ -54,7 +74,7 @@ def test_a_trained_model_is_recorded_by_its_pickles_sha256_with_what_it_learned(
     with sqlite3.connect(config.history_path) as conn:
         conn.row_factory = sqlite3.Row
         (row,) = [dict(r) for r in conn.execute("SELECT * FROM models")]
-    assert row["id"] == hashlib.sha256(data).hexdigest()[:12]
+    assert (row["id"], row["sha256"]) == (hashlib.sha256(data).hexdigest()[:12], hashlib.sha256(data).hexdigest())
     assert (row["rows"], row["positives"]) == (len(finaldata), int(finaldata["exited"].sum()))
     assert json.loads(row["coefficients"]) == dict(zip(FEATURES, model.coef_[0].tolist(), strict=True))
     assert row["intercept"] == float(model.intercept_[0])

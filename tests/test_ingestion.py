@@ -2,6 +2,8 @@
 
 import hashlib
 import json
+import logging
+import os
 import sqlite3
 import time
 
@@ -26,6 +28,45 @@ def test_csv_names_ignore_hidden_files_other_files_and_folders(tmp_path):
         (tmp_path / name).write_text(HEADER + "\n")
     (tmp_path / "folder.csv").mkdir()
     assert list_csv_names(tmp_path) == ["a.CSV", "b.csv"]
+
+
+FORGED = "a\n2026-01-01 00:00:00,000 ERROR fullprocess: forged.csv"
+
+
+def test_links_pipes_folders_and_names_with_control_characters_are_skipped_with_a_warning(config, caplog):
+    secret = write_csv(config.config_path.parent / "outside" / "secret.txt", "root:x:0:0:root:/root:/bin/bash\n")
+    folder = config.input_folder_path
+    (folder / "passwd.csv").symlink_to(secret)
+    (folder / "dataset1-link.csv").symlink_to(folder / "dataset1.csv")  # a link, even inside the folder
+    os.mkfifo(folder / "pipe.csv")  # opening it would wait for a writer for ever
+    (folder / "folder.csv").mkdir()
+    write_csv(folder / FORGED, f"{HEADER}\nzzzz,1,2,3,0\n")
+    with caplog.at_level(logging.WARNING, logger="ingestion"):
+        metrics = ingestion.main(config.config_path)
+    assert [item["name"] for item in metrics["files_read"] + metrics["files_rejected"]] == [
+        "dataset1.csv",
+        "dataset2.csv",
+    ]
+    assert caplog.messages == [
+        "skipped a\\n2026-01-01 00:00:00,000 ERROR fullprocess: forged.csv in the input folder: its name holds"
+        " a control character; rename it to read it",
+        "skipped dataset1-link.csv in the input folder: a symbolic link; only regular files are read",
+        "skipped folder.csv in the input folder: not a regular file",
+        "skipped passwd.csv in the input folder: a symbolic link; only regular files are read",
+        "skipped pipe.csv in the input folder: not a regular file",
+    ]
+    assert sorted(row["name"] for row in file_rows(config)) == ["dataset1.csv", "dataset2.csv"]
+
+
+def test_a_file_replaced_by_a_link_after_it_was_listed_is_skipped_not_followed(config, caplog):
+    secret = write_csv(config.config_path.parent / "secret.csv", f"{HEADER}\nzzzz,1,2,3,0\n")
+    path = config.input_folder_path / "dataset2.csv"
+    path.unlink()
+    path.symlink_to(secret)
+    with caplog.at_level(logging.WARNING, logger="ingestion"):
+        _, metrics = ingestion.ingest_files([config.input_folder_path / "dataset1.csv", path])
+    assert [item["name"] for item in metrics["files_read"]] == ["dataset1.csv"]
+    assert caplog.messages == ["skipped dataset2.csv in the input folder: Too many levels of symbolic links"]
 
 
 def test_a_missing_input_folder_is_named(tmp_path):

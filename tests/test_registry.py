@@ -10,12 +10,13 @@ import json
 import logging
 import os
 import pickle
+import re
 import shutil
 import sqlite3
 
 import pandas as pd
 import pytest
-from conftest import FEATURES, refuse_to_delete
+from conftest import FEATURES, plant_pickle, refuse_to_delete, set_config
 
 import deployment
 import training
@@ -102,6 +103,7 @@ def test_a_release_without_card_or_file_list_is_adopted_with_its_parameters_time
     assert model_id == model_id_of(release)
     assert {key: model[key] for key in registry.MODEL_COLUMNS} == {
         "id": model_id,
+        "sha256": hashlib.sha256((release / "trainedmodel.pkl").read_bytes()).hexdigest(),
         "trained_at": "2026-01-02T03:04:05Z",
         "origin": "adopted",
         "window": "unknown (adopted release)",
@@ -387,3 +389,126 @@ def test_a_never_live_folder_that_cannot_be_deleted_does_not_stop_the_reconcilia
         assert caplog.messages == []
         deploy_flipped(project)
         assert hidden_leftovers(project) == []
+
+
+# --- a release is verified before it is trusted ------------------------------------------------------
+
+
+def test_a_rollback_to_a_release_whose_pickle_was_replaced_is_refused_alerted_and_never_unpickled(
+    project, webhook, tmp_path
+):
+    webhook.start()
+    config = set_config(project, alert_webhook_url=webhook.url)
+    first = live(config)
+    second = deploy_flipped(config)
+    marker = tmp_path / "the planted pickle ran"
+    plant_pickle(artifacts.releases_path(config.prod_deployment_path) / first / "trainedmodel.pkl", marker)
+    with pytest.raises(registry.ReleaseRefused) as raised:
+        deployment.rollback(config.config_path)
+    model_id = query(config, "SELECT model_id FROM releases WHERE name = ?", (first,))[0][0]
+    reason = (
+        f"release {first} is refused: its trainedmodel.pkl is not the model {model_id} the history records for it"
+        " (its SHA-256 differs: the file was changed or replaced after it was recorded)"
+    )
+    assert str(raised.value) == f"{reason}; production left as it was"
+    assert not marker.exists() and live(config) == second
+    assert query(config, "SELECT reason FROM deployments WHERE state = 'done' ORDER BY id") == [("manual",)] * 2
+    assert (webhook.bodies[-1]["event"], webhook.bodies[-1]["severity"], webhook.bodies[-1]["summary"]) == (
+        "release refused",
+        "critical",
+        f"rollback by tester@box refused: {reason}",
+    )
+
+
+@pytest.mark.parametrize(
+    "damage, problem",
+    [
+        (lambda release: (release / "latestscore.txt").unlink(), "latestscore.txt is missing"),
+        (lambda release: (release / "ingestedfiles.txt").unlink(), "ingestedfiles.txt is missing"),
+        (lambda release: (release / "modelcard.json").unlink(), "modelcard.json is missing"),
+        (
+            lambda release: (release / "latestscore.txt").write_text("0.99\n"),
+            "latestscore.txt changed after the release was made",
+        ),
+        (
+            lambda release: (release / "latestscore.txt").unlink() or (release / "latestscore.txt").mkdir(),
+            "latestscore.txt cannot be read (Is a directory)",
+        ),
+    ],
+)
+def test_a_rollback_to_a_release_missing_or_changing_a_file_it_held_is_refused(project, damage, problem):
+    first = project.prod_deployment_path.resolve()
+    second = deploy_flipped(project)
+    damage(first)
+    expected = f"^release {first.name} is refused: {re.escape(problem)}; production left as it was$"
+    with pytest.raises(registry.ReleaseRefused, match=expected):
+        deployment.rollback(project.config_path)
+    assert live(project) == second
+
+
+def test_a_release_recorded_before_its_files_were_is_checked_for_the_course_files_and_a_readable_score(project):
+    first = project.prod_deployment_path.resolve()
+    deploy_flipped(project)
+    with sqlite3.connect(project.history_path) as conn:
+        conn.execute("UPDATE releases SET files = NULL")  # as an older version recorded it
+    (first / "latestscore.txt").write_text("n/a\n")
+    with history.opened(project.history_path) as conn:
+        assert registry.release_problems(conn, first) == ["latestscore.txt is damaged"]
+        (first / "latestscore.txt").write_text("0.5\n")
+        (first / "modelcard.json").unlink()  # optional then: the course's releases had none
+        assert registry.release_problems(conn, first) == []
+
+
+def test_each_release_records_its_files_with_their_sha256(project):
+    release = project.prod_deployment_path.resolve()
+    (files,) = query(project, "SELECT files FROM releases")[0]
+    assert json.loads(files) == {
+        path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in sorted(release.iterdir())
+    }
+
+
+def test_a_model_recorded_with_its_id_only_is_checked_on_it_and_gets_its_full_hash_from_a_writer(project):
+    release = project.prod_deployment_path.resolve()
+    digest = hashlib.sha256((release / "trainedmodel.pkl").read_bytes()).hexdigest()
+    with sqlite3.connect(project.history_path) as conn:
+        conn.execute("UPDATE models SET sha256 = NULL")  # recorded before full hashes were kept
+    with history.opened(project.history_path) as conn:
+        registry.load_release_model(conn, release)  # a reader: checked on the id, nothing written
+        assert query(project, "SELECT sha256 FROM models") == [(None,)]
+        registry.load_release_model(conn, release, record=True)
+    assert query(project, "SELECT sha256 FROM models") == [(digest,)]
+    with sqlite3.connect(project.history_path) as conn:
+        conn.execute("UPDATE models SET sha256 = ?", ("0" * 64,))  # another file than the one recorded
+    with history.opened(project.history_path) as conn, pytest.raises(registry.ModelMismatch):
+        registry.load_release_model(conn, release)
+
+
+def test_a_live_release_unknown_to_the_history_is_adopted_with_its_full_hash_and_then_loads(project):
+    release = project.prod_deployment_path.resolve()
+    forget_history(project)
+    with history.opened(project.history_path) as conn:
+        registry.reconcile(conn, project, "tester@box")
+        model, model_id = registry.load_release_model(conn, release)
+    digest = hashlib.sha256((release / "trainedmodel.pkl").read_bytes()).hexdigest()
+    assert query(project, "SELECT id, sha256 FROM models") == [(digest[:12], digest)]
+    assert model_id == digest[:12] and model.coef_.shape == (1, 3)
+
+
+def test_a_reader_refuses_a_release_it_cannot_verify(project):
+    release = project.prod_deployment_path.resolve()
+    forget_history(project)
+    with pytest.raises(registry.ReleaseRefused, match="its model cannot be verified without the history database"):
+        registry.read_release_model(project.history_path, release)
+    with history.opened(project.history_path):
+        pass  # an empty history: the release is not in it
+    with pytest.raises(registry.ReleaseRefused, match="it is not in the history, so its model cannot be verified"):
+        registry.read_release_model(project.history_path, release)
+
+
+def test_a_reader_migrates_a_history_of_an_older_schema_before_it_verifies(project, monkeypatch):
+    release = project.prod_deployment_path.resolve()
+    newer = [*history.MIGRATIONS, "CREATE TABLE a_later_step (id INTEGER)"]  # code newer than the database
+    monkeypatch.setattr(history, "MIGRATIONS", newer)
+    monkeypatch.setattr(history, "SCHEMA_VERSION", len(newer))
+    assert registry.read_release_model(project.history_path, release).coef_.shape == (1, 3)
+    assert query(project, "PRAGMA user_version") == [(len(newer),)]

@@ -145,14 +145,20 @@ def test_page_one_names_the_live_model_and_its_manual_deployment(report_paths, c
     assert "State unproven: not checked on new data yet" in page
 
 
-def test_without_a_history_page_one_says_so_and_still_names_the_model(trained_project, config):
+def test_without_a_history_the_deployed_model_is_not_loaded_and_no_report_is_written(trained_project, config):
+    """A pickle is code: without the history, the release's model cannot be verified, so it is not unpickled."""
     seed_outdated_cache(config)
     for suffix in ("", "-wal", "-shm"):
         config.history_path.with_name(config.history_path.name + suffix).unlink(missing_ok=True)
-    page = pages_text(reporting.main(config.config_path)["report"])[0]
-    card = json.loads((config.prod_deployment_path / "modelcard.json").read_text())
-    assert "No history database yet" in page
-    assert f"Model {card['id']}" in page and "Live since not recorded in the history" in page
+    release = config.prod_deployment_path.resolve().name
+    with pytest.raises(PipelineError) as raised:
+        reporting.main(config.config_path)
+    assert str(raised.value) == (
+        f"release {release} is refused: its model cannot be verified without the history database"
+        f" {config.history_path} (the next full-process run, or deployment.py, adopts a live release and records"
+        " its hash)"
+    )
+    assert not (config.output_model_path / "report.pdf").exists()
     assert not config.history_path.exists()  # read-only: reporting never creates it
 
 
@@ -170,6 +176,17 @@ def test_reporting_does_not_wait_for_the_package_index_it_reports_the_last_answe
     text = " ".join(pages_text(reporting.main(config.config_path)["report"]))
     dependencies = text[text.index("Dependencies") :]
     assert "8.8.8" in dependencies and len(started) == 1  # the last answer, and a refresh in the background
+
+
+def test_the_report_of_a_release_whose_model_was_replaced_is_refused(trained_project, config):
+    seed_outdated_cache(config)
+    model = config.prod_deployment_path / "trainedmodel.pkl"
+    model.write_bytes(model.read_bytes() + b"\n")  # unpickles the same, but is not the recorded file
+    with pytest.raises(
+        PipelineError, match=r"is refused: its trainedmodel.pkl is not the model \w{12} the history records for it"
+    ):
+        reporting.main(config.config_path)
+    assert not (config.output_model_path / "report.pdf").exists()
 
 
 def test_page_one_after_a_drift_gives_the_verdicts_in_numbers(history_project):

@@ -147,12 +147,9 @@ def test_pipeline_runs_as_processes_from_another_working_folder(tmp_path, config
 @pytest.mark.parametrize(
     "script, message",
     [
-        ("training.py", "data file {root}/ingesteddata/finaldata.csv does not exist"),
-        (
-            "scoring.py",
-            "model file {root}/models/trainedmodel.pkl does not exist (training.py trains a model",
-        ),
-        ("deployment.py", "cannot deploy, missing file(s): {root}/models/trainedmodel.pkl"),
+        ("training.py", "data file ingesteddata/finaldata.csv does not exist"),
+        ("scoring.py", "model file models/trainedmodel.pkl does not exist (training.py trains a model"),
+        ("deployment.py", "cannot deploy, missing file(s): models/trainedmodel.pkl"),
     ],
 )
 def test_a_missing_input_ends_with_one_line_and_exit_code_1(config_path, script, message):
@@ -160,7 +157,7 @@ def test_a_missing_input_ends_with_one_line_and_exit_code_1(config_path, script,
     assert result.returncode == 1
     errors = [line for line in result.stderr.splitlines() if " ERROR " in line]
     assert len(errors) == 1 and "Traceback" not in result.stderr
-    assert message.format(root=config_path.parent) in errors[0]
+    assert message in errors[0]  # named from the config's folder: a log line never says where the server keeps files
 
 
 @pytest.mark.slow
@@ -168,7 +165,7 @@ def test_a_bad_config_ends_with_one_line_naming_file_and_key(tmp_path, config_pa
     config_path.write_text('{"input_folder_path": "x"}')
     result = run_script("ingestion.py", config_path)
     assert result.returncode == 1
-    assert result.stderr.strip().endswith(f"config file {config_path} has no key 'output_folder_path'")
+    assert result.stderr.strip().endswith("config file config.json has no key 'output_folder_path'")
     assert len(result.stderr.strip().splitlines()) == 1
 
 
@@ -348,7 +345,8 @@ def make_dry_run(*args: str) -> list[str]:
 @pytest.mark.parametrize(
     "args, expected",
     [
-        (["run"], [".venv/bin/python demo/story.py"]),
+        (["run"], [".venv/bin/python demo/story.py --port 8000"]),
+        (["run", "PORT=8010"], [".venv/bin/python demo/story.py --port 8010"]),
         (["test"], [".venv/bin/python -m pytest"]),
         (["rollback"], ["RISK_CONFIG=config.json .venv/bin/python deployment.py --rollback"]),
         (["releases"], ["RISK_CONFIG=config.json .venv/bin/python deployment.py --list"]),

@@ -11,6 +11,8 @@ import requests
 from conftest import PROJECT_DIR, free_port, gunicorn, run_script, seed_outdated_cache, set_config
 
 import apicalls
+from risk import sandbox
+from risk.config import PipelineError
 
 
 @pytest.fixture
@@ -265,3 +267,46 @@ def test_apicalls_url_argument_overrides_the_config(config, recording_api, monke
         "/summarystats",
         "/diagnostics",
     ]
+
+
+def test_apicalls_takes_a_host_and_port_without_a_scheme_as_http(config, recording_api, monkeypatch):
+    monkeypatch.delenv("API_TOKEN", raising=False)
+    apicalls.main(config.config_path, base_url=recording_api.url.removeprefix("http://"))
+    assert [path for _, path, _, _ in recording_api.requests] == [
+        "/prediction",
+        "/scoring",
+        "/summarystats",
+        "/diagnostics",
+    ]
+
+
+@pytest.mark.parametrize(
+    "url, problem",
+    [
+        ("ftp://127.0.0.1:8000", "its scheme must be http or https, not 'ftp'"),
+        ("http://", "it names no host"),
+        ("127.0.0.1:80000", "Port out of range 0-65535"),
+        ("127.0.0.1:port", "Port could not be cast to integer value as 'port'"),
+        ("http://127.0.0.1:8000/?debug=1", "it may not hold a query (?) or a fragment (#)"),
+    ],
+)
+def test_a_url_apicalls_cannot_use_is_one_line_saying_what_is_wrong(config, url, problem):
+    with pytest.raises(PipelineError) as raised:
+        apicalls.main(config.config_path, base_url=url)
+    assert str(raised.value).startswith(f"--url {url!r} is not a URL of the API: {problem}")
+    assert not (config.output_model_path / "apireturns.txt").exists()
+
+
+@pytest.mark.slow
+def test_a_server_that_cannot_listen_is_not_taken_for_ready_because_another_answers_on_its_port(
+    trained_project, config, tmp_path
+):
+    decoy = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)  # answers anything with a 501
+    threading.Thread(target=decoy.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(sandbox.ServerError, match="the server exited with code"):
+            with sandbox.serve(config.config_path, tmp_path / "gunicorn.log", port=decoy.server_address[1]):
+                pass
+    finally:
+        decoy.shutdown()
+        decoy.server_close()
