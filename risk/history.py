@@ -253,11 +253,12 @@ class HistoryBusy(HistoryError):
 FAILURES = (HistoryError, sqlite3.Error)  # what a database that cannot be used raises
 
 
-def history_error(error: Exception, path, waited: float = BUSY_SECONDS) -> HistoryError:
+def history_error(error: Exception, path, waited: float | None = None) -> HistoryError:
     """An error of SQLite (or the file system) about the database at `path` as one line saying what to do
-    (`waited`: the seconds a statement waited for a lock)."""
+    (`waited`: the seconds a statement waited for a lock, BUSY_SECONDS unless said)."""
     if isinstance(error, HistoryError):
         return error
+    waited = BUSY_SECONDS if waited is None else waited
     text = str(error) or type(error).__name__
     if "locked" in text or "busy" in text:
         return HistoryBusy(
@@ -276,17 +277,19 @@ def utc_now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
 
 
-def connect(path, migrate_schema: bool = True, timeout: float = BUSY_SECONDS) -> sqlite3.Connection:
+def connect(path, migrate_schema: bool = True, timeout: float | None = None) -> sqlite3.Connection:
     """A read-write connection, the schema brought up to date; `with conn:` is one transaction.
 
-    `timeout`: seconds a statement waits for another connection's lock before 'database is locked'.
+    `timeout`: seconds a statement waits for another connection's lock before 'database is locked'
+    (BUSY_SECONDS unless said).
     """
     path = os.fspath(path)
+    timeout = BUSY_SECONDS if timeout is None else timeout
     try:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         conn = sqlite3.connect(path, timeout=timeout, isolation_level="IMMEDIATE")
     except (OSError, sqlite3.Error) as error:
-        raise history_error(error, path) from None
+        raise history_error(error, path, timeout) from None
     try:
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA foreign_keys = ON")
@@ -296,7 +299,7 @@ def connect(path, migrate_schema: bool = True, timeout: float = BUSY_SECONDS) ->
     except BaseException as error:
         conn.close()
         if isinstance(error, sqlite3.Error):
-            raise history_error(error, path) from None
+            raise history_error(error, path, timeout) from None
         raise
     return conn
 
@@ -344,10 +347,11 @@ def connect_readonly(path, timeout: float = 10) -> sqlite3.Connection | None:
     return conn
 
 
-def connect_reader(path, timeout: float = BUSY_SECONDS) -> sqlite3.Connection | None:
+def connect_reader(path, timeout: float | None = None) -> sqlite3.Connection | None:
     """connect_readonly, after migrating a database of an older schema first when this process can write
     it (what the next full-process run would do); HistoryError when it cannot. `timeout`: the seconds a
-    statement waits for a lock (the API's requests wait less than a run)."""
+    statement waits for a lock (BUSY_SECONDS unless said: the API's requests wait less than a run)."""
+    timeout = BUSY_SECONDS if timeout is None else timeout
     try:
         return connect_readonly(path, timeout)
     except HistoryError:

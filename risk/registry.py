@@ -118,7 +118,7 @@ def load_live_model(config: Config):
     return read_release_model(config.history_path, release), release
 
 
-def read_release_model(history_path, release: Path, timeout: float = history.BUSY_SECONDS):
+def read_release_model(history_path, release: Path, timeout: float | None = None):
     """A release's model for a reader, verified against the history opened read-only; ReleaseRefused
     when it does not match, or cannot be verified (no history, or one that cannot be read, or locked
     for more than `timeout` seconds)."""

@@ -130,7 +130,7 @@ def test_the_dashboard_shows_the_banner_the_chart_and_the_risk_list(browser, ser
     browser.driver.get(server + "/")
     status = browser.css("#status").text
     release = history_project.prod_deployment_path.resolve().name
-    assert "LIVE" in status and release in status and "ON TIME" in status, browser.evidence(f"banner: {status!r}")
+    assert "HEALTHY" in status and release in status and "ON TIME" in status, browser.evidence(f"banner: {status!r}")
     chart = browser.css("figure.chart svg")
     assert chart.is_displayed() and chart.size["width"] > 300, browser.evidence(f"chart size {chart.size}")
     top = ranked_by_model(history_project)["corporation"].iloc[0]
@@ -208,7 +208,7 @@ def test_with_a_token_the_browser_logs_in_and_out(browser, guarded_server, histo
     assert "That token is not the right one." in refused, browser.evidence(f"notice {refused!r}")
     browser.css("input#token").send_keys(TOKEN + "\n")
     browser.wait_until(lambda driver: "/login" not in driver.current_url, "the dashboard after logging in")
-    assert "LIVE" in browser.css("#status").text, browser.evidence("no dashboard after logging in")
+    assert "HEALTHY" in browser.css("#status").text, browser.evidence("no dashboard after logging in")
     href = browser.css("#clients .downloads a").get_attribute("href")
     response = requests.get(href, cookies=browser.cookies(), timeout=10)
     assert response.status_code == 200 and len(response.text.splitlines()) == 21
@@ -229,7 +229,7 @@ def test_without_javascript_the_page_shows_everything_and_the_search_works(brows
     assert browser.driver.title == "off", "JavaScript is still on in this browser"
     browser.driver.get(server + "/")
     status = browser.css("#status").text
-    assert "LIVE" in status and "ON TIME" in status, browser.evidence(f"banner: {status!r}")
+    assert "HEALTHY" in status and "ON TIME" in status, browser.evidence(f"banner: {status!r}")
     assert browser.css("figure.chart svg").size["width"] > 300, browser.evidence("no chart without JavaScript")
     ranked = ranked_by_model(history_project)
     assert browser.css("table.risk tbody tr").text.split()[:2] == ["1", ranked["corporation"].iloc[0]]
