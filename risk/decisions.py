@@ -110,8 +110,31 @@ def live_model(conn, config):
     return model, model_id, reference, release
 
 
+def reference_exits(reference: dict | None, reference_rows: pd.DataFrame | None) -> tuple[int, int] | None:
+    """(rows, exits) the exit rate is judged against: the rows the live model was validated on, or its
+    validation counts when those rows are gone; None without a reference."""
+    if reference_rows is not None:
+        y = labels(complete_rows(reference_rows))
+        return len(y), int(y.sum())
+    if reference is not None and reference.get("counts"):
+        tp, fp, fn, tn = reference["counts"]
+        return tp + fp + fn + tn, tp + fn
+    return None
+
+
+def settling(conn, model_id: str) -> bool:
+    """Was the live model deployed in answer to a change (its newest deployment's reason is drift)?"""
+    row = history.select_one(
+        conn,
+        "SELECT reason FROM deployments WHERE state = 'done' AND model_id = ? ORDER BY id DESC LIMIT 1",
+        (model_id,),
+    )
+    return row is not None and row["reason"] == "drift"
+
+
 def data_verdicts(reference: pd.DataFrame | None, new_rows: pd.DataFrame, confidence: float) -> list[drift.Verdict]:
-    """KS and PSI of each feature, and the exit rate, of the new rows against the reference rows."""
+    """KS and PSI of each feature of the new rows against the reference rows (the exit rate is pooled
+    over checks: monitoring.assess_exit_rate)."""
     if reference is None:
         detail = (
             "the reference rows (the files the live model was validated on) are gone or changed -> insufficient data"
@@ -124,7 +147,6 @@ def data_verdicts(reference: pd.DataFrame | None, new_rows: pd.DataFrame, confid
         new_values = new_rows[feature].to_numpy(dtype="float64")
         verdicts.append(drift.ks_verdict(feature, reference_values, new_values, confidence))
         verdicts.append(drift.psi_verdict(feature, reference_values, new_values, confidence))
-    verdicts.append(drift.exit_rate_verdict(labels(reference), labels(new_rows), confidence))
     return verdicts
 
 
@@ -168,20 +190,29 @@ def check(conn, config: Config, run_id: int) -> Check:
     new_rows = challenger.prepare_batches(frames)[-1]
     y_pred, _ = predict(model, new_rows)
     counts = drift.confusion_counts(labels(new_rows), y_pred)
-    data = []
+    data, reference_rows = [], None
     if reference is not None:
         reference_rows = read_recorded(config.history_path, reference["files"])
         data = data_verdicts(reference_rows, new_rows, config.drift_confidence)
-    flagged = any(v.outcome == drift.DRIFT for v in data)
     checks = history.model_checks(conn, model_id)
+    exit_state = {}
+    if reference is not None:
+        exit_rate, exit_state = monitoring.assess_exit_rate(
+            checks, run_id, counts, reference_exits(reference, reference_rows), config
+        )
+        data.append(exit_rate)
+    flagged = any(v.outcome == drift.DRIFT for v in data)
     rng = np.random.default_rng(SEED)
-    assessment = monitoring.assess(checks, run_id, counts, reference, flagged, config, rng, history.utc_now())
+    assessment = monitoring.assess(
+        checks, run_id, counts, reference, flagged, config, rng, history.utc_now(), settling(conn, model_id)
+    )
     verdicts = [course_comparison(config, model, release), *assessment.verdicts, *data]
     ids = [file["id"] for file in new_files]
+    row = {**assessment.row, "exit_cusum": exit_state}
     with conn:
         history.record_verdicts(conn, run_id, [v.row() for v in verdicts])
         history.record_check(
-            conn, {**assessment.row, "run_id": run_id, "model_id": model_id, "release": release.name, "files": ids}
+            conn, {**row, "run_id": run_id, "model_id": model_id, "release": release.name, "files": ids}
         )
         if not assessment.search:
             history.decide_files(conn, ids, run_id, "decided")
@@ -211,6 +242,8 @@ def decision_text(assessment: monitoring.Assessment, before: str, verdicts: list
     if before == monitoring.DEGRADED and assessment.state == monitoring.DEGRADED:
         return "still degraded: challenger search"
     flagged = sorted({v.kind for v in verdicts if v.outcome == drift.DRIFT and v.kind != "course"})
+    if assessment.search and not flagged:
+        return "settling after a change: challenger search"
     if assessment.search:
         return f"{' and '.join(flagged)}: challenger search"
     if before == monitoring.DEGRADED:

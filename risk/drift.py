@@ -368,28 +368,44 @@ def psi_verdict(feature: str, reference_values, new_values, confidence: float) -
 
 def exit_rate_verdict(reference_labels, new_labels, confidence: float) -> Verdict:
     """Has the exit rate moved by more than EXIT_RATE_MARGIN, with `confidence`? (normal approximation)"""
+    reference_labels, new_labels = np.asarray(reference_labels), np.asarray(new_labels)
+    return exit_rate_counts_verdict(
+        len(reference_labels), int(reference_labels.sum()), len(new_labels), int(new_labels.sum()), confidence
+    )
+
+
+def exit_rate_counts_verdict(
+    reference_rows: int,
+    reference_exits: int,
+    rows: int,
+    exits: int,
+    confidence: float,
+    rows_text: str = "new rows",
+    extra: str = "",
+) -> Verdict:
+    """exit_rate_verdict from counts of rows and exits; `rows_text` names the rows and `extra` adds a
+    clause before the outcome in the sentence."""
     from scipy.stats import norm
 
-    reference_labels, new_labels = np.asarray(reference_labels), np.asarray(new_labels)
-    n_ref, n = len(reference_labels), len(new_labels)
-    if min(n_ref, n) < MIN_DATA_ROWS:
+    if min(reference_rows, rows) < MIN_DATA_ROWS:
         return Verdict(
             "exit rate",
             "rate change",
             INSUFFICIENT,
-            f"exit rate needs {MIN_DATA_ROWS} rows in each sample, has {n_ref} and {n} -> insufficient data",
-            n=n,
+            f"exit rate needs {MIN_DATA_ROWS} rows in each sample, has {reference_rows} and {rows}"
+            " -> insufficient data",
+            n=rows,
         )
-    p_ref, p_new = reference_labels.mean(), new_labels.mean()
+    p_ref, p_new = reference_exits / reference_rows, exits / rows
     change = p_new - p_ref
-    se = np.sqrt(p_ref * (1 - p_ref) / n_ref + p_new * (1 - p_new) / n) or 1e-12
+    se = np.sqrt(p_ref * (1 - p_ref) / reference_rows + p_new * (1 - p_new) / rows) or 1e-12
     z = norm.ppf(1 - (1 - confidence) / 2)
     low, high = change - z * se, change + z * se
     p_value = float(norm.sf((abs(change) - EXIT_RATE_MARGIN) / se))
     outcome = DRIFT if p_value < 1 - confidence else NO_DRIFT
     detail = (
-        f"exit rate {p_new:.1%} on {n} new rows vs {p_ref:.1%} on the reference: change {change:+.1%} "
-        f"[{low:+.1%}, {high:+.1%}] vs margin {EXIT_RATE_MARGIN:.0%} -> {outcome}"
+        f"exit rate {p_new:.1%} on {rows} {rows_text} vs {p_ref:.1%} on the reference: change {change:+.1%} "
+        f"[{low:+.1%}, {high:+.1%}] vs margin {EXIT_RATE_MARGIN:.0%}{extra} -> {outcome}"
     )
     return Verdict(
         "exit rate",
@@ -401,8 +417,8 @@ def exit_rate_verdict(reference_labels, new_labels, confidence: float) -> Verdic
         low=float(low),
         high=float(high),
         p_value=p_value,
-        n=n,
-        positives=int(new_labels.sum()),
+        n=rows,
+        positives=exits,
     )
 
 
@@ -478,16 +494,21 @@ def cusum_threshold(
 ) -> float:
     """The CUSUM threshold h (in F1 mass units) such that a model whose F1 is still `reference_f1`,
     checked on `mass_per_check` F1 mass at a time, is called drifted within `checks` checks with
-    probability at most `false_alarm_rate`.
-
-    Each check's shortfall is taken as normal, mean -allowance x mass and variance
-    shortfall_variance x mass; the probability is computed exactly for that model (Markov chain), h is
-    found by bisection. The simulation in the tests checks the rate with multinomial counts.
+    probability at most `false_alarm_rate`: each check's shortfall taken as normal, mean
+    -allowance x mass and variance shortfall_variance x mass (normal_cusum_threshold). The
+    simulation in the tests checks the rate with multinomial counts.
     """
     variance = shortfall_variance(reference_f1, allowance) * mass_per_check
-    if mass_per_check <= 0 or variance <= 0:
+    return normal_cusum_threshold(allowance * mass_per_check, variance, false_alarm_rate, checks)
+
+
+def normal_cusum_threshold(mean: float, variance: float, false_alarm_rate: float, checks: int = CHECKS) -> float:
+    """The threshold h of a CUSUM of N(-mean, variance) increments that crosses it within `checks`
+    steps with probability at most `false_alarm_rate`: exact for that model (cusum_alarm_probability),
+    found by bisection; 0 when a single step's increment is rarely positive enough."""
+    if mean <= 0 or variance <= 0:
         return 0.0
-    drift = allowance * mass_per_check / np.sqrt(variance)
+    drift = mean / np.sqrt(variance)
     if cusum_alarm_probability(0.0, drift, checks) <= false_alarm_rate:
         return 0.0
     low, high = 0.0, 1.0
@@ -500,3 +521,19 @@ def cusum_threshold(
         else:
             high = middle
     return float(high * np.sqrt(variance))
+
+
+# --- the exit rate, pooled over checks: two CUSUMs (exits rising, exits falling) ------------------
+
+
+def exit_rate_shortfalls(rows: int, exits: int, reference_rate: float) -> tuple[float, float]:
+    """How far a check's exits went beyond the reference rate + the margin (up) and below the reference
+    rate - the margin (down), in exits: summed over checks they are the pooled excess."""
+    return exits - (reference_rate + EXIT_RATE_MARGIN) * rows, (reference_rate - EXIT_RATE_MARGIN) * rows - exits
+
+
+def exit_rate_threshold(reference_rate: float, rows_per_check: float, false_alarm_rate: float) -> float:
+    """The threshold of each of the two exit-rate CUSUMs (in exits): together they call an unchanged
+    exit rate moved within 24 checks with probability at most `false_alarm_rate` (half each side)."""
+    variance = reference_rate * (1 - reference_rate) * rows_per_check
+    return normal_cusum_threshold(EXIT_RATE_MARGIN * rows_per_check, variance, false_alarm_rate / 2)

@@ -182,7 +182,8 @@ MIGRATIONS = [
         state_since TEXT NOT NULL,
         change_run_id INTEGER REFERENCES runs (id),
         drift_run_id INTEGER REFERENCES runs (id),
-        evidence TEXT NOT NULL
+        evidence TEXT NOT NULL,
+        exit_cusum TEXT NOT NULL DEFAULT '{}'
     );
     CREATE INDEX monitoring_by_model ON monitoring (model_id, id);
     """,
@@ -232,6 +233,7 @@ JSON_COLUMNS = {
     "validation_counts",
     "counts",
     "window_counts",
+    "exit_cusum",
     "files",
     "decide_files",
     "detail",

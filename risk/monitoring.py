@@ -10,12 +10,16 @@ States: unproven until the rows judged since the model went live reach the minim
 degraded once a drop is confirmed and no better model replaced it. A degraded model keeps the
 reference it was validated at; every later check continues the challenger search, until a challenger
 is deployed or the rows judged since the drift show the model back within the margin
-(`degraded_confidence`). Pure functions over the model's earlier checks (rows of the history's
-`monitoring` table); the caller records the result.
+(`degraded_confidence`). A model deployed in answer to a change is *settling* for its first
+FOLLOW_UP_CHECKS checks: each also searches for a better model (the business may still be moving).
+The exit rate is pooled the same way (assess_exit_rate: two CUSUMs, exits rising and falling).
+Pure functions over the model's earlier checks (rows of the history's `monitoring` table); the caller
+records the result.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -25,6 +29,7 @@ from risk import drift
 
 UNPROVEN, HEALTHY, DEGRADED = "unproven", "healthy", "degraded"
 HEALTHY_GATE, DEGRADED_GATE = "healthy", "degraded"  # the burden of proof a challenger faces
+FOLLOW_UP_CHECKS = 3  # checks of a model deployed in answer to a change that also search for a better one
 
 
 @dataclass
@@ -86,9 +91,28 @@ def flag_spell_start(checks: list[dict], run_id: int) -> int:
     return start
 
 
-def assess(checks: list[dict], run_id: int, counts, reference: dict | None, flagged: bool, config, rng, now: str):
+def assess(
+    checks: list[dict],
+    run_id: int,
+    counts,
+    reference: dict | None,
+    flagged: bool,
+    config,
+    rng,
+    now: str,
+    settling: bool = False,
+) -> Assessment:
     """Judge this check's `counts` (the live model on this run's new rows) with the model's earlier
-    `checks` (oldest first) against its `reference`; `flagged`: this check's data drift."""
+    `checks` (oldest first) against its `reference`; `flagged`: this check's data drift; `settling`: the
+    model was deployed in answer to a change (its first FOLLOW_UP_CHECKS checks search too)."""
+    assessment = assess_performance(checks, run_id, counts, reference, flagged, config, rng, now)
+    if settling and assessment.search is None and len(checks) < FOLLOW_UP_CHECKS and reference is not None:
+        assessment.search = HEALTHY_GATE
+        assessment.since_run_id = checks[0]["run_id"] if checks else run_id
+    return assessment
+
+
+def assess_performance(checks, run_id, counts, reference, flagged, config, rng, now) -> Assessment:
     counts = np.asarray(counts, dtype=np.int64)
     last = checks[-1] if checks else None
     if reference is None:
@@ -167,7 +191,7 @@ def assess_sequential(checks, run_id, counts, reference, flagged, config, rng, n
             detail = verdict.detail.replace(
                 "-> insufficient data", f"to confirm a drop: {needed_text(evidence, history_counts, config)}"
             )
-            verdict = drift.Verdict(**{**verdict.row(), "detail": detail + " -> insufficient data"})
+            verdict = dataclasses.replace(verdict, detail=detail + " -> insufficient data")
     else:
         verdict = quiet_verdict(evidence, test, needed, cusum, enough, history_counts, config)
     values = dict(
@@ -267,3 +291,50 @@ def assess_degraded(checks, run_id, counts, reference, flagged, config, rng, now
         drift_run_id=last["drift_run_id"],
     )
     return Assessment(verdicts, row, DEGRADED_GATE, last["change_run_id"])
+
+
+def assess_exit_rate(checks: list[dict], run_id: int, counts, reference_exits, config) -> tuple[drift.Verdict, dict]:
+    """The exit rate of this check pooled with the model's earlier ones: two CUSUMs of the exits beyond
+    the reference rate ± EXIT_RATE_MARGIN (rising, falling), each with half the false-alarm rate; a
+    move is called when one crosses its threshold and its pooled rows confirm it (normal approximation,
+    `drift_confidence`). `reference_exits`: (rows, exits) of the rows the model was validated on, or
+    None. Returns the verdict and the state to record (the `exit_cusum` column)."""
+    counts = np.asarray(counts, dtype=np.int64)
+    rows, exits = int(counts.sum()), int(counts[0] + counts[2])
+    if reference_exits is None or reference_exits[0] == 0:
+        verdict = drift.Verdict("exit rate", "rate change", drift.INSUFFICIENT, "exit rate: no reference rows", n=rows)
+        return verdict, {}
+    reference_rows, reference_count = reference_exits
+    rate = reference_count / reference_rows
+    last = (checks[-1].get("exit_cusum") or {}) if checks else {}
+    per_check = np.mean([check["rows"] for check in checks] + [rows])
+    threshold = drift.exit_rate_threshold(rate, float(per_check), config.false_alarm_rate)
+    state = {"threshold": round(threshold, 6)}
+    for side, excess in zip(("up", "down"), drift.exit_rate_shortfalls(rows, exits, rate), strict=True):
+        before = last.get(side, 0.0)
+        value = max(0.0, before + excess)
+        window = [run_id, 1, rows, exits]
+        if value > 0 and before > 0:
+            start, checks_in, rows_in, exits_in = last[f"{side}_window"]
+            window = [start, checks_in + 1, rows_in + rows, exits_in + exits]
+        state[side] = round(value, 6)
+        state[f"{side}_window"] = window if value > 0 else None
+    crossed = [side for side in ("up", "down") if state[side] > threshold]
+    if not crossed:
+        verdict = drift.exit_rate_counts_verdict(reference_rows, reference_count, rows, exits, config.drift_confidence)
+        if verdict.outcome == drift.DRIFT:  # one check alone does not decide: the sequential test does
+            detail = verdict.detail.removesuffix(" -> drift") + ", under what the sequential test needs -> no drift"
+            verdict = dataclasses.replace(verdict, outcome=drift.NO_DRIFT, detail=detail)
+        return verdict, state
+    _, checks_in, rows_in, exits_in = state[f"{crossed[0]}_window"]
+    needed = drift.EXIT_RATE_MARGIN + threshold / rows_in
+    verdict = drift.exit_rate_counts_verdict(
+        reference_rows,
+        reference_count,
+        rows_in,
+        exits_in,
+        config.drift_confidence,
+        rows_text(checks_in),
+        extra=f", beyond the {needed:.1%} the sequential test needs here",
+    )
+    return verdict, state

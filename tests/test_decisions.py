@@ -113,21 +113,27 @@ def expected_check(config, new_rows: pd.DataFrame, reference_rows, reference: di
         card = card_of(live_release(config))
         reference = {"f1": card["validation_f1"], "counts": card["validation_counts"]}
     y_true = new_rows["exited"].to_numpy(int)
-    data = []
+    counts = counts_of(y_true, model.predict(new_rows[FEATURES].to_numpy(float)))
+    data, exits = [], None
     if isinstance(reference_rows, str):
         data = [drift.Verdict("data drift", "reference", "insufficient data", GONE, n=len(new_rows))]
+        if reference.get("counts"):
+            tp, fp, fn, tn = reference["counts"]
+            exits = (tp + fp + fn + tn, tp + fn)
     elif reference_rows is not None:
         for feature in FEATURES:
             reference_values, new_values = reference_rows[feature].to_numpy(float), new_rows[feature].to_numpy(float)
             data.append(drift.ks_verdict(feature, reference_values, new_values, config.drift_confidence))
             data.append(drift.psi_verdict(feature, reference_values, new_values, config.drift_confidence))
-        data.append(drift.exit_rate_verdict(reference_rows["exited"].to_numpy(int), y_true, config.drift_confidence))
+        exits = (len(reference_rows), int(reference_rows["exited"].sum()))
     with history.opened(config.history_path) as conn:
         checks = history.model_checks(conn, deployed_model_id(config))
+    if reference.get("f1") is not None:
+        data.append(monitoring.assess_exit_rate(checks, 0, counts, exits, config)[0])
     assessment = monitoring.assess(
         checks,
         0,
-        counts_of(y_true, model.predict(new_rows[FEATURES].to_numpy(float))),
+        counts,
         reference if reference.get("f1") is not None else None,
         any(v.outcome == "drift" for v in data),
         config,
@@ -440,7 +446,7 @@ def test_a_reference_file_gone_makes_the_data_checks_insufficient_but_not_the_pe
     expected, _ = expected_check(project, fresh, "gone")
     with history.opened(project.history_path) as conn:
         result = decisions.check(conn, project, start_run(conn, project))
-    assert expected[1].outcome == "no drift" and expected[-1].detail == GONE
+    assert expected[1].outcome == "no drift" and expected[-2].detail == GONE and expected[-1].kind == "exit rate"
     assert result.lines[:-1] == [v.detail for v in expected] and is_state_line(result.lines[-1], "healthy")
 
 

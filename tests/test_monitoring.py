@@ -327,3 +327,85 @@ def test_a_check_whose_run_failed_before_deciding_its_files_is_not_counted(tmp_p
         history.decide_files(conn, [file_ids[1]], runs[2], "decided")
     assert [check["run_id"] for check in history.model_checks(conn, "m1")] == [runs[0], runs[2]]
     conn.close()
+
+
+# --- settling: a model deployed in answer to a change keeps looking for a better one ---------------
+
+
+def test_a_model_deployed_after_a_change_searches_with_a_healthy_burden_in_its_first_three_checks():
+    checks = []
+    searches = []
+    for run_id in range(1, 6):
+        assessment = monitoring.assess(
+            checks,
+            run_id,
+            np.array([160, 40, 40, 560]),
+            REFERENCE,
+            False,
+            SETTINGS,
+            np.random.default_rng(0),
+            "t",
+            True,
+        )
+        checks.append({**assessment.row, "run_id": run_id})
+        searches.append((assessment.search, assessment.since_run_id))
+    assert searches == [("healthy", 1)] * 3 + [(None, None)] * 2
+
+
+def test_a_settling_model_that_drops_searches_with_the_degraded_burden():
+    checks = []
+    assessment = monitoring.assess(
+        checks, 1, np.array([20, 40, 50, 190]), REFERENCE, False, SETTINGS, np.random.default_rng(0), "t", True
+    )
+    assert (assessment.state, assessment.search, assessment.since_run_id) == ("degraded", "degraded", 1)
+
+
+# --- the exit rate, pooled -----------------------------------------------------------------------
+
+
+def exit_check(checks, run_id, rows, exits, reference=(1800, 414)):  # 23 % on the reference rows
+    counts = np.array([exits, 0, 0, rows - exits])  # only the rows and exits matter here
+    verdict, state = monitoring.assess_exit_rate(checks, run_id, counts, reference, SETTINGS)
+    checks.append({"run_id": run_id, "rows": rows, "exit_cusum": state})
+    return verdict, state
+
+
+def test_an_exit_rate_that_rises_is_found_by_pooling_checks_too_small_alone():
+    # 34 % instead of 23 %: +11 points on 150 rows a check is not clear beyond the 5-point margin alone
+    checks = []
+    first, state = exit_check(checks, 1, 150, 51)
+    assert first.outcome == "no drift" and state["up"] > 0 and state["up_window"] == [1, 1, 150, 51]
+    second, state = exit_check(checks, 2, 150, 52)  # the CUSUM crosses; 300 rows do not confirm it at 99 %
+    assert second.outcome == "no drift" and state["up"] > state["threshold"]
+    third, state = exit_check(checks, 3, 150, 52)
+    assert third.outcome == "drift" and state["up_window"] == [1, 3, 450, 155]
+    assert third.detail.startswith("exit rate 34.4% on 450 rows of the last 3 checks vs 23.0% on the reference")
+    assert third.detail.endswith("the sequential test needs here -> drift")
+
+
+def test_an_exit_rate_that_falls_is_found_by_the_other_cusum():
+    checks = []
+    verdicts = [exit_check(checks, run_id, 300, 30)[0].outcome for run_id in (1, 2)]  # 10 %: 13 points down
+    assert "drift" in verdicts and checks[-1]["exit_cusum"]["down"] > 0 and checks[-1]["exit_cusum"]["up"] == 0
+
+
+def test_an_unchanged_exit_rate_leaves_both_cusums_at_zero_and_pools_nothing():
+    checks = []
+    verdict, state = exit_check(checks, 1, 300, 69)
+    assert (verdict.outcome, state["up"], state["down"], state["up_window"], state["down_window"]) == (
+        "no drift",
+        0.0,
+        0.0,
+        None,
+        None,
+    )
+
+
+def test_the_exit_rate_cusums_call_an_unchanged_rate_moved_in_about_5_percent_of_24_checks():
+    rng = np.random.default_rng(6)
+    rate, rows = 0.23, 150
+    threshold = drift.exit_rate_threshold(rate, rows, 0.05)
+    exits = rng.binomial(rows, rate, size=(20_000, 24))
+    up, down = (exits - (rate + 0.05) * rows), ((rate - 0.05) * rows - exits)
+    alarms = cusum_alarms(up, threshold) | cusum_alarms(down, threshold)
+    assert 0.035 <= alarms.mean() <= 0.065
