@@ -40,8 +40,9 @@ def page_context(conn, config: Config, risk, pipeline: dict | None = None, query
         "live": live,
         "pipeline": pipeline,
         "heartbeat": heartbeat,
-        "last_run": last,
+        "last_run": last,  # the newest finished run: the dashboard's card
         "last_verdicts": {verdict["kind"]: verdict for verdict in (last or {}).get("verdicts", [])},
+        # the newest run with verdicts, finished or not: page 1's "Last verdict" (its own run, under fullprocess)
         "judged_run": judged_run(conn, config) if conn else None,
         "ago": {
             "live": charts.ago(live.get("since")),
