@@ -4,9 +4,11 @@ Config keys: prod_deployment_path (the deployed model and its file record), test
 output_folder_path (finaldata.csv, ingestionmetrics.json), history_path (read only: the live model's
 record, the newest verdicts and the F1 trend for page 1), output_model_path (writes confusionmatrix.png,
 trend.png, riskranking.csv, riskunscored.csv and report.pdf there, each atomically).
-Page 1 is for the chief data scientist at a glance; the sections after it are the course's report.
+Page 1 is for the chief data scientist at a glance, its facts from overview.page_context as the dashboard's
+are; the sections after it are the course's report.
 """
 
+import contextlib
 import io
 import json
 import logging
@@ -30,7 +32,6 @@ from risk.model import complete_rows, predict
 logger = logging.getLogger(__name__)
 
 CLASS_NAMES = ["stays (0)", "exits (1)"]
-TOP_RISK_COUNT = 20
 PAGE_ONE_CLIENTS = 10
 NO_HISTORY = (
     "No history database yet (the steps were run as plain scripts): the deployment record, the verdicts"
@@ -109,7 +110,7 @@ def gather_report_data(config: Config) -> dict:
     finaldata = diagnosis.read_data(artifacts.finaldata_path(config))
     card = registry.read_card(release)
     ranked, unscored = ranking.risk_table(finaldata, model, ranking.training_means(card, finaldata))
-    summary = history_summary(config, card)
+    page = page_facts(config, (ranked, unscored, release.name))
     return {
         "generated_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "release": release.name,
@@ -124,47 +125,25 @@ def gather_report_data(config: Config) -> dict:
         "timings": diagnosis.execution_details(config),
         "outdated": diagnosis.outdated_packages_list(config),
         "ingested": ingested_files_table(release, config.output_folder_path / INGESTION_METRICS_FILE),
-        "top_risk": ranked.head(TOP_RISK_COUNT).to_dict("records"),
+        "top_risk": page["top"],
         "ranked": ranked,
         "unscored": unscored,
-        "history": summary,
-        "trend_png": charts.trend_png(summary["trend"]),
+        "page": page,
+        "trend_png": charts.trend_png(page["trend"]),
     }
 
 
-def newest_judged_run(conn, config_path: str) -> dict | None:
-    """The newest run of this configuration with verdicts: the one calling reporting, under fullprocess."""
-    for run in overview.runs(conn, 50):
-        if run["config_path"] == config_path and run["verdicts"]:
-            return run
-    return None
-
-
-def history_summary(config: Config, card: dict | None) -> dict:
-    """Page 1's facts from the history, opened read-only: the live model's record, the newest verdicts,
-    data-drift checks and the F1 trend; without a history, what the model card says and `note` why."""
-    fallback = {
-        "release": artifacts.live_release_name(config.prod_deployment_path),
-        **{key: (card or {}).get(key) for key in ("window", "validation_f1", "validation_low", "validation_high")},
-        "model_id": (card or {}).get("id"),
-    }
-    empty = {"live": fallback, "run": None, "drift": {"performance": None, "features": []}}
+def page_facts(config: Config, risk: tuple) -> dict:
+    """Page 1's facts: overview.page_context, the dashboard's own, over the history opened read-only, and
+    `note`: why there are none from the history (no history yet, or one that cannot be used), or None."""
     try:
         conn = history.connect_readonly(config.history_path)
     except history.HistoryError as error:
-        return {**empty, "trend": {"checks": [], "deployments": []}, "note": str(error)}
+        return {**overview.page_context(None, config, risk), "note": str(error)}
     if conn is None:
-        return {**empty, "trend": {"checks": [], "deployments": []}, "note": NO_HISTORY}
-    try:
-        return {
-            "live": overview.live_state(conn, config),
-            "run": newest_judged_run(conn, str(config.config_path)),
-            "drift": overview.latest_drift(conn),
-            "trend": overview.quality_over_time(conn),
-            "note": None,
-        }
-    finally:
-        conn.close()
+        return {**overview.page_context(None, config, risk), "note": NO_HISTORY}
+    with contextlib.closing(conn):
+        return {**overview.page_context(conn, config, risk), "note": None}
 
 
 def pdf_table(rows, widths=None, align_right_from=1, header=True):
@@ -210,27 +189,27 @@ def page_one(data: dict) -> list:
     styles = getSampleStyleSheet()
     small = styles["BodyText"].clone("small", fontSize=8.5, leading=10.5, spaceBefore=0, spaceAfter=1.5)
     heading = styles["Heading3"].clone("h3", spaceBefore=5, spaceAfter=2)
-    summary = data["history"]
+    page = data["page"]
     flowables = [
         Paragraph("Client exit risk: model report", styles["Title"]),
         Paragraph(f"Generated {data['generated_at']} &middot; deployed release {data['release']}", styles["Normal"]),
     ]
-    if summary["note"]:
-        flowables.append(Paragraph(f"<b>{escape(summary['note'])}</b>", small))
+    if page["note"]:
+        flowables.append(Paragraph(f"<b>{escape(page['note'])}</b>", small))
     flowables += [Paragraph("Live model", heading), live_table(data, small)]
-    flowables += [Paragraph("Last verdict", heading), *verdict_paragraphs(summary["run"], small)]
-    flowables += [Paragraph("Data drift", heading), *drift_flowables(summary["drift"], small)]
+    flowables += [Paragraph("Last verdict", heading), *verdict_paragraphs(page["judged_run"], small)]
+    flowables += [Paragraph("Data drift", heading), *drift_flowables(page, small)]
     width = 12 * cm
     flowables += [
         Paragraph("The live model's F1 on new data over time", heading),
         Image(io.BytesIO(data["trend_png"]), width=width, height=width * charts.FIGURE_SIZE[1] / charts.FIGURE_SIZE[0]),
         Paragraph(f"The {PAGE_ONE_CLIENTS} clients most at risk", heading),
-        top_clients_table(data["ranked"].head(PAGE_ONE_CLIENTS), small),
+        top_clients_table(page["top"][:PAGE_ONE_CLIENTS], small),
     ]
-    if len(data["unscored"]):
+    if page["unscored"]:
         flowables.append(
             Paragraph(
-                f"{len(data['unscored'])} client(s) cannot be scored (a feature is missing): "
+                f"{len(page['unscored'])} client(s) cannot be scored (a feature is missing): "
                 f"see {artifacts.UNSCORED_FILE}.",
                 small,
             )
@@ -261,7 +240,7 @@ def live_table(data: dict, style):
     from reportlab.lib.units import cm
     from reportlab.platypus import Paragraph
 
-    live = data["history"]["live"]
+    live = data["page"]["live"]
     since = "not recorded in the history"
     if live.get("since"):
         since = f"{charts.time_words(live['since'])} UTC: {live['reason']}, by {live['actor']}"
@@ -308,11 +287,11 @@ def verdict_paragraphs(run: dict | None, style) -> list:
     return [Paragraph(line, style) for line in lines]
 
 
-def drift_flowables(drift: dict, style) -> list:
+def drift_flowables(page: dict, style) -> list:
     from reportlab.lib.units import cm
     from reportlab.platypus import Paragraph
 
-    features = [entry for entry in drift["features"] if "ks" in entry["checks"] or "psi" in entry["checks"]]
+    features = [entry for entry in page["data_drift"] if "ks" in entry["checks"] or "psi" in entry["checks"]]
     if not features:
         return [Paragraph("No data-drift check yet.", style)]
 
@@ -324,6 +303,7 @@ def drift_flowables(drift: dict, style) -> list:
         ks, psi = entry["checks"].get("ks"), entry["checks"].get("psi")
         flag = "DRIFT" if entry["flagged"] else "no"
         rows.append([entry["feature"], flag, number(ks, "value"), number(ks, "p_value"), number(psi, "value")])
+    drift = page["drift"]
     when = charts.time_words(drift["data_checked_at"])
     flowables = [
         Paragraph(
@@ -331,21 +311,19 @@ def drift_flowables(drift: dict, style) -> list:
         ),
         pdf_table(rows, widths=[4.5 * cm, 2 * cm, 2 * cm, 2 * cm, 2 * cm], align_right_from=2),
     ]
-    rate = next(
-        (entry["checks"].get("rate change") for entry in drift["features"] if entry["feature"] == "exit rate"), None
-    )
+    rate = page["exit_rate"].get("rate change")
     if rate:
         flag = "DRIFT" if rate["outcome"] == "drift" else "no drift"
         flowables.append(Paragraph(f"<b>Exit rate ({flag})</b>: {escape(rate['detail'])}", style))
     return flowables
 
 
-def top_clients_table(top, style):
+def top_clients_table(top: list[dict], style):
     from reportlab.lib.units import cm
     from reportlab.platypus import Paragraph
 
     rows = [["Rank", "Client", "Exit probability", "Why"]]
-    for item in top.to_dict("records"):
+    for item in top:
         rows.append(
             [
                 str(item["rank"]),

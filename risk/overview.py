@@ -1,12 +1,83 @@
 """The state of the system for people, read from the history: what is live and why, the model's
-quality over time, the latest checks, the recent runs and the deployment audit.
+quality over time, the latest checks, the recent runs and the deployment audit, and page_context, which
+gathers them with the risk list into the one set of facts the dashboard and page 1 of the report show.
 
 The API's /history, /releases and /drift, the dashboard and page 1 of the report all read it here;
 every function takes a connection (a reader's is enough) and returns plain dicts and lists.
 """
 
-from risk import artifacts, history
+import os
+
+from risk import artifacts, charts, history, ranking
 from risk.config import Config
+
+NO_TREND = {"checks": [], "deployments": []}
+NO_DRIFT_CHECK = {"performance": None, "data_run_id": None, "data_checked_at": None, "features": []}
+NO_PIPELINE_STATE = {"late": None, "heartbeat": None, "last_run": None}
+TOP_CLIENTS = 20  # the dashboard lists them all, page 1 of the report the first ten
+RECENT_RUNS = 10
+AUDIT_ROWS = 20
+
+
+def page_context(conn, config: Config, risk, pipeline: dict | None = None, query: str = "") -> dict:
+    """What people see, gathered once: the dashboard renders it, and page 1 of the report, so both say the
+    same (the live model and its state, the last run and its verdicts, the data-drift flags, the trend, the
+    clients most at risk).
+
+    `conn` is a reader's connection, or None when there is no history (yet, or that can be used); `risk` is
+    (ranked, unscored, release) from ranking.risk_table and the live release, or None when there is no risk
+    list; `pipeline` is the cron's state (alerts.check_late's), None when unknown; `query` a client's code.
+    """
+    pipeline = pipeline or NO_PIPELINE_STATE
+    heartbeat = pipeline.get("heartbeat") or {}
+    live = live_state(conn, config)
+    last = last_run(conn, config) if conn else None
+    trend = quality_over_time(conn) if conn else NO_TREND
+    drift = latest_drift(conn) if conn else NO_DRIFT_CHECK
+    runs_shown = runs(conn, RECENT_RUNS) if conn else []
+    return {
+        "has_history": conn is not None,
+        "live": live,
+        "pipeline": pipeline,
+        "heartbeat": heartbeat,
+        "last_run": last,  # the newest finished run: the dashboard's card
+        "last_verdicts": {verdict["kind"]: verdict for verdict in (last or {}).get("verdicts", [])},
+        # the newest run with verdicts, finished or not: page 1's "Last verdict" (its own run, under fullprocess)
+        "judged_run": judged_run(conn, config) if conn else None,
+        "ago": {
+            "live": charts.ago(live.get("since")),
+            "last_run": charts.ago((last or {}).get("finished_at")),
+            "heartbeat": charts.ago(heartbeat.get("checked_at")),
+            "drift": charts.ago(drift.get("data_checked_at")),
+        },
+        "trend": trend,
+        "trend_text": charts.trend_text(trend),
+        "drift": drift,
+        "data_drift": [entry for entry in drift["features"] if entry["feature"] != "exit rate"],
+        "exit_rate": next((entry["checks"] for entry in drift["features"] if entry["feature"] == "exit rate"), {}),
+        "runs": [{**run, "config_name": os.path.basename(run["config_path"])} for run in runs_shown],
+        "audit": audit(conn, AUDIT_ROWS) if conn else [],
+        **clients_at_risk(risk, query),
+        "expected_interval_minutes": config.expected_interval_minutes,
+    }
+
+
+def clients_at_risk(risk, query: str) -> dict:
+    """The clients most at risk, how many are ranked, those that cannot be scored, and the client searched
+    for (its ranked row, or its row apart) from `risk`, (ranked, unscored, release) or None."""
+    if risk is None:
+        return {"top": [], "clients": 0, "unscored": [], "query": query, "found": None, "found_apart": None}
+    ranked, unscored, _ = risk
+    found = ranking.as_records(ranked[ranked["corporation"] == query]) if query else []
+    apart = unscored[unscored["corporation"] == query].to_dict("records") if query else []
+    return {
+        "top": ranking.as_records(ranked.head(TOP_CLIENTS)),
+        "clients": len(ranked),
+        "unscored": unscored.to_dict("records"),
+        "query": query,
+        "found": found[0] if found else None,
+        "found_apart": apart[0] if apart else None,
+    }
 
 
 def live_state(conn, config: Config) -> dict:
@@ -51,6 +122,18 @@ def last_run(conn, config: Config) -> dict | None:
     run = history.select_one(
         conn,
         "SELECT * FROM runs WHERE config_path = ? AND state = 'finished' ORDER BY id DESC LIMIT 1",
+        (str(config.config_path),),
+    )
+    return with_verdicts(conn, run) if run else None
+
+
+def judged_run(conn, config: Config) -> dict | None:
+    """The newest run of this configuration with verdicts, finished or not: under the full process, the
+    run that writes the report."""
+    run = history.select_one(
+        conn,
+        "SELECT * FROM runs r WHERE config_path = ? AND EXISTS (SELECT 1 FROM verdicts v WHERE v.run_id = r.id)"
+        " ORDER BY id DESC LIMIT 1",
         (str(config.config_path),),
     )
     return with_verdicts(conn, run) if run else None

@@ -23,7 +23,8 @@ import app as app_module
 import deployment
 import training
 from app import MAX_BODY_BYTES, create_app
-from risk import history, outdated, registry
+from risk import access, diagnosis, history, outdated, registry
+from risk.web import readers
 
 RECORD = {"lastmonth_activity": 5, "lastyear_activity": 100, "number_of_employees": 12}
 EXPECTED_COLUMNS = (
@@ -315,7 +316,7 @@ def test_diagnostics_with_a_warm_cache_neither_reread_the_data_nor_ask_pip(clien
         calls.append("missing data")
         return {}
 
-    monkeypatch.setattr(app_module.diagnosis, "missing_data_table", missing_data_table)
+    monkeypatch.setattr(diagnosis, "missing_data_table", missing_data_table)
     monkeypatch.setattr(outdated, "start_refresh", lambda *args: calls.append("refresh started"))
     monkeypatch.setattr(outdated, "latest_versions", lambda *args, **kwargs: calls.append("pip asked"))
     assert client.get("/diagnostics").status_code == 200 and calls == []
@@ -346,7 +347,7 @@ def test_diagnostics_answer_at_once_whatever_pip_does(client, config, monkeypatc
 def test_a_fresh_timing_runs_one_at_a_time_and_meanwhile_others_get_a_429(client, config):
     from risk import artifacts
 
-    lock_path = app_module.diagnosis.timing_lock_path(config)  # held as a timing in another request or worker holds it
+    lock_path = diagnosis.timing_lock_path(config)  # held as a timing in another request or worker holds it
     fd = artifacts.acquire_lock(lock_path)
     try:
         started = time.monotonic()
@@ -601,7 +602,7 @@ class TestToken:
             raise PermissionError(13, "Permission denied")
 
         assert client.post("/login", data={"token": "s3cret"}).status_code == 302
-        monkeypatch.setattr(app_module.access, "end_sessions", refuse)
+        monkeypatch.setattr(access, "end_sessions", refuse)
         response = client.post("/logout")
         page = response.get_data(as_text=True)
         assert response.status_code == 503
@@ -973,7 +974,7 @@ def test_a_damaged_history_is_a_503_naming_it(client, config, path):
 
 @pytest.mark.parametrize("path", HISTORY_ROUTES)
 def test_a_locked_history_is_a_503_after_at_most_a_second(client, config, path):
-    assert app_module.HISTORY_TIMEOUT_SECONDS == 1  # the README's bound
+    assert readers.HISTORY_TIMEOUT_SECONDS == 1  # the README's bound
     with history_locked(config):
         started = time.monotonic()
         response = client.get(path)

@@ -45,6 +45,30 @@ def test_every_route_is_documented():
         assert re.search(rf"`(GET|POST) {re.escape(route)}`", README), route
 
 
+BLUEPRINTS = {
+    "api": ["/prediction", "/scoring", "/summarystats", "/diagnostics", "/health"],
+    "history": ["/history", "/releases", "/drift"],
+    "clients": ["/toprisk", "/toprisk.csv", "/clients/<code>"],
+    "pages": ["/", "/login", "/logout", "/charts/trend.svg"],
+}
+
+
+def test_every_route_is_served_by_the_blueprint_the_readme_names():
+    app = create_app(load_config(PROJECT_DIR / "config.json"))
+    served = {}
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        blueprint = rule.endpoint.split(".")[0]
+        served.setdefault(blueprint, []).append(rule.rule)
+        assert app.view_functions[rule.endpoint].__module__ == f"risk.web.{blueprint}", rule.rule
+    assert {name: sorted(routes) for name, routes in served.items()} == {
+        name: sorted(routes) for name, routes in BLUEPRINTS.items()
+    }
+    for name, routes in BLUEPRINTS.items():
+        assert f"`{name}` ({', '.join(f'`{route}`' for route in routes)})" in " ".join(README.split()), name
+
+
 @pytest.mark.parametrize("key", [*REQUIRED_PATH_KEYS, *OPTIONAL_KEYS])
 def test_every_config_key_is_documented(key):
     assert f"| `{key}` |" in README

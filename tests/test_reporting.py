@@ -4,6 +4,7 @@ Expected values are computed here from the data files with scikit-learn and the 
 predict_proba, or read from the history database with sqlite3: never with the functions under test.
 """
 
+import html
 import json
 import pickle
 import re
@@ -203,6 +204,32 @@ def test_page_one_after_a_drift_gives_the_verdicts_in_numbers(history_project):
         if verdict["kind"] == "exit rate":
             assert f"Exit rate (DRIFT): {verdict['detail']}" in page
     assert ": drift, by cron" in page
+
+
+def test_page_one_and_the_dashboard_take_their_facts_from_one_function(trained_project, config, monkeypatch):
+    """overview.page_context gathers what both show: facts marked in what it returns appear on both."""
+    from app import create_app
+    from risk import overview
+
+    real, calls = overview.page_context, []
+
+    def marked(conn, config, risk, pipeline=None, query=""):
+        context = real(conn, config, risk, pipeline, query)
+        calls.append(context)
+        context["live"] = {**context["live"], "model_id": "sentinel0001", "evidence": "a sentinel's evidence"}
+        context["top"] = [{**context["top"][0], "corporation": "zyzx", "reason": "a sentinel's reason"}]
+        return context
+
+    monkeypatch.setattr(overview, "page_context", marked)
+    seed_outdated_cache(config)
+    page = pages_text(reporting.main(config.config_path)["report"])[0]
+    dashboard = html.unescape(re.sub(r"<[^>]+>", "", create_app(config).test_client().get("/").get_data(as_text=True)))
+    dashboard = " ".join(dashboard.split())
+    assert len(calls) == 2  # one each
+    assert "Model sentinel0001" in page and ", model sentinel0001." in dashboard
+    assert "State unproven: a sentinel's evidence" in page and "Unproven: a sentinel's evidence" in dashboard
+    for shown in (page, dashboard):
+        assert re.search(r"\b1 zyzx [<>]? ?\d+\.\d ?% a sentinel's reason", shown)
 
 
 def test_the_ranking_csv_lists_every_client_with_the_models_probability_and_pushes(report_paths, config):

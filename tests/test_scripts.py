@@ -33,6 +33,10 @@ SCRIPTS = [
     "risk.runs",
     "risk.sandbox",
     "risk.diagnosis",
+    "risk.web.api",
+    "risk.web.history",
+    "risk.web.clients",
+    "risk.web.pages",
     "ingestion",
     "training",
     "scoring",
@@ -306,7 +310,10 @@ def imported_modules(path) -> set[str]:
 
 @pytest.mark.parametrize(
     "module",
-    [path.stem for path in sorted((PROJECT_DIR / "risk").glob("*.py"))],
+    [
+        path.relative_to(PROJECT_DIR / "risk").with_suffix("").as_posix()
+        for path in sorted((PROJECT_DIR / "risk").rglob("*.py"))
+    ],
 )
 def test_nothing_in_the_package_imports_a_script(module):
     imported = imported_modules(PROJECT_DIR / "risk" / f"{module}.py")
