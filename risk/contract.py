@@ -17,7 +17,9 @@ gives pandas, `to_rows` the feature matrix the model needs.
 
 from __future__ import annotations
 
+import collections
 import csv
+import difflib
 import io
 import re
 from dataclasses import dataclass
@@ -46,7 +48,10 @@ NUMBER_RE = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 # A message quotes a file only this far: a value of at most 20 characters, and a column name that
 # looks like one. Anything longer may be a line of some other file (a secret's), so it is described.
 SHOWN_CHARS = 20
-NAME_RE = re.compile(rf"[\w .-]{{0,{SHOWN_CHARS}}}")
+NAME_CHARS = 8  # an unknown column name is quoted only this short: a rejected file's first line may be a secret
+NAME_RE = re.compile(rf"[\w .-]{{0,{NAME_CHARS}}}")
+MAX_COLUMNS = 100  # a header (or a record) with more columns is refused before its names are compared
+SHOWN_NAMES = 5  # at most this many column names in one message
 LETTERS = bytes(range(ord("a"), ord("z") + 1))
 PLAIN_BODY_BYTES = LETTERS + b"0123456789,\r\n"
 SMALL_FILE_BYTES = 32 * 1024  # below this, the reference reader is also the fastest
@@ -89,12 +94,18 @@ def shown(text: str) -> str:
 
 
 def shown_names(names: list[str], header: list[str]) -> str:
-    """Column names for a message: a name that looks like one as it is, any other by its position."""
-    return "[" + ", ".join(repr(name) if NAME_RE.fullmatch(name) else unnamed(name, header) for name in names) + "]"
+    """Column names for a message: a short name that looks like one as it is, any other by its position
+    (and the expected column it resembles, if any); at most SHOWN_NAMES of them."""
+    shown_list = [repr(name) if NAME_RE.fullmatch(name) else unnamed(name, header) for name in names[:SHOWN_NAMES]]
+    if len(names) > SHOWN_NAMES:
+        shown_list.append(f"and {len(names) - SHOWN_NAMES:,} more")
+    return "[" + ", ".join(shown_list) + "]"
 
 
 def unnamed(name: str, header: list[str]) -> str:
-    return f"column {header.index(name) + 1} ({len(name):,} characters, not shown)"
+    close = difflib.get_close_matches(name, COLUMNS, n=1, cutoff=0.8)
+    hint = f"; close to {close[0]!r}" if close else ""
+    return f"column {header.index(name) + 1} ({len(name):,} characters, not shown{hint})"
 
 
 def too_large(column: str, text: str) -> str:
@@ -147,8 +158,10 @@ def parse_field(column: str, text: str):
 
 
 def header_problem(header: list[str], mode: Mode) -> str | None:
-    """Why a header (or a record's keys) does not fit the mode, or None."""
-    duplicated = sorted({name for name in header if header.count(name) > 1})
+    """Why a header (or a record's keys) does not fit the mode, or None (linear in the header's length)."""
+    if len(header) > MAX_COLUMNS:
+        return f"{len(header):,} columns, more than {MAX_COLUMNS} (expected {len(COLUMNS)} at most)"
+    duplicated = sorted(name for name, count in collections.Counter(header).items() if count > 1)
     if duplicated:
         return f"the header repeats column(s) {shown_names(duplicated, header)}"
     missing = [name for name in mode.required if name not in header]

@@ -69,6 +69,27 @@ BAD_CSV = [
     (f"{HEADER}\n{GOOD}abcd,1,2,3,0,\n", "line 3: 6 field(s) where the header has 5", True),
     (f"{HEADER}\n\n{GOOD}\nabcd,1,2,3\n", "line 5: 4 field(s) where the header has 5", True),
     (f"{HEADER},colour\n{GOOD}", f"line 1: unexpected column(s) ['colour']; expected {TRAINING_COLUMNS}", False),
+    (  # a short word of a file's first line is quoted; a longer one only by its place
+        f"{HEADER},hunter2pass\n{GOOD}",
+        f"line 1: unexpected column(s) [column 6 (11 characters, not shown)]; expected {TRAINING_COLUMNS}",
+        False,
+    ),
+    (  # a misspelt column is not quoted either, but named by the expected column it resembles
+        "corporation,lastmonth_activty,lastyear_activity,number_of_employees,exited\nabcd,5,100,12,0\n",
+        "line 1: missing column(s) ['lastmonth_activity']; unexpected column(s) [column 2 (17 characters, not shown; "
+        f"close to 'lastmonth_activity')]; expected {TRAINING_COLUMNS}",
+        False,
+    ),
+    (  # at most five names in one message
+        f"{HEADER},a,b,c,d,e,f,g\n{GOOD}",
+        f"line 1: unexpected column(s) ['a', 'b', 'c', 'd', 'e', and 2 more]; expected {TRAINING_COLUMNS}",
+        False,
+    ),
+    (  # a wide header is refused on its width, before any name is compared
+        ",".join(f"k{i}" for i in range(40_000)) + "\n",
+        "line 1: 40,000 columns, more than 100 (expected 5 at most)",
+        True,
+    ),
     (f"{HEADER},exited\n{GOOD}", "line 1: the header repeats column(s) ['exited']", True),
     (f"{HEADER}\nABCD,1,2,3,0\n", "line 2: corporation must be four lowercase letters, got 'ABCD'", True),
     (f"{HEADER}\n,1,2,3,0\n", "line 2: corporation must be four lowercase letters, got ''", True),
