@@ -17,7 +17,7 @@ import tempfile
 import threading
 import time
 
-from risk.config import PipelineError, atomic_write_text
+from risk.config import PipelineError
 
 SECRET_FILE = "session.key"
 GENERATION_FILE = "session.generation"
@@ -80,8 +80,19 @@ def session_generation(folder_path) -> str:
 
 
 def end_sessions(folder_path) -> None:
-    """A new session generation: every session made before is over, in every worker. Raises OSError."""
-    atomic_write_text(os.path.join(folder_path, GENERATION_FILE), secrets.token_hex(16) + "\n")
+    """A new session generation, mode 0600 as the first: every session made before is over, in every
+    worker. Raises OSError."""
+    path = os.path.join(folder_path, GENERATION_FILE)
+    fd, tmp_path = tempfile.mkstemp(prefix=f".{GENERATION_FILE}.", dir=folder_path)  # mode 0600
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(secrets.token_hex(16) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_path, path)
+    finally:
+        if os.path.exists(tmp_path):
+            os.unlink(tmp_path)
 
 
 def session_mark(token: str, generation: str) -> str:

@@ -177,17 +177,51 @@ def adopt_learned_files(conn, config: Config, release, folder: str) -> tuple[lis
     return names, notes
 
 
+def decide_judged_content(conn, folder: str, run_id: int) -> list[str]:
+    """Undecided file versions whose content (SHA-256) a run has judged before, under another name or
+    before it vanished (a copy, a renamed file), are not new data: decided now. The lines for the log."""
+    judged = {}
+    for row in history.select(
+        conn, "SELECT id, name, sha256 FROM files WHERE folder = ? AND decision = 'decided'", (folder,)
+    ):
+        judged.setdefault(row["sha256"], row["name"])
+    twins = [file for file in history.undecided_files(conn, folder) if file["sha256"] in judged]
+    if twins:
+        with conn:
+            history.decide_files(conn, [file["id"] for file in twins], run_id, "decided")
+    return [
+        f"{file['name']}: the same content as {judged[file['sha256']]}, judged before: not new data" for file in twins
+    ]
+
+
+def no_rows_reason(conn, folder: str, run_id: int, adopted: list[str]) -> str:
+    """Why a run with new files found no new rows: learned by the live release, rejected, or judged before."""
+    if adopted:
+        return "the live release learned from them"
+    run = history.select_one(conn, "SELECT new_files FROM runs WHERE id = ?", (run_id,))
+    names = (run or {}).get("new_files") or []
+    newest = {name: versions[-1] for name, versions in history.file_states(conn, folder).items()}
+    if any(newest.get(name, {}).get("status") == "rejected" for name in names):
+        return "the new file(s) were rejected"
+    return "their content was judged before (a file touched, copied or renamed)"
+
+
 def check(conn, config: Config, run_id: int) -> Check:
     """Judge the new rows; record the verdicts and the check; decide the files unless a search follows."""
     model, model_id, reference, release = live_model(conn, config)
     folder = history.folder_key(config.input_folder_path, config.history_path)
     adopted, notes = adopt_learned_files(conn, config, release, folder)
+    notes += decide_judged_content(conn, folder, run_id)
     new_files = history.undecided_files(conn, folder)
     if not new_files:
-        reason = "the live release learned from them" if adopted else "the new file(s) were rejected"
-        return Check(f"no new rows: {reason}", False, notes)
+        return Check(f"no new rows: {no_rows_reason(conn, folder, run_id, adopted)}", False, notes)
     _, frames = batches(conn, config)
     new_rows = challenger.prepare_batches(frames)[-1]
+    if new_rows.empty:  # every row of the new files was judged before, in other files
+        with conn:
+            history.decide_files(conn, [file["id"] for file in new_files], run_id, "decided")
+        names = ", ".join(file["name"] for file in new_files)
+        return Check(f"no new rows: every row of {names} was judged before", False, notes)
     y_pred, _ = predict(model, new_rows)
     counts = drift.confusion_counts(labels(new_rows), y_pred)
     data, reference_rows = [], None

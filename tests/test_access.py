@@ -165,8 +165,11 @@ def test_a_session_key_that_cannot_be_written_says_what_to_do(tmp_path):
 def test_ending_the_sessions_starts_a_new_generation_and_marks_depend_on_it_and_the_token(tmp_path):
     first = access.session_generation(tmp_path)
     assert access.session_generation(tmp_path) == first
+    assert (tmp_path / "session.generation").stat().st_mode & 0o777 == 0o600
     access.end_sessions(tmp_path)
     second = access.session_generation(tmp_path)
     assert second != first
+    assert (tmp_path / "session.generation").stat().st_mode & 0o777 == 0o600  # as private after a logout
+    assert [path.name for path in tmp_path.iterdir()] == ["session.generation"]  # no temporary file left
     marks = {access.session_mark(token, generation) for token in ("t1", "t2") for generation in (first, second)}
     assert len(marks) == 4 and not any("t1" in mark or "t2" in mark for mark in marks)

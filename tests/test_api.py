@@ -661,6 +661,19 @@ class TestToken:
             {"status": "ok", "release": config.prod_deployment_path.resolve().name, "late": False},
         )
 
+    @pytest.mark.parametrize("trouble", ["refused model", "damaged history"])
+    def test_health_without_the_token_says_only_not_ready_and_why_only_with_it(self, client, config, trouble):
+        release = config.prod_deployment_path.resolve().name
+        if trouble == "refused model":
+            model = config.prod_deployment_path / "trainedmodel.pkl"
+            model.write_bytes(model.read_bytes() + b"\n")  # unpickles the same, but is not the recorded file
+        else:
+            damage_history(config)
+        response = client.get("/health")
+        assert (response.status_code, response.get_json()) == (503, {"status": "not ready", "release": release})
+        detailed = client.get("/health", headers={"Authorization": "Bearer s3cret"})
+        assert detailed.status_code == 503 and release in detailed.get_json()["error"]
+
     def test_health_with_the_token_gives_the_pipelines_state_without_a_server_path(self, client, config):
         body = client.get("/health", headers={"Authorization": "Bearer s3cret"}).get_json()
         assert (body["status"], body["late"], body["pipeline"]["late"]) == ("ok", False, False)

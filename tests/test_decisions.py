@@ -10,6 +10,7 @@ from the module under test.
 
 import hashlib
 import json
+import os
 import pickle
 import re
 import time
@@ -304,14 +305,51 @@ def test_a_second_check_judges_only_the_file_new_since_the_first(project):
     assert files(project)["dataset4.csv"] == ("decided", run_id)
 
 
+def start_run_with(conn, config, names: list[str]) -> int:
+    """A run of the full process that found `names` new (as fullprocess.work records them)."""
+    run_id = start_run(conn, config)
+    with conn:
+        history.update(conn, "runs", "id", run_id, {"new_files": names})
+    return run_id
+
+
 def test_check_with_nothing_new_decides_nothing(project):
     (project.input_folder_path / "bad.csv").write_text("corporation\n")  # rejected by ingestion
     ingestion.main(project.config_path)
     with history.opened(project.history_path) as conn:
-        run_id = start_run(conn, project)
+        run_id = start_run_with(conn, project, ["bad.csv"])
         result = decisions.check(conn, project, run_id)
         assert recorded_verdicts(conn, run_id) == []
     assert result == decisions.Check("no new rows: the new file(s) were rejected", False, [])
+
+
+def test_a_file_touched_without_a_change_is_not_said_to_be_rejected(project):
+    path = project.input_folder_path / "dataset1.csv"
+    os.utime(path, (path.stat().st_atime, path.stat().st_mtime + 60))  # new to the idle run's size-and-time look
+    ingestion.main(project.config_path)
+    with history.opened(project.history_path) as conn:
+        result = decisions.check(conn, project, start_run_with(conn, project, ["dataset1.csv"]))
+    assert result.decision == "no new rows: their content was judged before (a file touched, copied or renamed)"
+
+
+@pytest.mark.parametrize("how", ["copied", "renamed"])
+def test_a_copy_or_a_renamed_file_is_the_same_content_and_not_new_data(project, how):
+    folder = project.input_folder_path
+    add_file(project, "dataset3.csv", client_rows(4, 300))
+    with history.opened(project.history_path) as conn:
+        first = start_run_with(conn, project, ["dataset3.csv"])
+        decisions.check(conn, project, first)
+    (folder / "month03.csv").write_bytes((folder / "dataset3.csv").read_bytes())
+    if how == "renamed":
+        (folder / "dataset3.csv").unlink()
+    ingestion.main(project.config_path)
+    with history.opened(project.history_path) as conn:
+        run_id = start_run_with(conn, project, ["month03.csv"])
+        result = decisions.check(conn, project, run_id)
+        assert recorded_verdicts(conn, run_id) == []
+    assert result.lines == ["month03.csv: the same content as dataset3.csv, judged before: not new data"]
+    assert result.decision == "no new rows: their content was judged before (a file touched, copied or renamed)"
+    assert files(project)["month03.csv"] == ("decided", run_id)
 
 
 def test_check_without_a_deployed_model_names_the_production_path(config):
@@ -765,3 +803,18 @@ def test_an_old_revalidation_does_not_lower_what_a_model_is_expected_to_score(pr
         with conn:
             history.add_reference(conn, {"model_id": model_id, "kind": "revalidation", "f1": 0.2})
         assert history.latest_reference(conn, model_id) == validated
+
+
+def test_a_file_whose_every_row_was_judged_before_makes_no_check(project):
+    rows = client_rows(4, 300)
+    add_file(project, "dataset3.csv", rows)
+    with history.opened(project.history_path) as conn:
+        decisions.check(conn, project, start_run_with(conn, project, ["dataset3.csv"]))
+    add_file(project, "dataset4.csv", rows.head(120))  # a part of it, in another file
+    with history.opened(project.history_path) as conn:
+        run_id = start_run_with(conn, project, ["dataset4.csv"])
+        result = decisions.check(conn, project, run_id)
+        assert recorded_verdicts(conn, run_id) == []
+    assert (result.decision, result.challenge) == ("no new rows: every row of dataset4.csv was judged before", False)
+    assert [check["run_id"] for check in checks_of(project)] == [run_id - 1]  # no check on 0 rows
+    assert files(project)["dataset4.csv"] == ("decided", run_id)

@@ -3,6 +3,7 @@ a data file named by `filepath`, only inside the data folders), GET /scoring (th
 test data), /summarystats, /diagnostics (timings, missing data, outdated packages) and /health (open to all)."""
 
 import os
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ from flask import Blueprint, abort, request
 from werkzeug.exceptions import TooManyRequests
 
 from risk import artifacts, diagnosis
-from risk.config import Config
+from risk.config import Config, PipelineError
 from risk.contract import Rows, prediction_rows, prediction_rows_from_csv
 from risk.model import log_odds, score_model, sigmoid
 from risk.web.answers import public_data
@@ -144,11 +145,18 @@ def diagnostics():
 @bp.get("/health")
 def health():
     """Open to all: up and ready (a model deployed), late or not, and the live release; with the token
-    (or none set) the pipeline's state in detail too."""
+    (or none set) the pipeline's state in detail too, and why it is not ready when it is not (without
+    the token only that it is not: a refused model or a damaged history is not the public's business)."""
     web = get_state()
-    _, release = web.deployed.get()
-    state = pipeline_state(web.config, web.late_alerts)
+    authorized = web.access.authorized()
+    try:
+        _, release = web.deployed.get()
+        state = pipeline_state(web.config, web.late_alerts)
+    except (PipelineError, sqlite3.Error):
+        if authorized:
+            raise
+        return {"status": "not ready", "release": artifacts.live_release_name(web.config.prod_deployment_path)}, 503
     answer = {"status": "ok", "release": release, "late": state["late"]}
-    if web.access.authorized():
+    if authorized:
         answer["pipeline"] = public_data({key: value for key, value in state.items() if key != "alert_id"}, web.config)
     return answer
