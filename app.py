@@ -31,6 +31,7 @@ from werkzeug.wsgi import get_input_stream
 from risk import access, alerts, artifacts, diagnosis, history, overview, ranking, registry
 from risk.config import Config, PipelineError, load_config, run_cli
 from risk.contract import DataError, Rows, prediction_rows, prediction_rows_from_csv
+from risk.history import closing
 from risk.model import log_odds, score_model, sigmoid
 
 logger = logging.getLogger(__name__)
@@ -626,19 +627,6 @@ def register_history_routes(app: Flask, config: Config) -> None:
     def drift_route():
         with closing(reader(config)) as conn:
             return public_data(overview.latest_drift(conn), config) if conn else NO_DRIFT_CHECK
-
-
-class closing:  # noqa: N801 - a context manager that accepts None
-    def __init__(self, conn):
-        self.conn = conn
-
-    def __enter__(self):
-        return self.conn
-
-    def __exit__(self, *exc_info):
-        if self.conn is not None:
-            self.conn.close()
-        return False
 
 
 def risk_list(config: Config, deployed: DeployedModel, cache: FileCache):

@@ -6,8 +6,10 @@ Config: `config.json` beside the scripts, or the file named by the environment v
 relative paths are resolved against the config file's folder, never the current directory.
 """
 
+import contextlib
 import os
 import sys
+import tempfile
 
 PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REQUIREMENTS_PATH = os.path.join(PROJECT_DIR, "requirements.txt")
@@ -175,37 +177,25 @@ def default_file_mode() -> int:
     return 0o666 & ~umask
 
 
-class atomic_writer:  # noqa: N801 - used like open()
+@contextlib.contextmanager
+def atomic_writer(path, mode="w"):
     """`with atomic_writer(path) as handle:` writes a temporary file beside `path`, renamed over it on
-    success and removed on failure (a class, not @contextmanager: contextlib is not loaded on the cron path)."""
-
-    def __init__(self, path, mode="w"):
-        self.path, self.mode = path, mode
-
-    def __enter__(self):
-        import tempfile
-
-        self.folder = os.path.dirname(os.path.abspath(self.path))
-        os.makedirs(self.folder, exist_ok=True)
-        fd, self.tmp_name = tempfile.mkstemp(prefix=f".{os.path.basename(self.path)}.", suffix=".tmp", dir=self.folder)
-        binary = "b" in self.mode
-        self.handle = os.fdopen(fd, self.mode, encoding=None if binary else "utf-8", newline=None if binary else "")
-        return self.handle
-
-    def __exit__(self, kind, error, traceback):
-        try:
-            if kind is None:
-                self.handle.flush()
-                os.fchmod(self.handle.fileno(), default_file_mode())
-                os.fsync(self.handle.fileno())
-            self.handle.close()
-            if kind is None:
-                os.replace(self.tmp_name, self.path)
-                fsync_dir(self.folder)
-        finally:
-            if os.path.exists(self.tmp_name):
-                os.unlink(self.tmp_name)
-        return False
+    success (flushed to disk, with the mode a new file gets) and removed on failure."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    binary = "b" in mode
+    try:
+        with os.fdopen(fd, mode, encoding=None if binary else "utf-8", newline=None if binary else "") as handle:
+            yield handle
+            handle.flush()
+            os.fchmod(handle.fileno(), default_file_mode())
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+        fsync_dir(folder)
+    finally:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
 
 
 def atomic_write_text(path, text: str) -> None:
