@@ -15,7 +15,8 @@ import time
 import requests
 
 from risk.artifacts import APIRETURNS_FILE, TESTDATA_FILE
-from risk.config import PipelineError, atomic_write_text, load_config, run_cli
+from risk.config import PipelineError, atomic_write_text, load_config
+from risk.logs import run_cli
 
 logger = logging.getLogger(__name__)
 

@@ -29,9 +29,10 @@ from werkzeug.utils import cached_property
 from werkzeug.wsgi import get_input_stream
 
 from risk import access, alerts, artifacts, diagnosis, history, overview, ranking, registry
-from risk.config import Config, PipelineError, load_config, run_cli
+from risk.config import Config, PipelineError, load_config
 from risk.contract import DataError, Rows, prediction_rows, prediction_rows_from_csv
 from risk.history import closing
+from risk.logs import run_cli
 from risk.model import log_odds, score_model, sigmoid
 
 logger = logging.getLogger(__name__)

@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 
 from risk import alerts, artifacts, history, registry
-from risk.config import actor, load_config, log_text, run_cli
+from risk.config import actor, load_config
+from risk.logs import log_text, run_cli
 
 logger = logging.getLogger("deployment")  # its name when run as a script, too
 

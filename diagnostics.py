@@ -15,7 +15,9 @@ import time
 import pandas as pd
 
 from risk import diagnosis
-from risk.config import REQUIREMENTS_PATH, Config, load_config, run_cli
+from risk.config import Config, load_config
+from risk.logs import run_cli
+from risk.outdated import REQUIREMENTS_PATH
 
 logger = logging.getLogger(__name__)
 

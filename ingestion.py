@@ -19,8 +19,9 @@ import pyarrow as pa
 from pyarrow import csv as pacsv
 
 from risk import artifacts, history
-from risk.config import PipelineError, atomic_write_text, atomic_writer, load_config, one_line, run_cli
+from risk.config import PipelineError, atomic_write_text, atomic_writer, load_config
 from risk.contract import FEATURES, ID_COLUMN, SCHEMA, TARGET, TRAINING, DataError, int_values, read_table
+from risk.logs import one_line, run_cli
 
 logger = logging.getLogger(__name__)
 

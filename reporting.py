@@ -23,8 +23,9 @@ from risk.artifacts import (
     INGESTION_METRICS_FILE,
     REPORT_FILE,
 )
-from risk.config import Config, atomic_write_bytes, atomic_writer, load_config, run_cli
+from risk.config import Config, atomic_write_bytes, atomic_writer, load_config
 from risk.contract import TARGET
+from risk.logs import run_cli
 from risk.model import complete_rows, predict
 
 logger = logging.getLogger(__name__)

@@ -12,8 +12,9 @@ import time
 from pathlib import Path
 
 from risk import artifacts, history
-from risk.config import PipelineError, atomic_write_text, load_config, run_cli
+from risk.config import PipelineError, atomic_write_text, load_config
 from risk.contract import TRAINING, DataError, read_csv
+from risk.logs import run_cli
 from risk.model import load_model, model_id_of, score_model, write_card
 
 logger = logging.getLogger(__name__)

@@ -14,8 +14,9 @@ import time
 import numpy as np
 
 from risk import artifacts, challenger, history, registry
-from risk.config import PipelineError, load_config, run_cli
+from risk.config import PipelineError, load_config
 from risk.contract import TRAINING, DataError, read_csv
+from risk.logs import run_cli
 from risk.model import make_card, train_model, write_model
 
 logger = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ import time
 import urllib.parse
 
 from risk import history
-from risk.config import one_line
+from risk.logs import one_line
 
 EVENTS = ("drift", "deployment", "rollback", "no better model", "failed run", "late cron", "release refused")
 SEVERITIES = ("info", "warning", "critical")

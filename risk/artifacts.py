@@ -14,7 +14,8 @@ import stat
 from datetime import UTC, datetime
 from pathlib import Path
 
-from risk.config import Config, PipelineError, fsync_dir, one_line
+from risk.config import Config, PipelineError, fsync_dir
+from risk.logs import one_line
 
 # Inputs and outputs of the steps, by folder (config key) and name.
 FINALDATA_FILE = "finaldata.csv"  # output_folder_path
@@ -48,10 +49,9 @@ def testdata_path(config: Config) -> Path:
     return config.test_data_path / TESTDATA_FILE
 
 
-def lock_path(config) -> str:
-    """The full process's lock file, beside the log (config may be a Config or read_config's dict)."""
-    log_path = config["log_path"] if isinstance(config, dict) else config.log_path
-    return os.path.join(os.path.dirname(log_path), LOCK_FILE)
+def lock_path(config: Config) -> Path:
+    """The full process's lock file, beside the log."""
+    return config.log_path.parent / LOCK_FILE
 
 
 def deployable_files(config: Config) -> list[Path]:

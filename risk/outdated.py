@@ -15,9 +15,12 @@ import sys
 import tempfile
 import threading
 import time
+from importlib import metadata
 
 from risk.artifacts import acquire_lock
-from risk.config import PROJECT_DIR, atomic_write_text, installed_version, requirement_names
+from risk.config import PROJECT_DIR, atomic_write_text
+
+REQUIREMENTS_PATH = os.path.join(PROJECT_DIR, "requirements.txt")
 
 DEADLINE_SECONDS = 20  # one refresh in all: the probe, then every package at once
 PROBE_SECONDS = 5  # the probe alone: an index that cannot name pip's latest version within this is unreachable
@@ -30,6 +33,26 @@ NO_INDEX = "not checked (no package index reachable)"
 _started_lock = threading.Lock()
 _started_at: dict[str, float] = {}  # cache path -> when this process last started a refresh of it
 _children: list[subprocess.Popen] = []  # the refreshes it started, kept until they end, then reaped
+
+
+def requirement_names(requirements_path) -> list[str]:
+    """Package names pinned in a requirements file (`name==version` lines)."""
+    names = []
+    with open(requirements_path, encoding="utf-8") as lines:
+        text = lines.read()
+    for line in text.splitlines():
+        line = line.split("#")[0].strip()
+        if line and not line.startswith("-"):
+            names.append(line.split("==")[0].split(">=")[0].strip())
+    return names
+
+
+def installed_version(name: str) -> str:
+    """The installed version of a distribution, or "not installed"."""
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
 
 
 def read_cache(cache_path) -> tuple[list[dict] | None, float]:

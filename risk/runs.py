@@ -3,12 +3,12 @@
 Standard library only at import (the idle cron run writes one line through RunLog).
 """
 
-import os
 import sys
 import time
 
 from risk import history
-from risk.config import PipelineError, log_text, relative_paths
+from risk.config import PipelineError
+from risk.logs import LineFormatter, log_text, relative_paths, same_file
 
 
 class RunLog:
@@ -41,22 +41,12 @@ class RunLog:
         """Send the steps' own log lines (the logging module) to the same places, written the same way."""
         import logging
 
-        from risk.config import LOG_FORMAT, log_filter
-
         handlers = [logging.FileHandler(self.log_path, encoding="utf-8")]
         if self.echo:
             handlers.append(logging.StreamHandler(sys.stderr))
         for handler in handlers:
-            handler.addFilter(log_filter(self.root))
-        logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, handlers=handlers, force=True)
-
-
-def same_file(stream, path: str) -> bool:
-    try:
-        opened, named = os.fstat(stream.fileno()), os.stat(path)
-    except (OSError, ValueError, AttributeError):
-        return False
-    return (opened.st_dev, opened.st_ino) == (named.st_dev, named.st_ino)
+            handler.setFormatter(LineFormatter(self.root))
+        logging.basicConfig(level=logging.INFO, handlers=handlers, force=True)
 
 
 class StepFailed(Exception):

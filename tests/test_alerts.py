@@ -6,6 +6,7 @@ import inspect
 import json
 import sqlite3
 import time
+from types import SimpleNamespace
 
 import pytest
 from conftest import hang, run_script, set_config, trickle
@@ -417,7 +418,7 @@ def raised(conn) -> list[tuple]:
     ]
 
 
-RUN_CONFIG = {"api_base_url": "http://127.0.0.1:8000", "alert_webhook_url": "http://127.0.0.1:9/hook"}
+RUN_CONFIG = SimpleNamespace(api_base_url="http://127.0.0.1:8000", alert_webhook_url="http://127.0.0.1:9/hook")
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from risk.config import DEFAULT_CONFIG_PATH, PROJECT_DIR, PipelineError, load_config, one_line, relative_paths
+from risk.config import DEFAULT_CONFIG_PATH, PROJECT_DIR, PipelineError, load_config
+from risk.logs import one_line, relative_paths
 
 
 def write_config(tmp_path, data) -> str:

@@ -22,7 +22,7 @@ from conftest import PROJECT_DIR, refuse_to_delete, run_script
 import deployment
 import training
 from risk import artifacts, history, registry
-from risk.config import PipelineError, read_config
+from risk.config import PipelineError
 
 RELEASE_FILES = ["ingestedfiles.txt", "latestscore.txt", "modelcard.json", "trainedmodel.pkl"]
 
@@ -554,7 +554,7 @@ def test_a_deployment_killed_at_any_point_leaves_nothing_that_disagrees_after_th
         with pytest.raises(Killed):
             deployment.main(config.config_path)
     with history.opened(config.history_path) as conn:  # what the next full-process run does first
-        assert fullprocess.needs_reconciling(conn, read_config(config.config_path), live(config))
+        assert fullprocess.needs_reconciling(conn, config, live(config))
         registry.reconcile(conn, config, "cron")
     assert_in_agreement(config)
     deployment.main(config.config_path)  # and deployments go on as before

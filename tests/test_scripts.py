@@ -291,7 +291,7 @@ def test_scoring_another_model_file_writes_only_its_score(trained_project, confi
 # --- the package's import rules (read from the source: lazy imports inside functions count too) ------
 
 SCRIPT_NAMES = {path.stem for path in PROJECT_DIR.glob("*.py")} | {"datagen", "demo", "benchmark"}
-STANDARD_LIBRARY_ONLY = ["config", "artifacts", "history", "runs", "access", "outdated"]
+STANDARD_LIBRARY_ONLY = ["config", "logs", "artifacts", "history", "runs", "access", "outdated"]
 
 
 def imported_modules(path) -> set[str]:
