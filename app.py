@@ -29,10 +29,10 @@ from werkzeug.utils import cached_property
 from werkzeug.wsgi import get_input_stream
 
 from risk import access, alerts, artifacts, diagnosis, history, overview, ranking, registry
-from risk.config import Config, PipelineError, load_config
+from risk.config import Config, PipelineError, config_path_from_env, load_config
 from risk.contract import DataError, Rows, prediction_rows, prediction_rows_from_csv
 from risk.history import closing
-from risk.logs import run_cli
+from risk.logs import failures_as_one_line, setup_logging
 from risk.model import log_odds, score_model, sigmoid
 
 logger = logging.getLogger(__name__)
@@ -770,4 +770,6 @@ def main(config_path=None) -> None:
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    setup_logging(config_path_from_env().parent)
+    with failures_as_one_line():
+        main()

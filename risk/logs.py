@@ -3,8 +3,9 @@
 Every line is `time LEVEL logger: message`, one line per message: a newline or another control character
 in a file name or value is written escaped (`\\n`), so nothing can forge a line, and files are named
 relative to the config file's folder, never where the server keeps them (log_text; alerts and run
-records say things the same way). A script's main() calls setup_logging() once; expected failures end
-as one line and exit code 1 (failures_as_one_line). Standard library only: the idle cron run logs too.
+records say things the same way). A script's main() sets logging up once (setup_logging; script_config
+does it, loads the config and ends an expected failure as one line and exit code 1). Standard library
+only: the idle cron run logs too.
 """
 
 import contextlib
@@ -14,7 +15,7 @@ import os
 import re
 import sys
 
-from risk.config import PROJECT_DIR, PipelineError, config_path_from_env
+from risk.config import PROJECT_DIR, PipelineError, config_path_from_env, load_config
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # An absolute path: a slash after no letter, digit or `_.:/~-` (so not a URL's or a relative path's part) and
@@ -105,8 +106,12 @@ def failures_as_one_line(logger_name: str = "risk"):
         sys.exit(1)
 
 
-def run_cli(main) -> None:
-    """Run a script's main() with logging on stderr; an expected failure is one line and exit code 1."""
-    setup_logging(config_path_from_env().parent)
+@contextlib.contextmanager
+def script_config():
+    """`with script_config() as config:` how a step script's main() starts: logging set up on stderr (paths
+    relative to the config's folder), the config RISK_CONFIG names (or config.json) loaded, and an expected
+    failure, a bad config included, ended as one log line and exit code 1 (failures_as_one_line)."""
+    config_path = config_path_from_env()
+    setup_logging(config_path.parent)
     with failures_as_one_line():
-        main()
+        yield load_config(config_path)

@@ -12,8 +12,10 @@ import sys
 
 import pandas as pd
 import pytest
-from conftest import FEATURES, PROJECT_DIR, run_script, seed_outdated_cache
+from conftest import FEATURES, PROJECT_DIR, free_port, make_project, run_script, seed_outdated_cache
 from sklearn.metrics import f1_score
+
+from risk.config import load_config
 
 # wsgi.py is left out on purpose: creating the app when gunicorn imports it is its one job.
 SCRIPTS = [
@@ -180,12 +182,15 @@ def test_ingestion_with_only_bad_files_exits_non_zero_and_names_each(config_path
     assert not (config.output_folder_path / "finaldata.csv").exists()
 
 
-def test_diagnostics_prints_every_diagnostic_and_returns_them(trained_project, config, capsys):
+def test_diagnostics_prints_every_diagnostic_and_returns_them(
+    trained_project, config, capsys, monkeypatch, root_logging
+):
     import diagnostics
 
     seed_outdated_cache(config)
     capsys.readouterr()
-    report = diagnostics.main(config.config_path)
+    monkeypatch.setenv("RISK_CONFIG", str(config.config_path))
+    report = diagnostics.main([])
     printed = capsys.readouterr().out.splitlines()
     assert printed == [f"{name}: {json.dumps(value)}" for name, value in report.items()]
     testdata = pd.read_csv(config.test_data_path / "testdata.csv")
@@ -207,27 +212,62 @@ def test_diagnostics_prints_every_diagnostic_and_returns_them(trained_project, c
     assert {item["latest"] for item in report["outdated_packages"]} == {"9.9.9"}
 
 
-# --- what each main() returns, and how it writes ---------------------------------------------------
+# --- each step a function of the config, returning what it wrote; how it writes ----------------------------
 
 
-def test_each_steps_main_returns_what_it_wrote(config):
+def test_each_step_is_a_function_of_the_config_returning_what_it_wrote(config):
     import deployment
     import ingestion
     import scoring
     import training
 
-    metrics = ingestion.main(config.config_path)
-    assert metrics == json.loads((config.output_folder_path / "ingestionmetrics.json").read_text())
-    model = training.main(config.config_path)
+    config.config_path.unlink()  # a step takes the Config it is given and never reads the file again
+    ingested = ingestion.ingest(config)
+    assert ingested.metrics == json.loads((config.output_folder_path / "ingestionmetrics.json").read_text())
+    assert ingested.finaldata_path == config.output_folder_path / "finaldata.csv"
+    model = training.train(config)
     with open(config.output_model_path / "trainedmodel.pkl", "rb") as handle:
         saved = pickle.load(handle)
     assert (model.coef_.tolist(), model.intercept_.tolist()) == (saved.coef_.tolist(), saved.intercept_.tolist())
-    score = scoring.main(config.config_path)
+    score = scoring.score(config)
     testdata = pd.read_csv(config.test_data_path / "testdata.csv")
     assert score == float((config.output_model_path / "latestscore.txt").read_text())
     assert score == pytest.approx(f1_score(testdata["exited"], saved.predict(testdata[FEATURES].to_numpy(float))))
-    release = deployment.main(config.config_path)
+    release = deployment.deploy(config)
     assert release == config.prod_deployment_path.resolve()
+
+
+def test_the_full_process_calls_the_steps_with_the_config_it_loaded_once(tmp_path, monkeypatch, root_logging):
+    import apicalls
+    import deployment
+    import fullprocess
+    import ingestion
+    import reporting
+    import scoring
+    from risk import config as config_module
+
+    config_path = make_project(tmp_path, api_base_url=f"http://127.0.0.1:{free_port()}")  # no API: exit code 2
+    seed_outdated_cache(load_config(config_path))
+    monkeypatch.setenv("RISK_CONFIG", str(config_path))
+    reads, given = [], []
+    real_read = config_module.read_json_object
+    monkeypatch.setattr(config_module, "read_json_object", lambda path: reads.append(path) or real_read(path))
+    for module, name in [
+        (ingestion, "ingest"),
+        (scoring, "score"),
+        (deployment, "deploy"),
+        (reporting, "report"),
+        (apicalls, "call_api"),
+    ]:
+        step = getattr(module, name)
+        monkeypatch.setattr(
+            module,
+            name,
+            lambda config, *args, step=step, **kwargs: given.append(config) or step(config, *args, **kwargs),
+        )
+    assert fullprocess.main([]) == fullprocess.EXIT_API_UNREACHABLE
+    assert reads == [config_path]  # the file is read once, by main()
+    assert len(given) == 5 and all(config is given[0] for config in given)  # every step got that one Config
 
 
 def test_every_output_is_written_to_a_temporary_file_then_renamed_over_it(config, monkeypatch):
@@ -242,8 +282,8 @@ def test_every_output_is_written_to_a_temporary_file_then_renamed_over_it(config
     renames = []
     real_replace = os.replace
     monkeypatch.setattr(os, "replace", lambda src, dst: renames.append((str(src), str(dst))) or real_replace(src, dst))
-    for step in (ingestion, training, scoring, deployment, reporting):
-        step.main(config.config_path)
+    for step in (ingestion.ingest, training.train, scoring.score, deployment.deploy, reporting.report):
+        step(config)
     written = sorted(
         path
         for folder in (config.output_folder_path, config.output_model_path)
@@ -403,12 +443,12 @@ def test_deployment_keeps_the_20_newest_releases_the_live_one_and_the_rollback_t
         return sorted(path.name for path in artifacts.releases_path(config.prod_deployment_path).iterdir())
 
     first = config.prod_deployment_path.resolve().name
-    names = [first] + [deployment.main(config.config_path).name for _ in range(21)]  # 22 deployments
+    names = [first] + [deployment.deploy(config).name for _ in range(21)]  # 22 deployments
     assert kept() == names[-20:]  # the 2 oldest are gone
-    deployment.rollback(config.config_path, target=names[2])  # live: the oldest release kept
-    names.append(deployment.main(config.config_path).name)  # live: the newest; a rollback returns to names[2]
+    deployment.rollback(config, target=names[2])  # live: the oldest release kept
+    names.append(deployment.deploy(config).name)  # live: the newest; a rollback returns to names[2]
     assert kept() == names[2:]  # 21 folders: the 20 newest, and names[2], older, kept as the rollback target
-    names.append(deployment.main(config.config_path).name)  # the rollback target is now names[22]
+    names.append(deployment.deploy(config).name)  # the rollback target is now names[22]
     assert kept() == names[-20:]
     with sqlite3.connect(config.history_path) as conn:
         pruned = sorted(row[0] for row in conn.execute("SELECT name FROM releases WHERE pruned_at IS NOT NULL"))
