@@ -13,6 +13,7 @@ import os
 import platform
 import re
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -22,9 +23,13 @@ import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
+from datagen.generate_data import REGIMES, draw_clients, make_codes  # noqa: E402
 from risk import sandbox  # noqa: E402
 
 PYTHON = sys.executable
@@ -106,10 +111,6 @@ def bench_idle(root: Path) -> list[dict]:
 
 
 def write_rows(folder: Path, total_rows: int, files: int = 10) -> None:
-    import numpy as np
-
-    from datagen.generate_data import REGIMES, draw_clients, make_codes
-
     rng = np.random.default_rng(0)
     folder.mkdir(parents=True)
     per_file = total_rows // files
@@ -174,8 +175,6 @@ def deploy_bundled(root: Path, port: int) -> Path:
 
 
 def drift_run_rows(config_path: Path) -> list[dict]:
-    import sqlite3
-
     with sqlite3.connect(config_path.parent / "logs" / "history.db") as conn:
         steps, seconds, decision = conn.execute(
             "SELECT steps, seconds, decision FROM runs ORDER BY id DESC LIMIT 1"
@@ -214,8 +213,6 @@ def wrk(url: str, body_path: Path | None, seconds: int) -> dict:
 
 
 def request_bodies(root: Path, config_path: Path) -> dict[str, Path]:
-    import pandas as pd
-
     finaldata = pd.read_csv(config_path.parent / "ingesteddata" / "finaldata.csv")
     features = ["lastmonth_activity", "lastyear_activity", "number_of_employees"]
     bodies = {

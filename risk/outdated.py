@@ -4,7 +4,8 @@ The index answers through pip, in seconds or never, so nobody waits for it: outd
 cached list (outdatedpackages.json) at once, and when that is older than its maximum age, or missing, starts
 one refresh in a detached process (`python -m risk.outdated CACHE REQUIREMENTS`) and meanwhile answers the
 old list, or "not checked yet". The refresh asks the index about pip first: with no index reachable every
-package is "not checked (no package index reachable)" at once. Standard library only.
+package is "not checked (no package index reachable)" at once. Also the requirements' names and installed
+versions. Standard library only.
 """
 
 import hashlib

@@ -334,13 +334,16 @@ SCRIPT_NAMES = {path.stem for path in PROJECT_DIR.glob("*.py")} | {"datagen", "d
 STANDARD_LIBRARY_ONLY = ["config", "logs", "artifacts", "history", "runs", "access", "outdated"]
 
 
-def imported_modules(path) -> set[str]:
+def imported_modules(path, names_too: bool = False) -> set[str]:
+    """The modules a file imports, anywhere in it (inside functions too); with `names_too`, each name of a
+    `from x import y` as x.y as well (`from risk import history` imports the module risk.history)."""
     names = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             names |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.level == 0:
             names.add(node.module)
+            names |= {f"{node.module}.{alias.name}" for alias in node.names} if names_too else set()
     return names
 
 
@@ -361,6 +364,60 @@ def test_config_artifacts_history_and_runs_use_the_standard_library_only(module)
         sorted(name for name in imported if name.split(".")[0] not in sys.stdlib_module_names and name not in allowed)
         == []
     )
+
+
+def project_modules() -> dict[str, object]:
+    """Every module of the project (the top-level scripts, the package, the scripts in datagen, demo and
+    benchmark) by its dotted name, with its file."""
+    paths = [*PROJECT_DIR.glob("*.py"), *PROJECT_DIR.glob("risk/*.py")]
+    paths += [*PROJECT_DIR.glob("datagen/*.py"), *PROJECT_DIR.glob("demo/*.py"), *PROJECT_DIR.glob("benchmark/*.py")]
+    modules = {".".join(path.relative_to(PROJECT_DIR).with_suffix("").parts): path for path in paths}
+    modules.pop("risk.__init__", None)
+    return modules
+
+
+def import_cycle(graph: dict[str, set[str]]) -> list[str]:
+    """A cycle of imports in `graph` (module -> the modules it imports) as [a, b, ..., a], or [] when there is none
+    (a depth-first search: a module met again while it is still being visited closes a cycle)."""
+    state, trail = {}, []
+
+    def visit(module):
+        state[module] = "visiting"
+        trail.append(module)
+        for imported in sorted(graph[module]):
+            if state.get(imported) == "visiting":
+                return trail[trail.index(imported) :] + [imported]
+            if imported not in state and (cycle := visit(imported)):
+                return cycle
+        state[module] = "done"
+        trail.pop()
+        return []
+
+    for module in sorted(graph):
+        if module not in state and (cycle := visit(module)):
+            return cycle
+    return []
+
+
+@pytest.mark.parametrize(
+    "graph, cycle",
+    [
+        ({"a": {"b"}, "b": {"c"}, "c": set()}, []),
+        ({"a": {"b", "c"}, "b": {"c"}, "c": set()}, []),  # two paths to one module: no cycle
+        ({"a": {"b"}, "b": {"c"}, "c": {"a"}}, ["a", "b", "c", "a"]),
+        ({"a": {"b"}, "b": {"b"}}, ["b", "b"]),
+    ],
+)
+def test_import_cycle_finds_a_module_that_imports_one_that_imports_it_back(graph, cycle):
+    assert import_cycle(graph) == cycle
+
+
+def test_no_module_imports_one_that_imports_it_back():
+    modules = project_modules()
+    graph = {name: imported_modules(path, names_too=True) & set(modules) for name, path in modules.items()}
+    assert {"fullprocess", "ingestion", "risk.config", "risk.history", "risk.logs"} <= set(graph)
+    assert "ingestion" in graph["fullprocess"] and "risk.config" in graph["risk.history"]  # the graph is read
+    assert import_cycle(graph) == []
 
 
 # --- the make targets the README names --------------------------------------------------------------
