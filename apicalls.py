@@ -11,11 +11,13 @@ import json
 import logging
 import os
 import time
+import urllib.parse
 
 import requests
 
 from risk.artifacts import APIRETURNS_FILE, TESTDATA_FILE
-from risk.config import PipelineError, atomic_write_text, load_config, run_cli
+from risk.config import Config, PipelineError, atomic_write_text
+from risk.logs import script_config
 
 logger = logging.getLogger(__name__)
 
@@ -25,8 +27,6 @@ TIMEOUT_SECONDS = 120  # /diagnostics times real runs of two steps
 def api_url(text: str, source: str) -> str:
     """The API's base URL from `text`, `http://` added to a bare host:port; a PipelineError naming
     `source` (the option or config key) says what is wrong with any other."""
-    import urllib.parse
-
     url = text.strip() if "://" in text else "http://" + text.strip()
     try:
         parts = urllib.parse.urlsplit(url)
@@ -63,7 +63,7 @@ def call_endpoint(session: requests.Session, method: str, url: str, **kwargs) ->
     return body
 
 
-def call_api(base_url: str, testdata_filepath: str, token: str | None = None) -> dict:
+def call_endpoints(base_url: str, testdata_filepath: str, token: str | None = None) -> dict:
     """The answers of /prediction (for `testdata_filepath`), /scoring, /summarystats and /diagnostics."""
     base_url = base_url.rstrip("/")
     with requests.Session() as session:
@@ -79,31 +79,35 @@ def call_api(base_url: str, testdata_filepath: str, token: str | None = None) ->
         }
 
 
-def main(config_path=None, base_url=None) -> dict:
-    config = load_config(config_path)
-    if base_url:
-        base_url = api_url(base_url, "--url")
+def call_api(config: Config, url: str | None = None) -> dict:
+    """Call the API at `url` (default: api_base_url; a bare host:port means http) with testdata.csv's path
+    (test_data_path) and keep the answers in apireturns.txt (output_model_path); returns them."""
+    if url:
+        base_url = api_url(url, "--url")
     else:
         base_url = api_url(config.api_base_url, f"config file {config.config_path}: key 'api_base_url'")
     testdata_filepath = os.path.relpath(config.test_data_path / TESTDATA_FILE, config.config_path.parent)
     output_path = config.output_model_path / APIRETURNS_FILE
     started = time.perf_counter()
     logger.info("calling the API at %s", base_url)
-    answers = call_api(base_url, testdata_filepath, os.environ.get("API_TOKEN"))
+    answers = call_endpoints(base_url, testdata_filepath, os.environ.get("API_TOKEN"))
     atomic_write_text(output_path, json.dumps(answers, indent=2) + "\n")
     logger.info("apicalls finished in %.2fs: %s", time.perf_counter() - started, output_path)
     return answers
 
 
-def cli() -> None:
+def main(argv=None) -> dict:
+    """`python apicalls.py [--url URL]` with the config RISK_CONFIG names (or config.json); a failure is one
+    line and exit code 1."""
     parser = argparse.ArgumentParser(description="Call the API's endpoints and save the answers.")
     parser.add_argument(
         "--url",
         help="base URL of the API, e.g. http://127.0.0.1:8000 or 127.0.0.1:8000 (default: the config's api_base_url)",
     )
-    args = parser.parse_args()
-    run_cli(lambda: main(base_url=args.url))
+    args = parser.parse_args(argv)
+    with script_config() as config:
+        return call_api(config, args.url)
 
 
 if __name__ == "__main__":
-    cli()
+    main()

@@ -18,7 +18,8 @@ import os
 
 from flask import Flask
 
-from risk.config import Config, load_config, run_cli
+from risk.config import Config, config_path_from_env, load_config
+from risk.logs import failures_as_one_line, setup_logging
 from risk.web import api, clients, history, pages
 from risk.web.answers import MAX_BODY_BYTES, BoundedRequest, StrictJSON
 from risk.web.auth import Access, register_access
@@ -50,4 +51,6 @@ def main(config_path=None) -> None:
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    setup_logging(config_path_from_env().parent)
+    with failures_as_one_line():
+        main()

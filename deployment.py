@@ -16,17 +16,19 @@ import time
 from pathlib import Path
 
 from risk import alerts, artifacts, history, registry
-from risk.config import actor, load_config, log_text, run_cli
+from risk.config import Config, actor
+from risk.logs import log_text, script_config
 
 logger = logging.getLogger("deployment")  # its name when run as a script, too
 
 EXIT_BUSY = 75
 
 
-def main(config_path=None, reason: str = "manual", run_id=None) -> Path:
-    """Deploy the current outputs as a new live release; return it. A run of the full process calls
-    this inside its own lock; by hand, cli() takes the lock first."""
-    config = load_config(config_path)
+def deploy(config: Config, reason: str = "manual", run_id: int | None = None) -> Path:
+    """Deploy the current outputs (trainedmodel.pkl, latestscore.txt, modelcard.json, ingestedfiles.txt) as a
+    new live release at prod_deployment_path, recorded in the history with `reason` under the full process's
+    run `run_id` (by hand: a run of its own, alerted); return the release. A run of the full process calls
+    this inside its own lock; by hand, main() takes the lock first."""
     started = time.perf_counter()
     logger.info("deployment started: %s", ", ".join(map(str, artifacts.deployable_files(config))))
     with history.opened(config.history_path) as conn:
@@ -81,9 +83,8 @@ def format_releases(rows: list[dict]) -> str:
     )
 
 
-def list_releases(config_path=None) -> list[dict]:
+def list_releases(config: Config) -> list[dict]:
     """The kept releases with what the history says of them; what the folders say when it cannot be read."""
-    config = load_config(config_path)
     try:
         conn = history.connect_readonly(config.history_path)
         try:
@@ -96,13 +97,12 @@ def list_releases(config_path=None) -> list[dict]:
         return registry.list_releases(None, config)
 
 
-def rollback(config_path=None, target: str | None = None) -> tuple[str, str]:
+def rollback(config: Config, target: str | None = None) -> tuple[str, str]:
     """Move production to `target` (default: the release live before); the caller holds the lock.
 
     A release whose model or files are not what the history recorded is refused, and alerted. When the
     history cannot be written, production still moves (rollback_on_disk) and a warning says it was not recorded.
     """
-    config = load_config(config_path)
     live = artifacts.live_release_name(config.prod_deployment_path)
     try:
         with history.opened(config.history_path) as conn:
@@ -119,7 +119,7 @@ def rollback(config_path=None, target: str | None = None) -> tuple[str, str]:
     return before, after
 
 
-def rollback_without_history(config, target: str | None, live: str | None, error) -> tuple[str, str]:
+def rollback_without_history(config: Config, target: str | None, live: str | None, error) -> tuple[str, str]:
     """The history failed: production still moves (unless it already did before the failure), unrecorded."""
     now = artifacts.live_release_name(config.prod_deployment_path)
     if now != live:  # the switch was made; the history failed to record the rest
@@ -151,7 +151,7 @@ def rollback_without_history(config, target: str | None, live: str | None, error
     return before, after
 
 
-def tell(conn, config, event: str, severity: str, summary: str) -> None:
+def tell(conn, config: Config, event: str, severity: str, summary: str) -> None:
     """An alert about a move made by hand, sent at once when a webhook is configured (bounded: seconds).
     An alert that cannot be recorded is a warning: it never changes what was done."""
     if not config.alert_webhook_url:
@@ -168,9 +168,8 @@ def tell(conn, config, event: str, severity: str, summary: str) -> None:
         logger.warning("%s", line)
 
 
-def with_lock(config_path, action):
+def with_lock(config: Config, action):
     """Run `action` holding the full process's lock; refuse at once while a run holds it."""
-    config = load_config(config_path)
     lock = artifacts.lock_path(config)
     fd = artifacts.acquire_lock(lock)
     if fd is None:
@@ -185,20 +184,24 @@ def with_lock(config_path, action):
         os.close(fd)
 
 
-def cli() -> None:
+def main(argv=None):
+    """`python deployment.py [--list | --rollback | --to RELEASE]` with the config RISK_CONFIG names (or
+    config.json): deploy (reason manual), print the releases, or move production; a failure is one line and
+    exit code 1, a full-process run holding the lock exit code 75."""
     parser = argparse.ArgumentParser(description="Deploy the trained model, list releases, or roll back.")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--list", action="store_true", help="print the kept releases, the live one marked *")
     group.add_argument("--rollback", action="store_true", help="go back to the release live before this one")
     group.add_argument("--to", metavar="RELEASE", help="make a kept release live")
-    args = parser.parse_args()
-    if args.list:
-        run_cli(lambda: print(format_releases(list_releases())))
-    elif args.rollback or args.to:
-        run_cli(lambda: with_lock(None, lambda: rollback(target=args.to)))
-    else:
-        run_cli(lambda: with_lock(None, main))
+    args = parser.parse_args(argv)
+    with script_config() as config:
+        if args.list:
+            print(format_releases(list_releases(config)))
+        elif args.rollback or args.to:
+            return with_lock(config, lambda: rollback(config, args.to))
+        else:
+            return with_lock(config, lambda: deploy(config))
 
 
 if __name__ == "__main__":
-    cli()
+    main()

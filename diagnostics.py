@@ -3,8 +3,8 @@
 Config keys: prod_deployment_path (the deployed model), test_data_path (default data to predict),
 output_folder_path (finaldata.csv), output_model_path (cache of the outdated-packages answer),
 outdated_cache_seconds, history_path (the durations of the last real runs of the steps).
-`python diagnostics.py` prints every diagnostic; `--refresh` times fresh runs of the steps.
-Functions called without a config take it from RISK_CONFIG or config.json; the work is in risk/diagnosis.py.
+`python diagnostics.py` prints every diagnostic (diagnose); `--refresh` times fresh runs of the steps.
+Each function takes the Config; the work is in risk/diagnosis.py.
 """
 
 import argparse
@@ -15,46 +15,44 @@ import time
 import pandas as pd
 
 from risk import diagnosis
-from risk.config import REQUIREMENTS_PATH, Config, load_config, run_cli
+from risk.config import Config
+from risk.logs import script_config
+from risk.outdated import REQUIREMENTS_PATH
 
 logger = logging.getLogger(__name__)
 
 
-def config_or_default(config: Config | None) -> Config:
-    return config if config is not None else load_config()
-
-
-def model_predictions(df: pd.DataFrame | None = None, config: Config | None = None) -> list[int]:
+def model_predictions(config: Config, df: pd.DataFrame | None = None) -> list[int]:
     """The deployed model's 0/1 prediction for every row of `df` (default: the test data)."""
-    return diagnosis.deployed_predictions(config_or_default(config), df)["predictions"]
+    return diagnosis.deployed_predictions(config, df)["predictions"]
 
 
-def model_probabilities(df: pd.DataFrame | None = None, config: Config | None = None) -> list[float]:
+def model_probabilities(config: Config, df: pd.DataFrame | None = None) -> list[float]:
     """The deployed model's exit probability for every row of `df` (default: the test data)."""
-    return diagnosis.deployed_predictions(config_or_default(config), df)["probabilities"]
+    return diagnosis.deployed_predictions(config, df)["probabilities"]
 
 
-def summary_table(config: Config | None = None) -> dict[str, dict[str, float]]:
+def summary_table(config: Config) -> dict[str, dict[str, float]]:
     """column -> {mean, median, std} for every numeric column of finaldata.csv."""
-    return diagnosis.summary_table(config_or_default(config))
+    return diagnosis.summary_table(config)
 
 
-def dataframe_summary(config: Config | None = None) -> list[float]:
+def dataframe_summary(config: Config) -> list[float]:
     """[mean, median, std] of each numeric column of finaldata.csv, in column order, as one list."""
     return diagnosis.summary_values(summary_table(config))
 
 
-def missing_data_table(config: Config | None = None) -> dict[str, float]:
+def missing_data_table(config: Config) -> dict[str, float]:
     """column -> percentage of missing values, for every column of finaldata.csv."""
-    return diagnosis.missing_data_table(config_or_default(config))
+    return diagnosis.missing_data_table(config)
 
 
-def missing_data(config: Config | None = None) -> list[float]:
+def missing_data(config: Config) -> list[float]:
     """The percentage of missing values of each column of finaldata.csv, in column order."""
     return list(missing_data_table(config).values())
 
 
-def execution_time(config: Config | None = None, refresh: bool = False) -> list[float]:
+def execution_time(config: Config, refresh: bool = False) -> list[float]:
     """[ingestion seconds, training seconds]: the last real runs, as recorded when they ran (None
     for a step with no recorded run yet).
 
@@ -64,41 +62,46 @@ def execution_time(config: Config | None = None, refresh: bool = False) -> list[
     return [row["seconds"] for row in execution_details(config, refresh)]
 
 
-def execution_details(config: Config | None = None, refresh: bool = False) -> list[dict]:
+def execution_details(config: Config, refresh: bool = False) -> list[dict]:
     """Per timed step: {step, seconds, ran_at, source} (source: "last run" or "fresh run")."""
-    return diagnosis.execution_details(config_or_default(config), refresh)
+    return diagnosis.execution_details(config, refresh)
 
 
-def outdated_packages_list(config: Config | None = None, requirements_path=REQUIREMENTS_PATH) -> list[dict[str, str]]:
+def outdated_packages_list(config: Config, requirements_path=REQUIREMENTS_PATH) -> list[dict[str, str]]:
     """package, installed and latest version of each requirement, as last checked (an answer older than
     outdated_cache_seconds is refreshed in the background, not waited for)."""
-    return diagnosis.outdated_packages_list(config_or_default(config), requirements_path)
+    return diagnosis.outdated_packages_list(config, requirements_path)
 
 
-def main(config_path=None, refresh: bool = False) -> dict:
-    config = load_config(config_path)
+def diagnose(config: Config, refresh: bool = False) -> dict:
+    """Every diagnostic by name: the deployed model's predictions on the test data, the summary and missing
+    data of finaldata.csv, the steps' seconds (fresh runs with `refresh`) and the outdated packages."""
     started = time.perf_counter()
     logger.info("diagnostics started for %s", config.prod_deployment_path)
     timings = execution_details(config, refresh)
     report = {
-        "model_predictions": model_predictions(config=config),
+        "model_predictions": model_predictions(config),
         "dataframe_summary": summary_table(config),
         "missing_data": missing_data_table(config),
         "execution_time": {f"{row['step']}_seconds": row["seconds"] for row in timings},
         "outdated_packages": outdated_packages_list(config),
     }
-    for name, value in report.items():
-        print(f"{name}: {json.dumps(value)}")
     logger.info("diagnostics finished in %.2fs", time.perf_counter() - started)
     return report
 
 
-def cli() -> None:
+def main(argv=None) -> dict:
+    """`python diagnostics.py [--refresh]` with the config RISK_CONFIG names (or config.json): prints every
+    diagnostic, one line each; a failure is one line and exit code 1."""
     parser = argparse.ArgumentParser(description="Print every diagnostic of the deployed model and the data.")
     parser.add_argument("--refresh", action="store_true", help="time fresh runs of ingestion and training")
-    args = parser.parse_args()
-    run_cli(lambda: main(refresh=args.refresh))
+    args = parser.parse_args(argv)
+    with script_config() as config:
+        report = diagnose(config, args.refresh)
+    for name, value in report.items():
+        print(f"{name}: {json.dumps(value)}")
+    return report
 
 
 if __name__ == "__main__":
-    cli()
+    main()

@@ -7,17 +7,24 @@ since the change; a degraded model is searched for again at every run with new r
 flag starts a search with a healthy champion's burden. The gate deploys a challenger only with the
 burden of proof the champion's state calls for. Nothing deployed: bootstrap. Config keys: those of
 every step, history_path, drift_margin, drift_confidence, min_new_rows, min_new_positives,
-false_alarm_rate, degraded_confidence (docs/decisions.md). The idle run (nothing new) imports no
-pandas or scikit-learn and writes one heartbeat.
+false_alarm_rate, degraded_confidence (docs/decisions.md). Appends its lines to log_path.
+Read top to bottom: main() loads the config once, run() takes the lock, run_once() decides what the run
+does (most runs: nothing new, one heartbeat, no pandas or scikit-learn loaded), work() calls the steps.
 """
 
+import argparse
+import logging
 import os
 import sys
 import time
+from dataclasses import dataclass, field
 
-from risk import artifacts, history
-from risk.config import PipelineError, actor, config_path_from_env, log_text, read_config
-from risk.runs import RunLog, StepFailed, run_step, timed
+from risk import alerts, artifacts, history, registry
+from risk.config import Config, PipelineError, actor, config_path_from_env, load_config
+from risk.logs import log_text, setup_logging
+from risk.runs import StepFailed, run_step, timed
+
+logger = logging.getLogger("fullprocess")  # its name when run as a script, too
 
 EXIT_OK = 0  # nothing new; no drift; too few new rows (they wait); or deployed and reported
 EXIT_FAILED = 1  # bad config, every new file rejected, or a failing step; production as it was
@@ -26,269 +33,277 @@ EXIT_NO_BETTER_MODEL = 3  # the live model is degraded and no challenger beat it
 EXIT_BUSY = 75  # another run holds the lock, or another process the history database; try again later
 
 
-def decide_trigger(conn, config: dict, log: RunLog) -> tuple[str | None, str | None, list[str]]:
-    """(trigger, live release, new files); trigger None means there is nothing to do."""
-    live = artifacts.live_release_name(config["prod_deployment_path"])
-    if live is None:
-        log(f"nothing is deployed at {config['prod_deployment_path']}: bootstrapping")
-        return "bootstrap", None, artifacts.list_csv_names(config["input_folder_path"])
-    names, warnings = artifacts.scan_input(config["input_folder_path"])
-    for warning in warnings:
-        log(warning, "WARNING")
-    new_names = history.unjudged_files(conn, config["input_folder_path"], config["history_path"], names)
-    if new_names:
-        log(f"new data: {', '.join(new_names)} (not yet judged)")
-        return "new data", live, new_names
-    if history.reported_release(conn, config["config_path"]) != live:
-        log(f"release {live} has no reports yet: reporting")
-        return "report", live, []
-    return None, live, []
+@dataclass
+class Run:
+    """A run that does work, filled in as it goes: its row of the history's runs table, and what its alerts say."""
+
+    id: int
+    trigger: str  # bootstrap, new data, or report (the live release has no reports yet)
+    new_files: list[str]
+    decision: str
+    steps: dict[str, float] = field(default_factory=dict)  # step -> seconds, in the order they ran
+    release_after: str | None = None
+    drift: list[str] = field(default_factory=list)  # the verdicts a drift alert quotes (only when drift is new)
+    newly_degraded: bool = False
 
 
-def publish(config: dict, log: RunLog, run: dict, reason: str) -> int:
-    """Score, deploy and report the model in output_model_path; the exit code."""
-    path = config["config_path"]
-    run_step("scoring", path, log, run["steps"])
-    release = run_step("deployment", path, log, run["steps"], reason=reason, run_id=run["id"])
-    run["release_after"] = release.name
-    return report(config, log, run)
-
-
-def report(config: dict, log: RunLog, run: dict, apicalls: bool = True) -> int:
-    run_step("reporting", config["config_path"], log, run["steps"])
-    run["release_after"] = run.get("release_after") or artifacts.live_release_name(config["prod_deployment_path"])
-    if not apicalls:
-        return EXIT_OK
+def main(argv=None) -> int:
+    """`python fullprocess.py`: one run with the config RISK_CONFIG names (or config.json), its lines
+    appended to log_path; returns the exit code."""
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)
+    config_path = config_path_from_env()
     try:
-        run_step("apicalls", config["config_path"], log, run["steps"])
-    except StepFailed as error:
-        log(f"apicalls could not reach the API: {error.reason}; the reports are written", "ERROR")
-        return EXIT_API_UNREACHABLE
-    return EXIT_OK
-
-
-def bootstrap(conn, config: dict, log: RunLog, run: dict) -> int:
-    from risk import decisions
-    from risk.config import load_config
-
-    run_step("ingestion", config["config_path"], log, run["steps"])
-    settings = load_config(config["config_path"])
-    choice = timed("training", log, run["steps"], lambda: decisions.challenge(conn, settings, run["id"], champion=None))
-    for line in choice.lines:
-        log(line)
-    if not choice.deploy:
-        raise StepFailed("training", choice.lines[-1])
-    run["decision"] = "bootstrap"
-    return publish(config, log, run, "bootstrap")
-
-
-def judge_new_data(conn, config: dict, log: RunLog, run: dict) -> int:
-    from risk import decisions
-    from risk.config import load_config
-
-    metrics = run_step("ingestion", config["config_path"], log, run["steps"])
-    rejected = [file for file in metrics["files_rejected"] if file["name"] in run["new_files"]]
-    for file in rejected:
-        log(f"rejected {file['reason']}; a corrected or completed file is read again", "ERROR")
-    if rejected and len(rejected) == len(run["new_files"]):
-        run["decision"] = "rejected: " + "; ".join(file["reason"] for file in rejected)
+        config = load_config(config_path)
+        setup_logging(config.config_path.parent, config.log_path)
+    except (PipelineError, OSError) as error:  # no log to write to: one line on stderr
+        sys.stderr.write(f"fullprocess: {log_text(str(error), config_path.parent)}\n")
         return EXIT_FAILED
-    settings = load_config(config["config_path"])
-    check = timed("drift check", log, run["steps"], lambda: decisions.check(conn, settings, run["id"]))
-    for line in check.lines:
-        log(line)
-    run["decision"] = check.decision
-    if check.newly_degraded or check.newly_flagged:
-        run["drift"] = [v.detail for v in check.verdicts if v.outcome == "drift" and v.kind != "course"]
-    if not check.challenge:
-        return EXIT_OK
-    choice = timed(
-        "training",
-        log,
-        run["steps"],
-        lambda: decisions.challenge(conn, settings, run["id"], check.champion, check.burden, check.since_run_id),
-    )
-    for line in choice.lines:
-        log(line)
-    if choice.deploy:
-        run["decision"] = "drift: re-trained and re-deployed"
-        return publish(config, log, run, "drift")
-    decisions.keep_champion(conn, settings, run["id"])
-    if check.state != "degraded":
-        run["decision"] = f"{check.decision.split(':')[0]}, no better model: the live model stays ({check.state})"
-        log(f"{run['decision']}; its reference is unchanged")
-        return EXIT_OK
-    run["decision"] = "drift, no better model: the live model stays (degraded)"
-    run["newly_degraded"] = check.newly_degraded
-    log(f"{run['decision']}; its reference is unchanged, the search continues with the next new data")
-    report(config, log, run, apicalls=False)
-    return EXIT_NO_BETTER_MODEL
+    return run(config)
 
 
-def work(conn, config: dict, log: RunLog, trigger: str, live: str | None, new_names: list[str]) -> int:
-    """A run that does work: recorded from start to end in the history, whatever happens."""
-    run = {"steps": {}, "decision": trigger, "release_after": None, "new_files": new_names}
-    run["id"] = history.start_run(conn, config["config_path"], actor(), trigger, live)
-    with conn:
-        history.update(conn, "runs", "id", run["id"], {"new_files": new_names})
-    started = time.perf_counter()
-    log.attach_step_logging()
+def run(config: Config) -> int:
+    """One run of the full process, holding its lock (beside log_path); EXIT_BUSY at once when another run holds it."""
+    lock_fd = artifacts.acquire_lock(artifacts.lock_path(config))
+    if lock_fd is None:
+        logger.warning("another run is in progress (lock held); exiting without changes")
+        return EXIT_BUSY
     try:
-        if trigger == "bootstrap":
-            code = bootstrap(conn, config, log, run)
-        elif trigger == "new data":
-            code = judge_new_data(conn, config, log, run)
-        else:
-            code = report(config, log, run)
-    except history.FAILURES:  # the history cannot record the run: run_once says so, and writes nothing more
-        raise
-    except StepFailed as error:
-        outcome = "the current deployment is untouched"
-        if "deployment" in run["steps"]:
-            outcome = "the new release is deployed; its reports are retried next run"
-        log(f"{error}; {outcome}", "ERROR")
-        run["decision"], code = f"failed: {error}", EXIT_FAILED
-    except Exception as error:  # a bug: one line, the traceback in the log, a record, exit 1
-        log.write_traceback()
-        log(f"unexpected {type(error).__name__}: {error}; the run stopped", "ERROR")
-        run["decision"], code = f"failed: unexpected {type(error).__name__}: {error}", EXIT_FAILED
-    seconds = time.perf_counter() - started
-    run["decision"] = log_text(run["decision"], os.path.dirname(config["config_path"]))  # shown to people and alerts
-    history.finish_run(
-        conn,
-        run["id"],
-        {
-            "decision": run["decision"],
-            "steps": run["steps"],
-            "release_after": run["release_after"],
-            "exit_code": code,
-            "seconds": round(seconds, 3),
-        },
-    )
-    log(f"run finished in {seconds:.2f}s with exit code {code} ({run['decision']})")
-    if config["alert_webhook_url"]:
-        raise_alerts(conn, config, run, code)
-    return code
+        return run_once(config)
+    finally:
+        os.close(lock_fd)
 
 
-def raise_alerts(conn, config: dict, run: dict, code: int) -> None:
-    """Tell people what this run did that matters: drift, a deployment, no better model, a failure
-    (recorded in the history, sent by deliver_alerts; only with a webhook configured)."""
-    from risk import alerts
-
-    link, details = config["api_base_url"].rstrip("/") + "/", {"run_id": run["id"], "decision": run["decision"]}
-    raised = []
-    if run.get("drift"):
-        raised.append(("drift", "warning", f"drift: {run['drift'][0]}", {**details, "verdicts": run["drift"]}))
-    if code == EXIT_FAILED:
-        raised.append(("failed run", "critical", f"run {run['id']} {run['decision']}", details))
-    elif code == EXIT_NO_BETTER_MODEL and run.get("newly_degraded"):  # once, when the model turns degraded
-        raised.append(("no better model", "warning", f"run {run['id']}: {run['decision']}", details))
-    elif "deployment" in run["steps"]:
-        summary = f"release {run['release_after']} is live ({run['decision']})"
-        raised.append(("deployment", "info", summary, {**details, "release": run["release_after"]}))
-    for event, severity, summary, extra in raised:
-        alerts.raise_alert(conn, event, severity, summary, extra, link, run_id=run["id"])
-
-
-def deliver_alerts(conn, config: dict, log: RunLog) -> None:
-    """Send the alerts not yet delivered (this run's, and earlier ones a webhook missed)."""
-    if not config["alert_webhook_url"]:
-        return
-    if conn.execute("SELECT 1 FROM alerts WHERE delivered_at IS NULL AND given_up_at IS NULL").fetchone() is None:
-        return
-    from risk import alerts
-
-    result = alerts.deliver_pending(conn, config["alert_webhook_url"])  # within seconds, whatever the webhook does
-    if result["delivered"]:
-        log(f"alerts: {result['delivered']} delivered")
-    for line in alerts.describe(result):
-        log(line, "WARNING")
-
-
-def run_once(config: dict, log: RunLog) -> int:
+def run_once(config: Config) -> int:
     """Decide what this run does, do it, and keep its record; the caller holds the lock."""
     try:
-        conn = history.connect(config["history_path"])
+        conn = history.connect(config.history_path)
     except history.HistoryError as error:
-        return history_failed(error, config, log)
+        return history_failed(error, config)
     try:
         for run_id in history.interrupt_stale_runs(conn):
-            log(f"run {run_id} was stopped before it finished; marked interrupted", "WARNING")
-        live = artifacts.live_release_name(config["prod_deployment_path"])
-        if needs_reconciling(conn, config, live):
-            from risk import registry
-            from risk.config import load_config
-
-            for line in registry.reconcile(conn, load_config(config["config_path"]), actor()):
-                log(line, "WARNING")
-        trigger, live, new_names = decide_trigger(conn, config, log)
+            logger.warning("run %s was stopped before it finished; marked interrupted", run_id)
+        if needs_reconciling(conn, config, artifacts.live_release_name(config.prod_deployment_path)):
+            for line in registry.reconcile(conn, config, actor()):
+                logger.warning("%s", line)
+        trigger, live, new_names = decide_trigger(conn, config)
         if trigger is None:
-            count = len(artifacts.list_csv_names(config["input_folder_path"]))
-            history.beat(conn, config["config_path"], "no new data")
-            log(f"no new data: the {count} file(s) in {config['input_folder_path']} are judged")
+            count = len(artifacts.list_csv_names(config.input_folder_path))
+            history.beat(conn, str(config.config_path), "no new data")
+            logger.info("no new data: the %d file(s) in %s are judged", count, config.input_folder_path)
             code = EXIT_OK
         else:
-            code = work(conn, config, log, trigger, live, new_names)
-        deliver_alerts(conn, config, log)
+            code = record_run(conn, config, trigger, live, new_names)
+        deliver_alerts(conn, config)
         return code
     except history.FAILURES as error:
-        return history_failed(error, config, log)
+        return history_failed(error, config)
     except PipelineError as error:
-        log(str(error), "ERROR")
-        beat_failure(conn, config, log, f"failed: {log_text(str(error), os.path.dirname(config['config_path']))}")
+        logger.error("%s", error)
+        beat_failure(conn, config, f"failed: {log_text(str(error), config.config_path.parent)}")
         return EXIT_FAILED
     except Exception as error:  # a bug before any step: one line, the traceback in the log, exit 1
-        log.write_traceback()
-        log(f"unexpected {type(error).__name__} before any step: {error}", "ERROR")
-        beat_failure(conn, config, log, f"failed: unexpected {type(error).__name__}")
+        logger.error("unexpected %s before any step: %s", type(error).__name__, error, exc_info=True)
+        beat_failure(conn, config, f"failed: unexpected {type(error).__name__}")
         return EXIT_FAILED
     finally:
         conn.close()
 
 
-def beat_failure(conn, config: dict, log: RunLog, outcome: str) -> None:
+def decide_trigger(conn, config: Config) -> tuple[str | None, str | None, list[str]]:
+    """(trigger, live release, new files); trigger None means there is nothing to do."""
+    live = artifacts.live_release_name(config.prod_deployment_path)
+    if live is None:
+        logger.info("nothing is deployed at %s: bootstrapping", config.prod_deployment_path)
+        return "bootstrap", None, artifacts.list_csv_names(config.input_folder_path)
+    names, warnings = artifacts.scan_input(config.input_folder_path)
+    for warning in warnings:
+        logger.warning("%s", warning)
+    new_names = history.unjudged_files(conn, config.input_folder_path, config.history_path, names)
+    if new_names:
+        logger.info("new data: %s (not yet judged)", ", ".join(new_names))
+        return "new data", live, new_names
+    if history.reported_release(conn, str(config.config_path)) != live:
+        logger.info("release %s has no reports yet: reporting", live)
+        return "report", live, []
+    return None, live, []
+
+
+def record_run(conn, config: Config, trigger: str, live: str | None, new_names: list[str]) -> int:
+    """A run that does work (work()): recorded in the history from start to end whatever happens, and
+    alerted; returns its exit code."""
+    run = Run(history.start_run(conn, str(config.config_path), actor(), trigger, live), trigger, new_names, trigger)
+    with conn:
+        history.update(conn, "runs", "id", run.id, {"new_files": new_names})
+    started = time.perf_counter()
+    try:
+        code = work(conn, config, run)
+    except history.FAILURES:  # the history cannot record the run: run_once says so, and writes nothing more
+        raise
+    except StepFailed as error:
+        outcome = "the current deployment is untouched"
+        if "deployment" in run.steps:
+            outcome = "the new release is deployed; its reports are retried next run"
+        logger.error("%s; %s", error, outcome, exc_info=error.__cause__)  # a bug's traceback goes to the log
+        run.decision, code = f"failed: {error}", EXIT_FAILED
+    except Exception as error:  # a bug: one line, the traceback in the log, a record, exit 1
+        logger.error("unexpected %s: %s; the run stopped", type(error).__name__, error, exc_info=True)
+        run.decision, code = f"failed: unexpected {type(error).__name__}: {error}", EXIT_FAILED
+    seconds = time.perf_counter() - started
+    run.decision = log_text(run.decision, config.config_path.parent)  # shown to people and alerts
+    outcome = {"decision": run.decision, "steps": run.steps, "release_after": run.release_after, "exit_code": code}
+    history.finish_run(conn, run.id, {**outcome, "seconds": round(seconds, 3)})
+    logger.info("run finished in %.2fs with exit code %d (%s)", seconds, code, run.decision)
+    if config.alert_webhook_url:
+        raise_alerts(conn, config, run, code)
+    return code
+
+
+def work(conn, config: Config, run: Run) -> int:
+    """The steps of a run that has something to do, in order; returns the exit code. A step that fails
+    raises StepFailed; the history's own failures pass through."""
+    # The steps are imported here, and only here: with pandas, pyarrow, scikit-learn and SciPy they take over a
+    # second and 200 MiB to load, which the idle run (most cron runs find nothing new) must not pay for.
+    import apicalls
+    import deployment
+    import ingestion
+    import reporting
+    import scoring
+    from risk import decisions
+
+    code = EXIT_OK
+    if run.trigger != "report":
+        ingested = run_step("ingestion", run.steps, ingestion.ingest, config)
+        check = None
+        if run.trigger == "new data":
+            if every_new_file_rejected(ingested, run):
+                return EXIT_FAILED
+            check = timed("drift check", run.steps, decisions.check, conn, config, run.id)
+            if not note_check(check, run):  # no challenger search: the live model stays
+                return EXIT_OK
+        search = (check.champion, check.burden, check.since_run_id) if check else (None, None, None)
+        choice = timed("training", run.steps, decisions.challenge, conn, config, run.id, *search)
+        reason = note_choice(choice, check, run)
+        if reason:
+            run_step("scoring", run.steps, scoring.score, config)
+            run.release_after = run_step("deployment", run.steps, deployment.deploy, config, reason, run.id).name
+        else:
+            decisions.keep_champion(conn, config, run.id)
+            code = note_kept(check, run)
+            if code == EXIT_OK:
+                return code
+    run_step("reporting", run.steps, reporting.report, config)
+    run.release_after = run.release_after or artifacts.live_release_name(config.prod_deployment_path)
+    if code == EXIT_NO_BETTER_MODEL:  # the kept model's reports; the API has nothing new to answer
+        return code
+    try:
+        run_step("apicalls", run.steps, apicalls.call_api, config)
+    except StepFailed as error:
+        logger.error(
+            "apicalls could not reach the API: %s; the reports are written", error.reason, exc_info=error.__cause__
+        )
+        return EXIT_API_UNREACHABLE
+    return EXIT_OK
+
+
+def every_new_file_rejected(ingested, run: Run) -> bool:
+    """Log each new file ingestion rejected; True, with the run's decision saying why, when it rejected them all."""
+    rejected = [file for file in ingested.metrics["files_rejected"] if file["name"] in run.new_files]
+    for file in rejected:
+        logger.error("rejected %s; a corrected or completed file is read again", file["reason"])
+    if rejected and len(rejected) == len(run.new_files):
+        run.decision = "rejected: " + "; ".join(file["reason"] for file in rejected)
+        return True
+    return False
+
+
+def note_check(check, run: Run) -> bool:
+    """Log the check of the live model and keep its decision in the run; whether a challenger search follows."""
+    for line in check.lines:
+        logger.info("%s", line)
+    run.decision = check.decision
+    if check.newly_degraded or check.newly_flagged:
+        run.drift = [v.detail for v in check.verdicts if v.outcome == "drift" and v.kind != "course"]
+    return check.challenge
+
+
+def note_choice(choice, check, run: Run) -> str | None:
+    """Log the challenger search; the reason to deploy its model ("bootstrap", "drift"), or None when the live
+    model stays. A bootstrap (no `check`) that found no model to deploy fails the run."""
+    for line in choice.lines:
+        logger.info("%s", line)
+    if check is None and not choice.deploy:
+        raise StepFailed("training", choice.lines[-1])
+    if not choice.deploy:
+        return None
+    run.decision = "bootstrap" if check is None else "drift: re-trained and re-deployed"
+    return "bootstrap" if check is None else "drift"
+
+
+def note_kept(check, run: Run) -> int:
+    """The live model stays: EXIT_OK, or EXIT_NO_BETTER_MODEL when it is degraded (the search goes on)."""
+    if check.state != "degraded":
+        run.decision = f"{check.decision.split(':')[0]}, no better model: the live model stays ({check.state})"
+        logger.info("%s; its reference is unchanged", run.decision)
+        return EXIT_OK
+    run.decision = "drift, no better model: the live model stays (degraded)"
+    run.newly_degraded = check.newly_degraded
+    logger.info("%s; its reference is unchanged, the search continues with the next new data", run.decision)
+    return EXIT_NO_BETTER_MODEL
+
+
+def raise_alerts(conn, config: Config, run: Run, code: int) -> None:
+    """Tell people what this run did that matters: drift, a deployment, no better model, a failure
+    (recorded in the history, sent by deliver_alerts; only with a webhook configured)."""
+    link, details = config.api_base_url.rstrip("/") + "/", {"run_id": run.id, "decision": run.decision}
+    raised = []
+    if run.drift:
+        raised.append(("drift", "warning", f"drift: {run.drift[0]}", {**details, "verdicts": run.drift}))
+    if code == EXIT_FAILED:
+        raised.append(("failed run", "critical", f"run {run.id} {run.decision}", details))
+    elif code == EXIT_NO_BETTER_MODEL and run.newly_degraded:  # once, when the model turns degraded
+        raised.append(("no better model", "warning", f"run {run.id}: {run.decision}", details))
+    elif "deployment" in run.steps:
+        summary = f"release {run.release_after} is live ({run.decision})"
+        raised.append(("deployment", "info", summary, {**details, "release": run.release_after}))
+    for event, severity, summary, extra in raised:
+        alerts.raise_alert(conn, event, severity, summary, extra, link, run_id=run.id)
+
+
+def deliver_alerts(conn, config: Config) -> None:
+    """Send the alerts not yet delivered (this run's, and earlier ones a webhook missed)."""
+    if not config.alert_webhook_url:
+        return
+    if conn.execute("SELECT 1 FROM alerts WHERE delivered_at IS NULL AND given_up_at IS NULL").fetchone() is None:
+        return
+    result = alerts.deliver_pending(conn, config.alert_webhook_url)  # within seconds, whatever the webhook does
+    if result["delivered"]:
+        logger.info("alerts: %d delivered", result["delivered"])
+    for line in alerts.describe(result):
+        logger.warning("%s", line)
+
+
+def beat_failure(conn, config: Config, outcome: str) -> None:
     """The heartbeat of a run that failed before any step; a history that fails too is one more line."""
     try:
-        history.beat(conn, config["config_path"], outcome)
+        history.beat(conn, str(config.config_path), outcome)
     except history.FAILURES as error:
-        log(str(history.history_error(error, config["history_path"])), "ERROR")
+        logger.error("%s", history.history_error(error, config.history_path))
 
 
-def needs_reconciling(conn, config: dict, live: str | None) -> bool:
+def needs_reconciling(conn, config: Config, live: str | None) -> bool:
     """Do the history and the release folders disagree (an intent left pending, another release live, a
     leftover of a stopped deployment, a recorded release whose folder is gone)? Cheap: the idle run asks."""
-    if history.disagrees_with(conn, live) or artifacts.leftovers(config["prod_deployment_path"]):
+    if history.disagrees_with(conn, live) or artifacts.leftovers(config.prod_deployment_path):
         return True
-    return not set(history.unpruned_releases(conn)) <= artifacts.release_names(config["prod_deployment_path"])
+    return not set(history.unpruned_releases(conn)) <= artifacts.release_names(config.prod_deployment_path)
 
 
-def history_failed(error: Exception, config: dict, log: RunLog) -> int:
+def history_failed(error: Exception, config: Config) -> int:
     """The history database cannot be used: one line, nothing more written to it; exit 75 when another
     process holds it (it will be free again: the next run retries, as when a run holds the lock), else 1."""
-    problem = history.history_error(error, config["history_path"])
-    log(str(problem), "ERROR")
+    problem = history.history_error(error, config.history_path)
+    logger.error("%s", problem)
     return EXIT_BUSY if isinstance(problem, history.HistoryBusy) else EXIT_FAILED
-
-
-def main(config_path=None) -> int:
-    """One run of the full process; returns its exit code."""
-    try:
-        config = read_config(config_path)
-        os.makedirs(os.path.dirname(config["log_path"]), exist_ok=True)
-    except (PipelineError, OSError) as error:
-        folder = os.path.dirname(os.path.abspath(config_path) if config_path else config_path_from_env())
-        sys.stderr.write(f"fullprocess: {log_text(str(error), folder)}\n")
-        return EXIT_FAILED
-    log = RunLog(config["log_path"], os.path.dirname(config["config_path"]))
-    lock_fd = artifacts.acquire_lock(artifacts.lock_path(config))
-    if lock_fd is None:
-        log("another run is in progress (lock held); exiting without changes", "WARNING")
-        return EXIT_BUSY
-    try:
-        return run_once(config, log)
-    finally:
-        os.close(lock_fd)
 
 
 if __name__ == "__main__":

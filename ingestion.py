@@ -8,10 +8,12 @@ A bad file is rejected and named; the good ones are still ingested. With no good
 outputs stay as they were.
 """
 
+import argparse
 import hashlib
 import json
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +21,20 @@ import pyarrow as pa
 from pyarrow import csv as pacsv
 
 from risk import artifacts, history
-from risk.config import PipelineError, atomic_write_text, atomic_writer, load_config, one_line, run_cli
+from risk.config import Config, PipelineError, atomic_write_text, atomic_writer
 from risk.contract import FEATURES, ID_COLUMN, SCHEMA, TARGET, TRAINING, DataError, int_values, read_table
+from risk.logs import one_line, script_config
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IngestionResult:
+    """What one ingestion did: `metrics`, as ingestionmetrics.json holds them (the files read and rejected with
+    why, rows before and after de-duplication), and where the combined rows were written."""
+
+    metrics: dict
+    finaldata_path: Path
 
 
 def read_input_file(path: Path) -> tuple[pa.Table | None, dict]:
@@ -146,28 +158,23 @@ def arrival_order(conn, folder: str, names: list[str]) -> list[str]:
     return sorted(names, key=lambda name: (name not in first_seen, first_seen.get(name, ""), name))
 
 
-def main(config_path=None) -> dict:
-    config = load_config(config_path)
+def ingest(config: Config) -> IngestionResult:
+    """Combine the input folder's files (input_folder_path, in arrival order) into output_folder_path's
+    finaldata.csv, ingestedfiles.txt and ingestionmetrics.json, recording every file version and the step's
+    time in the history (history_path). PipelineError when no file is usable: earlier outputs stay."""
     started_at, started = history.utc_now(), time.perf_counter()
     with history.opened(config.history_path) as conn:
         folder = history.folder_key(config.input_folder_path, config.history_path)
         names, warnings = artifacts.scan_input(config.input_folder_path)
         for warning in warnings:
             logger.warning("%s", warning)
-        names = arrival_order(conn, folder, names)
-        csv_paths = [config.input_folder_path / name for name in names]
+        csv_paths = [config.input_folder_path / name for name in arrival_order(conn, folder, names)]
         logger.info("ingestion started: %d CSV file(s) in %s", len(csv_paths), config.input_folder_path)
         finaldata, metrics = ingest_files(csv_paths)
         record_files(conn, folder, metrics["files_read"] + metrics["files_rejected"])
         if finaldata is None:
             history.record_step(
-                conn,
-                str(config.config_path),
-                "ingestion",
-                started_at,
-                time.perf_counter() - started,
-                False,
-                {},
+                conn, str(config.config_path), "ingestion", started_at, time.perf_counter() - started, False, {}
             )
             raise PipelineError(
                 f"no usable CSV file among {len(csv_paths)} in {config.input_folder_path}; outputs left unchanged"
@@ -177,6 +184,7 @@ def main(config_path=None) -> dict:
         seconds = time.perf_counter() - started
         detail = {key: metrics[key] for key in ("rows_read", "rows_after_deduplication")}
         history.record_step(conn, str(config.config_path), "ingestion", started_at, seconds, True, detail)
+    result = IngestionResult(metrics, config.output_folder_path / artifacts.FINALDATA_FILE)
     logger.info(
         "ingestion finished in %.2fs: %d file(s) read, %d rejected, %d rows, %d after de-duplication: %s",
         seconds,
@@ -184,10 +192,18 @@ def main(config_path=None) -> dict:
         len(metrics["files_rejected"]),
         metrics["rows_read"],
         metrics["rows_after_deduplication"],
-        config.output_folder_path / artifacts.FINALDATA_FILE,
+        result.finaldata_path,
     )
-    return metrics
+    return result
+
+
+def main(argv=None) -> IngestionResult:
+    """`python ingestion.py`: ingest with the config RISK_CONFIG names (or config.json); a failure is one line
+    and exit code 1."""
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)
+    with script_config() as config:
+        return ingest(config)
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    main()

@@ -8,6 +8,7 @@ Page 1 is for the chief data scientist at a glance, its facts from overview.page
 are; the sections after it are the course's report.
 """
 
+import argparse
 import contextlib
 import io
 import json
@@ -25,8 +26,9 @@ from risk.artifacts import (
     INGESTION_METRICS_FILE,
     REPORT_FILE,
 )
-from risk.config import Config, atomic_write_bytes, atomic_writer, load_config, run_cli
+from risk.config import Config, atomic_write_bytes, atomic_writer
 from risk.contract import TARGET
+from risk.logs import script_config
 from risk.model import complete_rows, predict
 
 logger = logging.getLogger(__name__)
@@ -487,8 +489,9 @@ def write_csv(path: Path, table) -> None:
         table.to_csv(handle, index=False, lineterminator="\n", float_format="%.6f")
 
 
-def main(config_path=None) -> dict[str, Path]:
-    config = load_config(config_path)
+def report(config: Config) -> dict[str, Path]:
+    """The deployed model's reports in output_model_path (confusionmatrix.png, trend.png, riskranking.csv,
+    riskunscored.csv, report.pdf, each written atomically); returns their paths by name."""
     started = time.perf_counter()
     logger.info("reporting started for %s", config.prod_deployment_path)
     data = gather_report_data(config)
@@ -512,5 +515,13 @@ def main(config_path=None) -> dict[str, Path]:
     return paths
 
 
+def main(argv=None) -> dict[str, Path]:
+    """`python reporting.py`: the reports with the config RISK_CONFIG names (or config.json); a failure is one
+    line and exit code 1."""
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)
+    with script_config() as config:
+        return report(config)
+
+
 if __name__ == "__main__":
-    run_cli(main)
+    main()

@@ -7,21 +7,24 @@ logged). The model card holds its 5-fold cross-validated F1 with an interval, th
 process compares new data with; `corporation` is an identifier, not a feature.
 """
 
+import argparse
 import json
 import logging
 import time
 
 import numpy as np
+from sklearn.linear_model import LogisticRegression
 
 from risk import artifacts, challenger, history, registry
-from risk.config import PipelineError, load_config, run_cli
+from risk.config import Config, PipelineError
 from risk.contract import TRAINING, DataError, read_csv
+from risk.logs import script_config
 from risk.model import make_card, train_model, write_model
 
 logger = logging.getLogger(__name__)
 
 
-def training_files(config) -> list[dict]:
+def training_files(config: Config) -> list[dict]:
     """The files finaldata.csv was made of (from ingestionmetrics.json), as the history names them."""
     metrics_path = config.output_folder_path / artifacts.INGESTION_METRICS_FILE
     try:
@@ -49,8 +52,10 @@ def load_training_data(data_path):
         raise PipelineError(str(error)) from None
 
 
-def main(config_path=None):
-    config = load_config(config_path)
+def train(config: Config) -> LogisticRegression:
+    """Train on every complete row of finaldata.csv (output_folder_path) and write trainedmodel.pkl and
+    modelcard.json (output_model_path), the card with its 5-fold cross-validated F1 and interval
+    (drift_confidence); record the model and the step's time in the history (history_path). Returns the model."""
     data_path = artifacts.finaldata_path(config)
     started_at, started = history.utc_now(), time.perf_counter()
     logger.info("training started on %s", data_path)
@@ -88,5 +93,13 @@ def main(config_path=None):
     return model
 
 
+def main(argv=None) -> LogisticRegression:
+    """`python training.py`: train with the config RISK_CONFIG names (or config.json); a failure is one line
+    and exit code 1."""
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)
+    with script_config() as config:
+        return train(config)
+
+
 if __name__ == "__main__":
-    run_cli(main)
+    main()

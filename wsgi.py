@@ -1,7 +1,9 @@
 """gunicorn entry point: `gunicorn wsgi:app` serves the API built from RISK_CONFIG or config.json."""
 
 from app import create_app
-from risk.config import setup_logging
+from risk.config import load_config
+from risk.logs import setup_logging
 
-setup_logging()
-app = create_app()
+config = load_config()
+setup_logging(config.config_path.parent)
+app = create_app(config)

@@ -1,10 +1,11 @@
 """Benchmark of the pipeline's speed and memory (`make bench`); prints a table a person can read.
 
 Every figure is measured beside a baseline in the same run and shown as a ratio to it: the idle cron
-run against `python -c pass`; ingestion of 1,000,000 rows in 10 files against a plain pandas
-read-concat-drop_duplicates-write; the API (gunicorn, 2 workers, 4 connections, load from wrk in a
-separate process) against its own /health, and against the code of `--baseline-ref` (default: the
-project before this work) serving the same model. Works in a temporary folder only.
+run (its targets: at most 150 ms and 40 MiB) beside `python -c pass`; ingestion of 1,000,000 rows in 10
+files against a plain pandas read-concat-drop_duplicates-write; the API (gunicorn, 2 workers, 4
+connections, load from wrk in a separate process) against its own /health, and against the code of
+`--baseline-ref` (default: the project before this work) serving the same model. Works in a temporary
+folder only.
 """
 
 import argparse
@@ -13,6 +14,7 @@ import os
 import platform
 import re
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -22,13 +24,20 @@ import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
+from datagen.generate_data import REGIMES, draw_clients, make_codes  # noqa: E402
 from risk import sandbox  # noqa: E402
 
 PYTHON = sys.executable
 IDLE_RUNS = 60
+# Cron runs every 10 minutes and nobody waits on an idle run: the targets only keep it light.
+IDLE_MAX_MS = 150
+IDLE_MAX_MIB = 40
 BASELINE_REF = "db1a923"  # main before the history database, the contract and the service work
 # Cron's environment has no PYTHONDONTWRITEBYTECODE: scripts run from cached bytecode there.
 ENV = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
@@ -78,7 +87,8 @@ def make_project(root: Path, input_folder="practicedata", **extra) -> Path:
 
 
 def bench_idle(root: Path) -> list[dict]:
-    """The cron run with nothing new, against a bare interpreter start."""
+    """The cron run with nothing new (the bare interpreter's start beside it), against its targets:
+    IDLE_MAX_MS wall (median) and IDLE_MAX_MIB peak memory (the largest)."""
     config_path = make_project(root, api_base_url="http://127.0.0.1:9")
     env = {"RISK_CONFIG": str(config_path)}
     for _ in range(2):  # bootstrap, then one idle run that leaves the bytecode cached
@@ -91,25 +101,21 @@ def bench_idle(root: Path) -> list[dict]:
             f"{idle * 1000:.1f} ms",
             f"{bare * 1000:.1f} ms (`python -c pass`)",
             idle / bare,
-            "≤ 2 ×",
-            idle / bare <= 2,
+            f"≤ {IDLE_MAX_MS} ms",
+            idle * 1000 <= IDLE_MAX_MS,
         ),
         row(
             "idle cron run, peak memory",
             f"{idle_peak:.1f} MiB",
             f"{bare_peak:.1f} MiB",
             idle_peak / bare_peak,
-            "≤ 15 MiB",
-            idle_peak <= 15,
+            f"≤ {IDLE_MAX_MIB} MiB",
+            idle_peak <= IDLE_MAX_MIB,
         ),
     ]
 
 
 def write_rows(folder: Path, total_rows: int, files: int = 10) -> None:
-    import numpy as np
-
-    from datagen.generate_data import REGIMES, draw_clients, make_codes
-
     rng = np.random.default_rng(0)
     folder.mkdir(parents=True)
     per_file = total_rows // files
@@ -174,8 +180,6 @@ def deploy_bundled(root: Path, port: int) -> Path:
 
 
 def drift_run_rows(config_path: Path) -> list[dict]:
-    import sqlite3
-
     with sqlite3.connect(config_path.parent / "logs" / "history.db") as conn:
         steps, seconds, decision = conn.execute(
             "SELECT steps, seconds, decision FROM runs ORDER BY id DESC LIMIT 1"
@@ -214,8 +218,6 @@ def wrk(url: str, body_path: Path | None, seconds: int) -> dict:
 
 
 def request_bodies(root: Path, config_path: Path) -> dict[str, Path]:
-    import pandas as pd
-
     finaldata = pd.read_csv(config_path.parent / "ingesteddata" / "finaldata.csv")
     features = ["lastmonth_activity", "lastyear_activity", "number_of_employees"]
     bodies = {

@@ -4,14 +4,19 @@ Undelivered alerts (no URL, webhook down, slow or a 5xx) stay pending for the ne
 oldest first, at least once, up to MAX_ATTEMPTS tries; one the webhook refuses for good (a redirect,
 a 4xx) is given up at once. Every delivery has one deadline in all, whatever the webhook does.
 check_late gives /health the heartbeat's age and raises one 'late cron' alert per missed heartbeat.
-Standard library; only `time` at import (sockets, ssl and json load on first use).
+Standard library only.
 """
 
+import json
 import os
+import socket
+import ssl
+import threading
 import time
+import urllib.parse
 
 from risk import history
-from risk.config import one_line
+from risk.logs import one_line
 
 EVENTS = ("drift", "deployment", "rollback", "no better model", "failed run", "late cron", "release refused")
 SEVERITIES = ("info", "warning", "critical")
@@ -112,9 +117,6 @@ def post(url: str, body: dict, seconds: float) -> tuple[str | None, bool]:
     Returns (None on a 2xx, else one line saying what went wrong; whether the whole request went out:
     after that the receiver may have it, so it is not sent again in the same call).
     """
-    import json
-    import urllib.parse
-
     deadline = time.monotonic() + seconds
     try:
         parts = urllib.parse.urlsplit(url)
@@ -153,8 +155,6 @@ def left(deadline: float) -> float:
 
 def connect(host: str, port: int, deadline: float):
     """A TCP connection to `host`, its name resolved and the connection made before `deadline`."""
-    import socket
-
     error = OSError(f"no address for {host}")
     for family, kind, protocol, _, address in resolve(host, port, deadline):
         sock = socket.socket(family, kind, protocol)
@@ -171,9 +171,6 @@ def connect(host: str, port: int, deadline: float):
 def resolve(host: str, port: int, deadline: float) -> list:
     """getaddrinfo within the deadline (the resolver has no timeout of its own: it runs in a thread that
     is left behind if it does not answer in time)."""
-    import socket
-    import threading
-
     try:
         return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
     except socket.gaierror:
@@ -198,8 +195,6 @@ def resolve(host: str, port: int, deadline: float) -> list:
 
 def wrap_tls(sock, host: str, deadline: float):
     """TLS over `sock`, the certificate checked against `host`; the handshake bounded by the deadline."""
-    import ssl
-
     sock.settimeout(left(deadline))  # CPython bounds the whole handshake by the socket's timeout
     return ssl.create_default_context().wrap_socket(sock, server_hostname=host)
 

@@ -1,18 +1,21 @@
-"""Where every artifact lives, the releases on disk, and which one production serves.
+"""Where every artifact lives, the input folder's files, the releases on disk, and which one production serves.
 
-Standard library only (the idle cron run imports it). A deployment is a release folder in
-`<prod_deployment_path>.releases/`; `prod_deployment_path` is a symbolic link to the live one,
-switched by one atomic rename, so a reader (or a kill at any moment) sees one complete release.
-The history database (history.py) records why each release went live; this module knows the files.
+A deployment is a release folder in `<prod_deployment_path>.releases/`; `prod_deployment_path` is a
+symbolic link to the live one, switched by one atomic rename, so a reader (or a kill at any moment) sees
+one complete release. The history database (history.py) records why each release went live; this
+module knows the files. Standard library only: the idle cron run imports it.
 """
 
+import fcntl
 import os
+import secrets
+import shutil
+import stat
+from datetime import UTC, datetime
+from pathlib import Path
 
-from risk.config import Config, PipelineError, fsync_dir, one_line
-
-TYPE_CHECKING = False  # pathlib and shutil are imported where used: the idle cron run needs neither
-if TYPE_CHECKING:
-    from pathlib import Path
+from risk.config import Config, PipelineError, fsync_dir
+from risk.logs import one_line
 
 # Inputs and outputs of the steps, by folder (config key) and name.
 FINALDATA_FILE = "finaldata.csv"  # output_folder_path
@@ -38,21 +41,20 @@ TMP_PREFIX = ".tmp-"
 KEEP_RELEASES = 20
 
 
-def finaldata_path(config: Config) -> "Path":
+def finaldata_path(config: Config) -> Path:
     return config.output_folder_path / FINALDATA_FILE
 
 
-def testdata_path(config: Config) -> "Path":
+def testdata_path(config: Config) -> Path:
     return config.test_data_path / TESTDATA_FILE
 
 
-def lock_path(config) -> str:
-    """The full process's lock file, beside the log (config may be a Config or read_config's dict)."""
-    log_path = config["log_path"] if isinstance(config, dict) else config.log_path
-    return os.path.join(os.path.dirname(log_path), LOCK_FILE)
+def lock_path(config: Config) -> Path:
+    """The full process's lock file, beside the log."""
+    return config.log_path.parent / LOCK_FILE
 
 
-def deployable_files(config: Config) -> "list[Path]":
+def deployable_files(config: Config) -> list[Path]:
     """The files deployment publishes: the trained model, its score, the ingestion record, the card."""
     files = [
         config.output_model_path / MODEL_FILE,
@@ -110,8 +112,6 @@ def input_problem(entry: os.DirEntry) -> str | None:
 def read_input(path) -> tuple[bytes, os.stat_result]:
     """The bytes and status of an input file, opened without following a symbolic link and without
     waiting on a pipe; OSError when it is not a regular file (it may have changed since it was listed)."""
-    import stat
-
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     try:
         status = os.fstat(fd)
@@ -123,20 +123,16 @@ def read_input(path) -> tuple[bytes, os.stat_result]:
         os.close(fd)
 
 
-def releases_path(prod_deployment_path) -> "Path":
-    from pathlib import Path
-
+def releases_path(prod_deployment_path) -> Path:
     prod_deployment_path = Path(prod_deployment_path)
     return prod_deployment_path.with_name(prod_deployment_path.name + ".releases")
 
 
-def live_release(prod_deployment_path) -> "Path | None":
+def live_release(prod_deployment_path) -> Path | None:
     """The release folder production points to, if it holds a model; None when nothing is deployed."""
     path = os.path.realpath(prod_deployment_path)
     if not os.path.isfile(os.path.join(path, MODEL_FILE)):
         return None
-    from pathlib import Path
-
     return Path(path)
 
 
@@ -145,7 +141,7 @@ def live_release_name(prod_deployment_path) -> str | None:
     return os.path.basename(path) if os.path.isfile(os.path.join(path, MODEL_FILE)) else None
 
 
-def kept_releases(prod_deployment_path) -> "list[Path]":
+def kept_releases(prod_deployment_path) -> list[Path]:
     """The complete release folders on disk, oldest first (names start with their UTC time)."""
     folder = releases_path(prod_deployment_path)
     if not folder.is_dir():
@@ -157,7 +153,7 @@ def kept_releases(prod_deployment_path) -> "list[Path]":
     )
 
 
-def release_path(prod_deployment_path, name: str) -> "Path | None":
+def release_path(prod_deployment_path, name: str) -> Path | None:
     """The kept release called `name`, or None (a name is never a path: no separators)."""
     if not name or "/" in name or name.startswith("."):
         return None
@@ -171,19 +167,15 @@ def read_lines(path) -> list[str]:
         return [line.strip() for line in handle if line.strip()]
 
 
-def copy_durably(source_path: "Path", target_path: "Path") -> None:
-    import shutil
-
+def copy_durably(source_path: Path, target_path: Path) -> None:
     shutil.copy2(source_path, target_path)
     with open(target_path, "rb") as handle:
         os.fsync(handle.fileno())
 
 
-def remove_leftovers(prod_deployment_path: "Path") -> None:
+def remove_leftovers(prod_deployment_path: Path) -> None:
     """Remove half-built releases, half-deleted ones and links that a killed deployment may have left
     (the caller holds the full process's lock: no deployment is under way)."""
-    import shutil
-
     for path in releases_path(prod_deployment_path).glob(TMP_PREFIX + "*"):
         shutil.rmtree(path, ignore_errors=True)
     for path in prod_deployment_path.parent.glob(f".{prod_deployment_path.name}{TMP_PREFIX}*"):
@@ -191,13 +183,10 @@ def remove_leftovers(prod_deployment_path: "Path") -> None:
 
 
 def new_release_name() -> str:
-    import secrets
-    from datetime import UTC, datetime
-
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ") + "-" + secrets.token_hex(2)
 
 
-def build_release(source_paths: "list[Path]", prod_deployment_path: "Path") -> "tuple[Path, Path]":
+def build_release(source_paths: list[Path], prod_deployment_path: Path) -> tuple[Path, Path]:
     """Copy the files into a new, complete release, still hidden (a kill leaves only a leftover that
     remove_leftovers clears, never a release that counts as kept); return (where it is, where
     publish_release puts it once the history records the intent to deploy it)."""
@@ -212,7 +201,7 @@ def build_release(source_paths: "list[Path]", prod_deployment_path: "Path") -> "
     return staging, releases / name
 
 
-def publish_release(staging: "Path", release: "Path") -> None:
+def publish_release(staging: Path, release: Path) -> None:
     """A built release joins the kept ones, in one rename."""
     os.rename(staging, release)
     fsync_dir(release.parent)
@@ -242,7 +231,7 @@ def release_names(prod_deployment_path) -> set[str]:
         return set()
 
 
-def adopt_plain_folder(prod_deployment_path: "Path") -> "Path | None":
+def adopt_plain_folder(prod_deployment_path: Path) -> Path | None:
     """Move a deployment folder from before releases existed into the releases; return its new place."""
     if prod_deployment_path.is_dir() and not prod_deployment_path.is_symlink():
         target = releases_path(prod_deployment_path) / "00000000T000000000000Z-adopted"
@@ -252,7 +241,7 @@ def adopt_plain_folder(prod_deployment_path: "Path") -> "Path | None":
     return None
 
 
-def switch_to(release: "Path", prod_deployment_path: "Path") -> None:
+def switch_to(release: Path, prod_deployment_path: Path) -> None:
     """Point production at `release` with one atomic rename of a symbolic link."""
     link = prod_deployment_path.with_name(f".{prod_deployment_path.name}{TMP_PREFIX}{release.name}")
     link.unlink(missing_ok=True)
@@ -262,7 +251,7 @@ def switch_to(release: "Path", prod_deployment_path: "Path") -> None:
 
 
 def prune_releases(
-    prod_deployment_path: "Path", protect: set[str], keep: int = KEEP_RELEASES
+    prod_deployment_path: Path, protect: set[str], keep: int = KEEP_RELEASES
 ) -> tuple[list[str], list[str]]:
     """Delete all but the newest `keep` releases, never the live one nor one in `protect`.
 
@@ -281,14 +270,12 @@ def prune_releases(
     return deleted, failures
 
 
-def discard_release(release: "Path") -> None:
+def discard_release(release: Path) -> None:
     """Take a release out of the list in one rename (OSError if that fails), then delete it.
 
     A deletion that fails halfway leaves a hidden leftover, which the next reconciliation's or deployment's
     remove_leftovers clears, never a half-release that would still look kept.
     """
-    import shutil
-
     trash = release.parent / f"{TMP_PREFIX}discarded-{release.name}"
     os.rename(release, trash)
     shutil.rmtree(trash, ignore_errors=True)
@@ -296,8 +283,6 @@ def discard_release(release: "Path") -> None:
 
 def acquire_lock(path) -> int | None:
     """A file descriptor holding the full process's lock, or None when another process holds it."""
-    import fcntl
-
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:

@@ -26,12 +26,13 @@ from dataclasses import dataclass
 from itertools import chain
 from operator import itemgetter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
+from pyarrow import csv as pacsv
 
-TYPE_CHECKING = False  # pandas is imported where a DataFrame is asked for: ingestion never needs it
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # pandas (50 MiB) is imported where a DataFrame is asked for: ingestion never needs it
     import pandas as pd
 
 ID_COLUMN = "corporation"
@@ -239,8 +240,6 @@ def read_fast(data: bytes, mode: Mode) -> pa.Table | None:
 
     Returns None whenever the file needs a closer look.
     """
-    from pyarrow import csv as pacsv
-
     first_line, _, body = data.partition(b"\n")
     first_line = first_line.rstrip(b"\r").removeprefix(b"\xef\xbb\xbf")
     header = first_line.decode("utf-8", errors="replace").split(",")
@@ -309,7 +308,7 @@ def read_table(data: bytes, name: str, mode: Mode) -> pa.Table:
 
 def to_frame(table: pa.Table) -> pd.DataFrame:
     """A contract Table as pandas: codes as text, counts as nullable integers."""
-    import pandas as pd
+    import pandas as pd  # only here: ingestion reads and writes with pyarrow and never loads pandas
 
     mapping = {pa.int64(): pd.Int64Dtype(), pa.string(): pd.StringDtype(na_value=np.nan)}
     return table.to_pandas(types_mapper=mapping.get)

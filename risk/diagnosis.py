@@ -6,6 +6,7 @@ Data read through the contract, predictions, summaries, missing-data percentages
 outdated_cache_seconds). Every function takes the config or paths it needs.
 """
 
+import dataclasses
 import hashlib
 import logging
 import os
@@ -18,13 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from risk import artifacts, history, outdated, registry
-from risk.config import (
-    PROJECT_DIR,
-    REQUIREMENTS_PATH,
-    Config,
-    PipelineError,
-    write_config,
-)
+from risk.config import PROJECT_DIR, Config, PipelineError, write_config
 from risk.contract import ID_COLUMN, PREDICTION, TRAINING, DataError, check_frame, read_csv
 from risk.model import predict
 
@@ -107,15 +102,13 @@ def missing_data_table(config: Config) -> dict[str, float]:
 
 def scratch_config(config: Config, folder: Path) -> Path:
     """A copy of `config` that reads the real inputs but writes only into `folder`, the history too."""
-    scratch = Config(
-        **{
-            **vars(config),
-            "output_folder_path": folder / "ingesteddata",
-            "output_model_path": folder / "models",
-            "prod_deployment_path": folder / "production_deployment",
-            "log_path": folder / "logs" / "fullprocess.log",
-            "history_path": folder / "logs" / "history.db",
-        }
+    scratch = dataclasses.replace(
+        config,
+        output_folder_path=folder / "ingesteddata",
+        output_model_path=folder / "models",
+        prod_deployment_path=folder / "production_deployment",
+        log_path=folder / "logs" / "fullprocess.log",
+        history_path=folder / "logs" / "history.db",
     )
     return write_config(scratch, folder / "config.json")
 
@@ -204,7 +197,7 @@ def recorded_timings(conn, config: Config) -> list[dict]:
     return details
 
 
-def outdated_packages_list(config: Config, requirements_path=REQUIREMENTS_PATH) -> list[dict[str, str]]:
+def outdated_packages_list(config: Config, requirements_path=outdated.REQUIREMENTS_PATH) -> list[dict[str, str]]:
     """package, installed and latest version of each requirement, as last checked, at once: an answer older
     than outdated_cache_seconds is refreshed in the background (risk.outdated), never waited for."""
     cache_path = config.output_model_path / artifacts.OUTDATED_CACHE_FILE

@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from scipy.special import ndtr  # the standard normal CDF
+from scipy.stats import chi2, ks_2samp, norm
 
 DRIFT = "drift"
 NO_DRIFT = "no drift"
@@ -280,8 +282,6 @@ def ks_verdict(feature: str, reference_values, new_values, confidence: float) ->
 
     Assumes independent samples; with tied (integer) values the test is conservative.
     """
-    from scipy.stats import ks_2samp
-
     reference_values, new_values = np.asarray(reference_values), np.asarray(new_values)
     n = len(new_values)
     if min(len(reference_values), n) < MIN_DATA_ROWS:
@@ -333,8 +333,6 @@ def psi_verdict(feature: str, reference_values, new_values, confidence: float) -
     freedom. With a few hundred rows PSI reaches 0.2 by chance alone, so the flag also needs
     p < 1 - confidence (bins cut at the reference's own quantiles: a slightly conservative test).
     """
-    from scipy.stats import chi2
-
     n, n_reference = len(new_values), len(reference_values)
     if min(n_reference, n) < MIN_DATA_ROWS:
         return Verdict(
@@ -385,8 +383,6 @@ def exit_rate_counts_verdict(
 ) -> Verdict:
     """exit_rate_verdict from counts of rows and exits; `rows_text` names the rows and `extra` adds a
     clause before the outcome in the sentence."""
-    from scipy.stats import norm
-
     if min(reference_rows, rows) < MIN_DATA_ROWS:
         return Verdict(
             "exit rate",
@@ -469,8 +465,6 @@ def shortfall_variance(reference_f1: float, allowance: float) -> float:
 def cusum_alarm_probability(threshold: float, drift: float, checks: int = CHECKS, cells: int = CUSUM_CELLS) -> float:
     """P(a CUSUM S = max(0, S + X) of N(-drift, 1) increments, started at 0, exceeds `threshold` within
     `checks` steps): the Markov chain of Brook and Evans (1972) over `cells` values of S in [0, threshold)."""
-    from scipy.special import ndtr  # the standard normal CDF
-
     if threshold <= 0:  # S never carries over: each check alarms alone when its increment is > 0
         return float(1 - ndtr(drift) ** checks)
     width = threshold / (cells - 0.5)

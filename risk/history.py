@@ -1,20 +1,19 @@
 """The history database (SQLite): data files, runs, models, releases, deployments, verdicts, heartbeats.
 
-Standard library only (the idle cron run opens it). The schema is created and migrated by numbered
-steps (`PRAGMA user_version`); WAL mode lets the API read while a run writes; every change is one
-transaction (`with connection:` opens it with BEGIN IMMEDIATE); parameters are always bound.
-Functions take a connection. JSON columns hold lists and objects; times are UTC ISO 8601 text.
+Owns the schema, created and migrated by numbered steps (`PRAGMA user_version`), the connections (WAL
+mode lets the API read while a run writes; `with connection:` is one transaction, BEGIN IMMEDIATE) and
+one function per question or change; parameters are always bound. Functions take a connection. JSON
+columns hold lists and objects; times are UTC ISO 8601 text. Standard library only: the idle cron run opens it.
 """
 
+import contextlib
+import json
 import os
+import sqlite3
 import time
 
+from risk.artifacts import list_csv_names
 from risk.config import PipelineError
-
-try:  # the C module behind `sqlite3`: the same classes, without the datetime adapters and their imports,
-    import _sqlite3 as sqlite3  # 3 ms of every idle cron run (a third of its budget over bare Python)
-except ImportError:  # pragma: no cover - another Python build
-    import sqlite3
 
 # Each step is applied once, in order, inside one transaction with its user_version bump.
 MIGRATIONS = [
@@ -306,23 +305,24 @@ def connect(path, migrate_schema: bool = True, timeout: float | None = None) -> 
     return conn
 
 
-class opened:  # noqa: N801 - used like open()
+@contextlib.contextmanager
+def opened(path):
     """`with opened(path) as conn:` connect(), closed on the way out (a transaction still needs `with conn:`).
 
     An error of SQLite inside the block leaves it as a HistoryError saying what to do, in one line."""
+    conn = connect(path)
+    try:
+        yield conn
+    except sqlite3.Error as error:
+        raise history_error(error, path) from None
+    finally:
+        conn.close()
 
-    def __init__(self, path):
-        self.path = path
 
-    def __enter__(self) -> sqlite3.Connection:
-        self.conn = connect(self.path)
-        return self.conn
-
-    def __exit__(self, kind, error, traceback):
-        self.conn.close()
-        if isinstance(error, sqlite3.Error):
-            raise history_error(error, self.path) from None
-        return False
+def closing(conn: sqlite3.Connection | None):
+    """`with closing(conn) as conn:` contextlib.closing for a connection that may be None (a reader's, when
+    there is no database yet): it is closed on the way out, and None passes through."""
+    return contextlib.closing(conn) if conn is not None else contextlib.nullcontext()
 
 
 def connect_readonly(path, timeout: float = 10) -> sqlite3.Connection | None:
@@ -397,8 +397,6 @@ def migrate(conn: sqlite3.Connection) -> int:
 def encode(row: dict) -> dict:
     if JSON_COLUMNS.isdisjoint(row):
         return row
-    import json  # only rows with JSON columns need it: not the idle cron run
-
     return {
         key: json.dumps(value) if key in JSON_COLUMNS and value is not None else value for key, value in row.items()
     }
@@ -411,8 +409,6 @@ def decode(row: sqlite3.Row | None) -> dict | None:
     keys = row.keys()
     if JSON_COLUMNS.isdisjoint(keys):
         return dict(zip(keys, row, strict=True))
-    import json
-
     return {
         key: json.loads(row[key]) if key in JSON_COLUMNS and row[key] is not None else row[key] for key in row.keys()
     }
@@ -493,8 +489,6 @@ def unjudged_files(conn: sqlite3.Connection, folder_path, history_path, names=No
 
     Files waiting for more rows are not new: they are judged again with the next new file.
     """
-    from risk.artifacts import list_csv_names
-
     known = file_states(conn, folder_key(folder_path, history_path))
     new = []
     for name in list_csv_names(folder_path) if names is None else names:

@@ -4,7 +4,8 @@ The index answers through pip, in seconds or never, so nobody waits for it: outd
 cached list (outdatedpackages.json) at once, and when that is older than its maximum age, or missing, starts
 one refresh in a detached process (`python -m risk.outdated CACHE REQUIREMENTS`) and meanwhile answers the
 old list, or "not checked yet". The refresh asks the index about pip first: with no index reachable every
-package is "not checked (no package index reachable)" at once. Standard library only.
+package is "not checked (no package index reachable)" at once. Also the requirements' names and installed
+versions. Standard library only.
 """
 
 import hashlib
@@ -15,9 +16,12 @@ import sys
 import tempfile
 import threading
 import time
+from importlib import metadata
 
 from risk.artifacts import acquire_lock
-from risk.config import PROJECT_DIR, atomic_write_text, installed_version, requirement_names
+from risk.config import PROJECT_DIR, atomic_write_text
+
+REQUIREMENTS_PATH = os.path.join(PROJECT_DIR, "requirements.txt")
 
 DEADLINE_SECONDS = 20  # one refresh in all: the probe, then every package at once
 PROBE_SECONDS = 5  # the probe alone: an index that cannot name pip's latest version within this is unreachable
@@ -30,6 +34,26 @@ NO_INDEX = "not checked (no package index reachable)"
 _started_lock = threading.Lock()
 _started_at: dict[str, float] = {}  # cache path -> when this process last started a refresh of it
 _children: list[subprocess.Popen] = []  # the refreshes it started, kept until they end, then reaped
+
+
+def requirement_names(requirements_path) -> list[str]:
+    """Package names pinned in a requirements file (`name==version` lines)."""
+    names = []
+    with open(requirements_path, encoding="utf-8") as lines:
+        text = lines.read()
+    for line in text.splitlines():
+        line = line.split("#")[0].strip()
+        if line and not line.startswith("-"):
+            names.append(line.split("==")[0].split(">=")[0].strip())
+    return names
+
+
+def installed_version(name: str) -> str:
+    """The installed version of a distribution, or "not installed"."""
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
 
 
 def read_cache(cache_path) -> tuple[list[dict] | None, float]:

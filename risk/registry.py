@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import sqlite3
+import time
 from pathlib import Path
 
 from risk import artifacts, history
@@ -104,7 +105,7 @@ def verified_model_bytes(conn: sqlite3.Connection, release: Path, record: bool =
 
 def load_release_model(conn: sqlite3.Connection, release: Path, record: bool = False):
     """(the release's model, its id), unpickled only after verified_model_bytes accepted its bytes."""
-    from risk.model import model_from_bytes
+    from risk.model import model_from_bytes  # scikit-learn and pandas: listing, moving and reconciling never need them
 
     data, model_id = verified_model_bytes(conn, release, record)
     return model_from_bytes(data, release / artifacts.MODEL_FILE), model_id
@@ -245,7 +246,7 @@ MODEL_COLUMNS = [
 def adopted_card(release: Path, data: bytes) -> dict:
     """What can be read from a release without a card (its model's bytes `data`, trusted on first use):
     the model's parameters, test F1, file names."""
-    from risk.model import describe, model_from_bytes
+    from risk.model import describe, model_from_bytes  # heavy, and only an adoption needs it (see load_release_model)
 
     parameters = describe(model_from_bytes(data, release / artifacts.MODEL_FILE))
     try:
@@ -253,8 +254,6 @@ def adopted_card(release: Path, data: bytes) -> dict:
     except OSError:
         names = []
     stamp = os.stat(release / artifacts.MODEL_FILE).st_mtime
-    import time
-
     digest = hashlib.sha256(data).hexdigest()
     return {
         "id": digest[:12],

@@ -1,98 +1,50 @@
-"""Running the pipeline's steps for the full process: its log, its steps timed, their failures.
-
-Standard library only at import (the idle cron run writes one line through RunLog).
+"""The full process's steps as it calls them: each timed and logged, its seconds kept for the run's record,
+and its failure turned into StepFailed (one line saying which step and why). Standard library only.
 """
 
-import os
-import sys
+import logging
 import time
 
 from risk import history
-from risk.config import PipelineError, log_text, relative_paths
+from risk.config import PipelineError
 
-
-class RunLog:
-    """Timestamped lines appended to the log file, and to stderr unless stderr is that file.
-
-    Every line is one line, with paths relative to `root` (the config file's folder): a file name
-    holding a newline cannot forge a line, and the log does not say where the server keeps its files.
-    """
-
-    def __init__(self, log_path: str, root: str):
-        self.log_path, self.root = log_path, root
-        self.handle = open(log_path, "a", encoding="utf-8", buffering=1)
-        self.echo = not same_file(sys.stderr, log_path)
-
-    def __call__(self, message: str, level: str = "INFO") -> None:
-        now = time.time()
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now)) + f",{int(now % 1 * 1000):03d}"
-        line = f"{stamp} {level} fullprocess: {log_text(message, self.root)}\n"
-        self.handle.write(line)
-        if self.echo:
-            sys.stderr.write(line)
-
-    def write_traceback(self) -> None:
-        """The traceback of the exception being handled, for a bug's record, with relative paths."""
-        import traceback
-
-        self.handle.write(relative_paths(traceback.format_exc(), self.root))
-
-    def attach_step_logging(self) -> None:
-        """Send the steps' own log lines (the logging module) to the same places, written the same way."""
-        import logging
-
-        from risk.config import LOG_FORMAT, log_filter
-
-        handlers = [logging.FileHandler(self.log_path, encoding="utf-8")]
-        if self.echo:
-            handlers.append(logging.StreamHandler(sys.stderr))
-        for handler in handlers:
-            handler.addFilter(log_filter(self.root))
-        logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, handlers=handlers, force=True)
-
-
-def same_file(stream, path: str) -> bool:
-    try:
-        opened, named = os.fstat(stream.fileno()), os.stat(path)
-    except (OSError, ValueError, AttributeError):
-        return False
-    return (opened.st_dev, opened.st_ino) == (named.st_dev, named.st_ino)
+logger = logging.getLogger("fullprocess")  # the full process's own lines
 
 
 class StepFailed(Exception):
-    """A step of the run failed; the message says which and why."""
+    """A step of the run failed; the message says which and why. An unexpected error (a bug) is kept as the
+    cause, so that the line the run logs carries its traceback into the log."""
 
     def __init__(self, step: str, reason: str):
         super().__init__(f"step {step} failed: {reason}")
         self.step, self.reason = step, reason
 
 
-def run_step(name: str, config_path: str, log: RunLog, steps: dict, **kwargs):
-    """Run one step's main() in this process, timed and logged; return its result."""
-    import importlib
-
+def run_step(name: str, steps: dict, step, *args, **kwargs):
+    """`step(*args, **kwargs)`, a pipeline step, with a line when it starts and one when it ends; its seconds
+    go into `steps` under `name`; returns its result. The history's failures pass through (the run stops there)."""
     started = time.perf_counter()
-    log(f"step {name} started")
+    logger.info("step %s started", name)
     try:
-        result = importlib.import_module(name).main(config_path, **kwargs)
-    except history.FAILURES:  # the history, not the step: the run stops there (fullprocess.run_once)
+        result = step(*args, **kwargs)
+    except history.FAILURES:
         raise
     except PipelineError as error:
         raise StepFailed(name, str(error)) from None
-    except Exception as error:  # a bug, not bad input: keep the traceback in the log
-        log.write_traceback()
-        raise StepFailed(name, f"unexpected {type(error).__name__}: {error}") from None
+    except Exception as error:  # a bug, not bad input: its traceback goes to the log with the run's line
+        raise StepFailed(name, f"unexpected {type(error).__name__}: {error}") from error
     seconds = time.perf_counter() - started
     steps[name] = round(seconds, 3)
-    log(f"step {name} finished in {seconds:.2f}s")
+    logger.info("step %s finished in %.2fs", name, seconds)
     return result
 
 
-def timed(name: str, log: RunLog, steps: dict, action):
-    """A part of the run that is not a script (the drift check, the challenger search), timed."""
+def timed(name: str, steps: dict, action, *args, **kwargs):
+    """`action(*args, **kwargs)`, a part of the run that is not a script (the drift check, the challenger
+    search), timed into `steps` under `name`; an expected failure is StepFailed, anything else passes."""
     started = time.perf_counter()
     try:
-        result = action()
+        result = action(*args, **kwargs)
     except history.FAILURES:
         raise
     except PipelineError as error:

@@ -19,7 +19,8 @@ import urllib.request
 from pathlib import Path
 
 from risk.artifacts import OUTDATED_CACHE_FILE
-from risk.config import PROJECT_DIR, REQUIREMENTS_PATH, installed_version, requirement_names
+from risk.config import PROJECT_DIR
+from risk.outdated import REQUIREMENTS_PATH, installed_version, requirement_names
 
 BUNDLED_FOLDERS = ("practicedata", "sourcedata", "testdata")
 

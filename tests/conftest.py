@@ -111,9 +111,25 @@ def trained_project(config_path):
     import scoring
     import training
 
-    for step in (ingestion, training, scoring, deployment):
-        step.main(config_path)
+    config = load_config(config_path)
+    for step in (ingestion.ingest, training.train, scoring.score, deployment.deploy):
+        step(config)
     return config_path
+
+
+@pytest.fixture
+def root_logging():
+    """The root logger as it was: a script's main() (setup_logging) configures it for the whole process."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in root.handlers:
+        if handler not in handlers:
+            handler.close()
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def refuse_to_delete(monkeypatch, release: str, how: str) -> None:

@@ -6,6 +6,7 @@ import inspect
 import json
 import sqlite3
 import time
+from types import SimpleNamespace
 
 import pytest
 from conftest import hang, run_script, set_config, trickle
@@ -417,7 +418,7 @@ def raised(conn) -> list[tuple]:
     ]
 
 
-RUN_CONFIG = {"api_base_url": "http://127.0.0.1:8000", "alert_webhook_url": "http://127.0.0.1:9/hook"}
+RUN_CONFIG = SimpleNamespace(api_base_url="http://127.0.0.1:8000", alert_webhook_url="http://127.0.0.1:9/hook")
 
 
 @pytest.mark.parametrize(
@@ -468,7 +469,8 @@ RUN_CONFIG = {"api_base_url": "http://127.0.0.1:8000", "alert_webhook_url": "htt
 )
 def test_the_full_process_raises_one_alert_per_event_linking_the_dashboard(conn, run, code, expected):
     run_id = history.start_run(conn, CONFIG, "cron", "new data", "r1")
-    fullprocess.raise_alerts(conn, RUN_CONFIG, {"id": run_id, "release_after": "r2", **run}, code)
+    record = fullprocess.Run(run_id, "new data", [], release_after="r2", **run)
+    fullprocess.raise_alerts(conn, RUN_CONFIG, record, code)
     assert raised(conn) == [(*alert, "http://127.0.0.1:8000/", run_id) for alert in expected]
 
 
@@ -481,8 +483,8 @@ def retrain_and_deploy(config) -> str:
     path = config.output_folder_path / "finaldata.csv"
     finaldata = pd.read_csv(path)
     finaldata.assign(exited=1 - finaldata["exited"]).to_csv(path, index=False)
-    training.main(config.config_path)
-    return deployment.main(config.config_path).name
+    training.train(config)
+    return deployment.deploy(config).name
 
 
 def test_a_rollback_by_hand_is_alerted_at_once(trained_project, config, webhook, monkeypatch):
@@ -493,7 +495,7 @@ def test_a_rollback_by_hand_is_alerted_at_once(trained_project, config, webhook,
     first = config.prod_deployment_path.resolve().name
     config = set_config(config, alert_webhook_url=webhook.url)
     second = retrain_and_deploy(config)
-    deployment.rollback(config.config_path)
+    deployment.rollback(config)
     assert [(body["event"], body["severity"], body["summary"]) for body in webhook.bodies][-1] == (
         "rollback",
         "warning",

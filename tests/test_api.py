@@ -438,8 +438,8 @@ def test_the_model_is_reloaded_after_a_redeploy_without_a_restart(client, config
     # A model trained on flipped labels predicts the opposite.
     finaldata = pd.read_csv(config.output_folder_path / "finaldata.csv")
     finaldata.assign(exited=1 - finaldata["exited"]).to_csv(config.output_folder_path / "finaldata.csv", index=False)
-    training.main(config.config_path)
-    deployment.main(config.config_path)
+    training.train(config)
+    deployment.deploy(config)
     second = client.post("/prediction", json={"records": [RECORD]}).get_json()
     assert second["release"] == config.prod_deployment_path.resolve().name != first["release"]
     assert {key: second[key] for key in ("predictions", "probabilities")} == sklearn_answer(
@@ -457,7 +457,7 @@ def test_the_model_is_loaded_once_per_release(client, config, monkeypatch):
         app.post("/prediction", json={"records": [RECORD]})
         app.get("/scoring")
     assert len(loads) == 1
-    deployment.main(config.config_path)  # the same model, a new release
+    deployment.deploy(config)  # the same model, a new release
     for _ in range(3):
         app.post("/prediction", json={"records": [RECORD]})
     assert [path.name for path in loads][1:] == [config.prod_deployment_path.resolve().name]
@@ -500,7 +500,7 @@ def test_a_model_the_api_cannot_verify_is_not_loaded_until_the_history_can_say(c
     assert answer.status_code == 503 and "cannot be verified without the history database" in answer.get_json()["error"]
     import deployment
 
-    deployment.main(config.config_path)  # a deployment records the history again: the new release loads
+    deployment.deploy(config)  # a deployment records the history again: the new release loads
     assert fresh.get("/scoring").status_code == 200
 
 
@@ -508,10 +508,10 @@ def test_a_rollback_is_served_without_a_restart(client, config):
     first = client.post("/prediction", json={"records": [RECORD]}).get_json()
     finaldata = pd.read_csv(config.output_folder_path / "finaldata.csv")
     finaldata.assign(exited=1 - finaldata["exited"]).to_csv(config.output_folder_path / "finaldata.csv", index=False)
-    training.main(config.config_path)
-    deployment.main(config.config_path)
+    training.train(config)
+    deployment.deploy(config)
     assert client.post("/prediction", json={"records": [RECORD]}).get_json()["release"] != first["release"]
-    deployment.rollback(config.config_path)
+    deployment.rollback(config)
     back = client.post("/prediction", json={"records": [RECORD]}).get_json()
     assert back == first
 

@@ -28,9 +28,8 @@ def open_fds() -> int:
 # --- the run lock --------------------------------------------------------------------------------
 
 
-def test_the_lock_lies_beside_the_log_for_a_config_or_its_dict(config):
-    assert artifacts.lock_path(config) == str(config.log_path.parent / "fullprocess.lock")
-    assert artifacts.lock_path({"log_path": "/srv/risk/logs/fullprocess.log"}) == "/srv/risk/logs/fullprocess.lock"
+def test_the_lock_lies_beside_the_log(config):
+    assert artifacts.lock_path(config) == config.log_path.parent / "fullprocess.lock"
 
 
 def test_the_lock_is_held_by_one_holder_at_a_time_and_created_with_its_folders(tmp_path):

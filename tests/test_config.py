@@ -1,10 +1,12 @@
+import dataclasses
 import json
 import re
 from pathlib import Path
 
 import pytest
 
-from risk.config import DEFAULT_CONFIG_PATH, PROJECT_DIR, PipelineError, load_config, one_line, relative_paths
+from risk.config import DEFAULT_CONFIG_PATH, PROJECT_DIR, PipelineError, load_config
+from risk.logs import one_line, relative_paths
 
 
 def write_config(tmp_path, data) -> str:
@@ -125,7 +127,11 @@ def test_default_is_config_json_beside_the_scripts(monkeypatch):
         ({**VALID, "api_base_url": ""}, "key 'api_base_url' must be a non-empty URL, got ''"),
         ({**VALID, "min_new_rows": True}, "key 'min_new_rows' must be an integer >= 1, got True"),
         ("{not json", "is not readable JSON"),
+        ("", "is not readable JSON"),
+        ('{"drift_margin": NaN}', "is not readable JSON"),  # strict JSON: NaN and Infinity are not JSON
+        ('{"input_folder_path": "sourcedata",}', "is not readable JSON"),
         ("[1, 2]", "must hold a JSON object"),
+        ("null", "must hold a JSON object"),
     ],
 )
 def test_bad_config_names_the_file_and_key(tmp_path, data, message):
@@ -214,3 +220,26 @@ def test_a_project_file_in_a_traceback_is_named_from_the_project():
         relative_paths(f'File "{PROJECT_DIR}/risk/decisions.py", line 3', "/srv/risk")
         == 'File "risk/decisions.py", line 3'
     )
+
+
+def test_the_config_is_one_frozen_dataclass_of_paths_and_typed_values(tmp_path):
+    config = load_config(write_config(tmp_path, {**VALID, "drift_margin": 0.1, "api_port": 8010}))
+    assert dataclasses.is_dataclass(config)
+    paths = [field.name for field in dataclasses.fields(config) if field.name.endswith("_path")]
+    assert all(isinstance(getattr(config, name), Path) and getattr(config, name).is_absolute() for name in paths)
+    assert (config.drift_margin, config.api_port) == (0.1, 8010)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.drift_margin = 0.5  # passed down to every step: none can change it for the others
+
+
+def test_a_folder_named_as_the_config_file_is_named_with_the_reason(tmp_path):
+    (tmp_path / "config.json").mkdir()
+    with pytest.raises(
+        PipelineError, match=re.escape(f"config file {tmp_path / 'config.json'} [Errno 21] Is a directory")
+    ):
+        load_config(tmp_path / "config.json")
+
+
+def test_unknown_keys_are_ignored_and_a_repeated_key_keeps_its_last_value(tmp_path):
+    text = json.dumps(VALID)[:-1] + ', "comment": "ours", "api_port": 1, "api_port": 8001}'
+    assert load_config(write_config(tmp_path, text)).api_port == 8001

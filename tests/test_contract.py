@@ -172,7 +172,7 @@ BAD_PREDICTION_ONLY = [
 @pytest.mark.parametrize("text, message, _", BAD_CSV)
 def test_a_bad_training_file_is_rejected_by_ingestion_naming_line_and_problem(config, text, message, _):
     write_csv(config.input_folder_path / "bad.csv", text)
-    metrics = ingestion.main(config.config_path)
+    metrics = ingestion.ingest(config).metrics
     (rejected,) = metrics["files_rejected"]
     assert rejected["reason"].startswith(f"bad.csv: {message}")
     assert [item["name"] for item in metrics["files_read"]] == ["dataset1.csv", "dataset2.csv"]

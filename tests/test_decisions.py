@@ -76,7 +76,7 @@ def counts_of(y_true, y_pred) -> list[int]:
 def add_file(config, name: str, df: pd.DataFrame) -> None:
     """A new file in the input folder, ingested (its version recorded in the history, undecided)."""
     df.to_csv(config.input_folder_path / name, index=False)
-    ingestion.main(config.config_path)
+    ingestion.ingest(config)
 
 
 def start_run(conn, config) -> int:
@@ -315,7 +315,7 @@ def start_run_with(conn, config, names: list[str]) -> int:
 
 def test_check_with_nothing_new_decides_nothing(project):
     (project.input_folder_path / "bad.csv").write_text("corporation\n")  # rejected by ingestion
-    ingestion.main(project.config_path)
+    ingestion.ingest(project)
     with history.opened(project.history_path) as conn:
         run_id = start_run_with(conn, project, ["bad.csv"])
         result = decisions.check(conn, project, run_id)
@@ -326,7 +326,7 @@ def test_check_with_nothing_new_decides_nothing(project):
 def test_a_file_touched_without_a_change_is_not_said_to_be_rejected(project):
     path = project.input_folder_path / "dataset1.csv"
     os.utime(path, (path.stat().st_atime, path.stat().st_mtime + 60))  # new to the idle run's size-and-time look
-    ingestion.main(project.config_path)
+    ingestion.ingest(project)
     with history.opened(project.history_path) as conn:
         result = decisions.check(conn, project, start_run_with(conn, project, ["dataset1.csv"]))
     assert result.decision == "no new rows: their content was judged before (a file touched, copied or renamed)"
@@ -342,7 +342,7 @@ def test_a_copy_or_a_renamed_file_is_the_same_content_and_not_new_data(project, 
     (folder / "month03.csv").write_bytes((folder / "dataset3.csv").read_bytes())
     if how == "renamed":
         (folder / "dataset3.csv").unlink()
-    ingestion.main(project.config_path)
+    ingestion.ingest(project)
     with history.opened(project.history_path) as conn:
         run_id = start_run_with(conn, project, ["month03.csv"])
         result = decisions.check(conn, project, run_id)
@@ -353,7 +353,7 @@ def test_a_copy_or_a_renamed_file_is_the_same_content_and_not_new_data(project, 
 
 
 def test_check_without_a_deployed_model_names_the_production_path(config):
-    ingestion.main(config.config_path)
+    ingestion.ingest(config)
     with history.opened(config.history_path) as conn:
         with pytest.raises(PipelineError) as raised:
             decisions.check(conn, config, start_run_without_release(conn, config))
@@ -373,7 +373,7 @@ def forget_history(config) -> None:
 def test_files_the_live_release_learned_from_are_adopted_not_judged(project):
     release = live_release(project)
     forget_history(project)
-    ingestion.main(project.config_path)  # dataset1.csv and dataset2.csv: unknown to the new history, undecided
+    ingestion.ingest(project)  # dataset1.csv and dataset2.csv: unknown to the new history, undecided
     with history.opened(project.history_path) as conn:
         run_id = start_run(conn, project)
         result = decisions.check(conn, project, run_id)
@@ -418,7 +418,7 @@ def test_a_release_known_by_names_only_adopts_the_first_content_seen_under_a_nam
     release = live_release(project)
     (release / "modelcard.json").unlink()  # no card: ingestedfiles.txt names the files, without their content
     forget_history(project)
-    ingestion.main(project.config_path)
+    ingestion.ingest(project)
     with history.opened(project.history_path) as conn:
         first = decisions.check(conn, project, start_run(conn, project))
     assert first.lines == [f"dataset1.csv, dataset2.csv: learned by the live release {release.name}, not new data"]
@@ -436,7 +436,7 @@ def test_an_adopted_release_without_card_is_judged_by_its_test_f1_with_the_new_f
     forget_history(project)
     flipped = client_rows(4, 400, "flipped")
     flipped.to_csv(project.input_folder_path / "dataset3.csv", index=False)
-    ingestion.main(project.config_path)
+    ingestion.ingest(project)
     test_f1 = float((release / "latestscore.txt").read_text())
     with history.opened(project.history_path) as conn:
         run_id = start_run(conn, project)
@@ -637,7 +637,7 @@ def test_challenge_that_finds_no_better_model_writes_nothing(project):
 
 
 def test_challenge_with_nothing_deployed_trains_on_all_files_as_one_batch(config):
-    ingestion.main(config.config_path)
+    ingestion.ingest(config)
     frames = [contract_frame(config, "dataset1.csv", "dataset2.csv")]
     _, model, verdicts = expected_search(config, frames, None)
     with history.opened(config.history_path) as conn:
@@ -670,7 +670,7 @@ def test_challenge_without_any_accepted_file_names_the_input_folder(tmp_path):
 
 
 def test_challenge_names_every_file_of_a_batch_that_vanished(config):
-    ingestion.main(config.config_path)
+    ingestion.ingest(config)
     (config.input_folder_path / "dataset2.csv").unlink()
     with history.opened(config.history_path) as conn:
         with pytest.raises(PipelineError) as raised:

@@ -22,7 +22,7 @@ from conftest import PROJECT_DIR, refuse_to_delete, run_script
 import deployment
 import training
 from risk import artifacts, history, registry
-from risk.config import PipelineError, read_config
+from risk.config import PipelineError
 
 RELEASE_FILES = ["ingestedfiles.txt", "latestscore.txt", "modelcard.json", "trainedmodel.pkl"]
 
@@ -51,8 +51,8 @@ def retrain_and_deploy(config, flip: bool = False):
         finaldata = pd.read_csv(config.output_folder_path / "finaldata.csv")
         finaldata["exited"] = 1 - finaldata["exited"]
         finaldata.to_csv(config.output_folder_path / "finaldata.csv", index=False)
-    training.main(config.config_path)
-    return deployment.main(config.config_path).name
+    training.train(config)
+    return deployment.deploy(config).name
 
 
 def test_deployment_publishes_the_files_and_records_who_and_why(trained_project, config):
@@ -76,12 +76,12 @@ def test_a_deployment_decides_the_file_versions_its_model_learned_from_not_later
     import ingestion
     import scoring
 
-    for step in (ingestion, training, scoring):
-        step.main(config.config_path)  # the model learns dataset2.csv as it is now
+    for step in (ingestion.ingest, training.train, scoring.score):
+        step(config)  # the model learns dataset2.csv as it is now
     dataset2 = config.input_folder_path / "dataset2.csv"
     dataset2.write_text(dataset2.read_text() + "zzzz,1,2,3,1\n")
-    ingestion.main(config.config_path)  # a new version of it is recorded, which the model never saw
-    deployment.main(config.config_path)
+    ingestion.ingest(config)  # a new version of it is recorded, which the model never saw
+    deployment.deploy(config)
     with sqlite3.connect(config.history_path) as conn:
         versions = conn.execute("SELECT name, rows, decision FROM files ORDER BY id").fetchall()
     # the version it learned is gone from the folder, so there is nothing to decide of it; the new one is new data
@@ -94,7 +94,7 @@ def test_a_missing_source_file_fails_before_production_changes(trained_project, 
     (config.output_folder_path / "ingestedfiles.txt").unlink()
     score, ingested = config.output_model_path / "latestscore.txt", config.output_folder_path / "ingestedfiles.txt"
     with pytest.raises(PipelineError) as raised:
-        deployment.main(config.config_path)
+        deployment.deploy(config)
     assert str(raised.value) == f"cannot deploy, missing file(s): {score}, {ingested}; production left unchanged"
     assert live(config) == before and len(artifacts.kept_releases(config.prod_deployment_path)) == 1
 
@@ -102,9 +102,9 @@ def test_a_missing_source_file_fails_before_production_changes(trained_project, 
 def test_rollback_returns_to_the_release_live_before_and_twice_comes_back(trained_project, config):
     first = live(config)
     second = retrain_and_deploy(config, flip=True)
-    assert deployment.rollback(config.config_path) == (second, first)
+    assert deployment.rollback(config) == (second, first)
     assert live(config) == first
-    assert deployment.rollback(config.config_path) == (first, second)  # like `kubectl rollout undo`
+    assert deployment.rollback(config) == (first, second)  # like `kubectl rollout undo`
     assert [row[2] for row in audit(config)] == ["manual", "manual", "rollback", "rollback"]
     assert audit(config)[2] == (second, first, "rollback", "tester@box", "done")
 
@@ -113,7 +113,7 @@ def test_rollback_to_any_kept_release(trained_project, config):
     first = live(config)
     retrain_and_deploy(config, flip=True)
     retrain_and_deploy(config)
-    deployment.rollback(config.config_path, target=first)
+    deployment.rollback(config, target=first)
     assert live(config) == first
 
 
@@ -129,19 +129,19 @@ def test_rollback_to_a_release_that_is_not_kept_or_live_is_refused(trained_proje
     retrain_and_deploy(config, flip=True)
     target = live(config) if target == "LIVE" else target
     with pytest.raises(PipelineError, match=message.format(live=live(config))):
-        deployment.rollback(config.config_path, target=target)
+        deployment.rollback(config, target=target)
 
 
 def test_rollback_with_a_single_deployment_is_refused(trained_project, config):
     with pytest.raises(PipelineError, match="no earlier release to roll back to"):
-        deployment.rollback(config.config_path)
+        deployment.rollback(config)
 
 
 def test_the_list_marks_the_live_release_with_its_scores_and_why(trained_project, config):
     first = live(config)
     second = retrain_and_deploy(config, flip=True)
-    deployment.rollback(config.config_path)
-    rows = deployment.list_releases(config.config_path)
+    deployment.rollback(config)
+    rows = deployment.list_releases(config)
     assert [(row["release"], row["live"], row["reason"]) for row in rows] == [
         (second, False, "manual"),
         (first, True, "rollback"),
@@ -172,10 +172,10 @@ def test_the_list_takes_a_known_releases_test_f1_from_the_history_and_an_unknown
     release = config.prod_deployment_path.resolve()
     recorded = float((release / "latestscore.txt").read_text())
     (release / "latestscore.txt").write_text("0.1234")  # the file changed by hand: the history is the record
-    [row] = deployment.list_releases(config.config_path)
+    [row] = deployment.list_releases(config)
     assert (row["known"], row["test_f1"]) == (True, recorded)
     config.history_path.unlink()  # no history: what the release folder says
-    [row] = deployment.list_releases(config.config_path)
+    [row] = deployment.list_releases(config)
     assert (row["known"], row["test_f1"], row["model_id"], row["reason"]) == (False, 0.1234, None, None)
 
 
@@ -266,7 +266,7 @@ def test_old_releases_are_pruned_keeping_the_live_one_and_the_rollback_target(tr
     names = [live(config)] + [retrain_and_deploy(config, flip=i % 2 == 0) for i in range(4)]
     kept = [path.name for path in artifacts.kept_releases(config.prod_deployment_path)]
     assert kept == names[-2:]
-    deployment.rollback(config.config_path)  # live: names[-2]
+    deployment.rollback(config)  # live: names[-2]
     newest = retrain_and_deploy(config)  # live: newest; its rollback target: names[-2], older than the 2 newest
     kept = [path.name for path in artifacts.kept_releases(config.prod_deployment_path)]
     assert kept == [names[-2], names[-1], newest]
@@ -323,8 +323,10 @@ DEPLOY_FOREVER = textwrap.dedent(
     sys.path.insert(0, sys.argv[1])
     os.environ["RISK_ACTOR"] = "killer"
     import deployment
+    from risk.config import load_config
+    config = load_config(sys.argv[2])
     while True:
-        deployment.main(sys.argv[2])
+        deployment.deploy(config)
     """
 )
 
@@ -344,7 +346,7 @@ def test_a_deployment_killed_at_any_moment_leaves_production_and_history_in_agre
         assert_in_agreement(config)
     leftovers = [p for p in config.prod_deployment_path.parent.iterdir() if ".tmp-" in p.name]
     leftovers += [p for p in artifacts.releases_path(config.prod_deployment_path).iterdir() if p.name.startswith(".")]
-    deployment.main(config.config_path)
+    deployment.deploy(config)
     assert [p for p in leftovers if p.exists()] == []
 
 
@@ -378,7 +380,7 @@ def test_the_list_of_a_damaged_history_is_the_release_folders_with_a_warning(tra
     release = live(config)
     damage(config)
     with caplog.at_level(logging.WARNING, logger="deployment"):
-        rows = deployment.list_releases(config.config_path)
+        rows = deployment.list_releases(config)
     assert [(row["release"], row["live"], row["known"]) for row in rows] == [(release, True, False)]
     assert caplog.messages == [
         f"history database {config.history_path} is damaged (file is not a database): restore it from a backup,"
@@ -396,7 +398,7 @@ def test_a_rollback_with_a_history_that_cannot_be_written_still_moves_production
         damage(config)
     with locked(config) if how == "locked" else contextlib.nullcontext():
         with caplog.at_level(logging.WARNING):
-            assert deployment.rollback(config.config_path) == (second, first)
+            assert deployment.rollback(config) == (second, first)
     assert live(config) == first
     problem = {
         "damaged": f"history database {config.history_path} is damaged (file is not a database): restore it from a"
@@ -427,7 +429,7 @@ def test_a_rollback_to_a_named_release_with_a_damaged_history_still_checks_its_f
     (first / "latestscore.txt").unlink()
     damage(config)
     with pytest.raises(registry.ReleaseRefused, match=f"release {first.name} is refused: latestscore.txt is missing"):
-        deployment.rollback(config.config_path, target=first.name)
+        deployment.rollback(config, target=first.name)
     assert live(config) == second
 
 
@@ -552,10 +554,10 @@ def test_a_deployment_killed_at_any_point_leaves_nothing_that_disagrees_after_th
     with monkeypatch.context() as killing:
         kill_at(killing, owner, name, after, calls)
         with pytest.raises(Killed):
-            deployment.main(config.config_path)
+            deployment.deploy(config)
     with history.opened(config.history_path) as conn:  # what the next full-process run does first
-        assert fullprocess.needs_reconciling(conn, read_config(config.config_path), live(config))
+        assert fullprocess.needs_reconciling(conn, config, live(config))
         registry.reconcile(conn, config, "cron")
     assert_in_agreement(config)
-    deployment.main(config.config_path)  # and deployments go on as before
+    deployment.deploy(config)  # and deployments go on as before
     assert_in_agreement(config)

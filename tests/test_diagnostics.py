@@ -78,8 +78,8 @@ def test_model_predictions_default_to_the_test_data(trained_project, config):
     with open(config.prod_deployment_path / "trainedmodel.pkl", "rb") as handle:
         model = pickle.load(handle)
     features = testdata[FEATURES].to_numpy(float)
-    assert diagnostics.model_predictions(config=config) == model.predict(features).tolist()
-    assert diagnostics.model_probabilities(testdata, config) == [
+    assert diagnostics.model_predictions(config) == model.predict(features).tolist()
+    assert diagnostics.model_probabilities(config, testdata) == [
         round(float(p), 6) for p in model.predict_proba(features)[:, 1]
     ]
 
@@ -88,7 +88,7 @@ def test_model_predictions_refuse_rows_with_a_missing_feature(trained_project, c
     with pytest.raises(
         PipelineError, match="the data: line 5: lastmonth_activity is missing; the model needs all three"
     ):
-        diagnostics.model_predictions(KNOWN, config)
+        diagnostics.model_predictions(config, KNOWN)
 
 
 def test_execution_time_reports_the_last_recorded_runs(trained_project, config):

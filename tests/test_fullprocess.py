@@ -450,7 +450,7 @@ def test_a_release_deployed_without_reports_gets_them_on_the_next_run(bootstrapp
 
     config = bootstrapped
     (config.output_model_path / "report.pdf").unlink()
-    deployment.main(config.config_path)  # deployed by hand: no reports yet
+    deployment.deploy(config)  # deployed by hand: no reports yet
     result = fullprocess(config)
     assert result.returncode == 2
     assert f"release {release_of(config)} has no reports yet: reporting" in config.log_path.read_text()
@@ -468,7 +468,7 @@ def test_a_rollback_is_reported_on_the_next_run_and_kept(bootstrapped):
     first = release_of(config)
     add_file(config, "dataset3.csv", seed=4, rows=2000, rule="flipped")
     assert fullprocess(config).returncode == 2
-    deployment.rollback(config.config_path)
+    deployment.rollback(config)
     assert release_of(config) == first
     assert fullprocess(config).returncode == 2 and runs(config)[-1]["trigger"] == "report"
     assert fullprocess(config).returncode == 0 and release_of(config) == first
@@ -529,7 +529,7 @@ def test_a_drift_run_alerts_and_an_unreachable_webhook_fails_nothing(bootstrappe
     assert query(config, "SELECT COUNT(*) AS n FROM alerts WHERE delivered_at IS NULL") == [{"n": 0}]
     import deployment
 
-    deployment.rollback(config.config_path)
+    deployment.rollback(config)
     assert webhook.bodies[-1]["event"] == "rollback" and "rolled back to release" in webhook.bodies[-1]["summary"]
 
 
@@ -558,38 +558,19 @@ def test_a_webhook_trickling_its_answer_holds_the_run_no_longer_than_the_deliver
 # --- the log under cron, and failures in-process -----------------------------------------------------
 
 
-@pytest.fixture
-def root_logging():
-    """The root logger as it was: attach_step_logging() reconfigures it for the steps of a run."""
-    import logging
-
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for handler in root.handlers:
-        if handler not in handlers:
-            handler.close()
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
-
 @pytest.mark.parametrize("stderr_is_the_log", [True, False])
 def test_when_stderr_is_the_log_each_line_is_written_once(tmp_path, monkeypatch, root_logging, stderr_is_the_log):
     import logging
 
-    from risk.runs import RunLog
+    from risk.logs import setup_logging
 
     log_path = tmp_path / "fullprocess.log"
     elsewhere = tmp_path / "stderr.txt"
     with open(log_path if stderr_is_the_log else elsewhere, "a", encoding="utf-8", buffering=1) as stderr:
         monkeypatch.setattr(sys, "stderr", stderr)  # as cron's `>> logs/fullprocess.log 2>&1` makes it
-        log = RunLog(str(log_path), str(tmp_path))
-        try:
-            log("a line of the run")
-            log.attach_step_logging()
-            logging.getLogger("ingestion").info("a line of a step")
-        finally:
-            log.handle.close()
+        setup_logging(tmp_path, log_path)
+        logging.getLogger("fullprocess").info("a line of the run")
+        logging.getLogger("ingestion").info("a line of a step")
     lines = log_path.read_text().splitlines()
     assert [line.split(" ", 3)[3] for line in lines] == [
         "fullprocess: a line of the run",
@@ -600,12 +581,13 @@ def test_when_stderr_is_the_log_each_line_is_written_once(tmp_path, monkeypatch,
         assert elsewhere.read_text().splitlines() == lines
 
 
-def test_a_bad_config_exits_1_with_one_line_naming_file_and_key(tmp_path, capsys):
+def test_a_bad_config_exits_1_with_one_line_naming_file_and_key(tmp_path, capsys, monkeypatch):
     import fullprocess as fullprocess_module
 
     path = tmp_path / "config.json"
     path.write_text('{"input_folder_path": "x"}')
-    assert fullprocess_module.main(path) == 1
+    monkeypatch.setenv("RISK_CONFIG", str(path))
+    assert fullprocess_module.main([]) == 1
     assert capsys.readouterr().err == "fullprocess: config file config.json has no key 'output_folder_path'\n"
 
 
@@ -615,25 +597,14 @@ def test_an_unexpected_error_ends_in_one_log_line_a_run_record_and_exit_1(
     import fullprocess as fullprocess_module
     from risk import decisions
 
-    opened = []
-
-    class ClosedAfterwards(fullprocess_module.RunLog):
-        def __init__(self, log_path, root):
-            super().__init__(log_path, root)
-            opened.append(self)
-
     def a_bug(*args, **kwargs):
         return 1 / 0
 
-    monkeypatch.setattr(fullprocess_module, "RunLog", ClosedAfterwards)
     monkeypatch.setattr(decisions, "check", a_bug)
+    monkeypatch.setenv("RISK_CONFIG", str(config.config_path))
     before = release_of(config)
     add_file(config, "dataset3.csv", seed=4, rows=300)
-    try:
-        assert fullprocess_module.main(config.config_path) == 1
-    finally:
-        for log in opened:
-            log.handle.close()
+    assert fullprocess_module.main([]) == 1
     errors = [line for line in log_lines(config) if " ERROR " in line]
     assert len(errors) == 1 and errors[0].endswith(
         "fullprocess: unexpected ZeroDivisionError: division by zero; the run stopped"
@@ -806,9 +777,9 @@ def test_make_rollback_after_the_story_returns_to_the_practice_release_and_again
     releases = releases_by_reason(root)
     monkeypatch.delenv("RISK_CONFIG", raising=False)
     live = root / "production_deployment"
-    assert deployment.rollback(root / "config.json") == (releases["drift"], releases["bootstrap"])
+    assert deployment.rollback(load_config(root / "config.json")) == (releases["drift"], releases["bootstrap"])
     assert live.resolve().name == releases["bootstrap"]
-    assert deployment.rollback(root / "config.json") == (releases["bootstrap"], releases["drift"])
+    assert deployment.rollback(load_config(root / "config.json")) == (releases["bootstrap"], releases["drift"])
     assert live.resolve().name == releases["drift"]
 
 

@@ -42,7 +42,7 @@ def test_links_pipes_folders_and_names_with_control_characters_are_skipped_with_
     (folder / "folder.csv").mkdir()
     write_csv(folder / FORGED, f"{HEADER}\nzzzz,1,2,3,0\n")
     with caplog.at_level(logging.WARNING, logger="ingestion"):
-        metrics = ingestion.main(config.config_path)
+        metrics = ingestion.ingest(config).metrics
     assert [item["name"] for item in metrics["files_read"] + metrics["files_rejected"]] == [
         "dataset1.csv",
         "dataset2.csv",
@@ -108,14 +108,14 @@ def test_columns_in_another_order_are_accepted(tmp_path):
 
 def test_missing_feature_values_are_kept_as_empty_fields(config):
     write_csv(config.input_folder_path / "dataset3.csv", f"{HEADER}\nzzza,,2,3,0\nzzzb,4,5,,1\n")
-    ingestion.main(config.config_path)
+    ingestion.ingest(config)
     text = (config.output_folder_path / "finaldata.csv").read_text()
     assert "\nzzza,,2,3,0\n" in text and "\nzzzb,4,5,,1\n" in text
 
 
 def test_bad_files_are_recorded_as_rejected_and_good_ones_still_ingested(config):
     bad = write_csv(config.input_folder_path / "broken.csv", f"{HEADER}\nabcd,1,2,3,7\n")
-    metrics = ingestion.main(config.config_path)
+    metrics = ingestion.ingest(config).metrics
     assert [item["name"] for item in metrics["files_rejected"]] == ["broken.csv"]
     assert metrics["files_rejected"][0]["reason"] == "broken.csv: line 2: exited must be 0 or 1, got '7'"
     ingested = (config.output_folder_path / "ingestedfiles.txt").read_text().splitlines()
@@ -133,13 +133,13 @@ def test_bad_files_are_recorded_as_rejected_and_good_ones_still_ingested(config)
 
 
 def test_no_good_file_leaves_earlier_outputs_untouched_and_records_the_rejections(config):
-    ingestion.main(config.config_path)
+    ingestion.ingest(config)
     outputs = ["finaldata.csv", "ingestedfiles.txt", "ingestionmetrics.json"]
     before = {name: (config.output_folder_path / name).read_bytes() for name in outputs}
     for path in config.input_folder_path.iterdir():
         path.write_text(f"{HEADER}\n")
     with pytest.raises(PipelineError, match="no usable CSV file among 2 in .*sourcedata; outputs left unchanged"):
-        ingestion.main(config.config_path)
+        ingestion.ingest(config)
     assert {name: (config.output_folder_path / name).read_bytes() for name in outputs} == before
     rejected = [row for row in file_rows(config) if row["status"] == "rejected"]
     assert [(row["name"], row["reason"]) for row in rejected] == [
@@ -149,7 +149,7 @@ def test_no_good_file_leaves_earlier_outputs_untouched_and_records_the_rejection
 
 
 def test_outputs_are_written_and_no_temporary_file_is_left(config):
-    ingestion.main(config.config_path)
+    ingestion.ingest(config)
     names = sorted(p.name for p in config.output_folder_path.iterdir())
     assert names == ["finaldata.csv", "ingestedfiles.txt", "ingestionmetrics.json"]
     finaldata = pd.read_csv(config.output_folder_path / "finaldata.csv")
@@ -157,10 +157,10 @@ def test_outputs_are_written_and_no_temporary_file_is_left(config):
 
 
 def test_first_arrival_is_kept_across_runs_and_new_files_come_last(config):
-    ingestion.main(config.config_path)
+    ingestion.ingest(config)
     first = {row["name"]: row["first_seen_at"] for row in file_rows(config)}
     write_csv(config.input_folder_path / "dataset0.csv", f"{HEADER}\nzzzz,1,2,3,0\n")
-    second = ingestion.main(config.config_path)
+    second = ingestion.ingest(config).metrics
     arrivals = {item["name"]: item["first_seen_at"] for item in second["files_read"]}
     assert arrivals["dataset1.csv"] == first["dataset1.csv"]
     assert arrivals["dataset0.csv"] > first["dataset1.csv"]
@@ -170,10 +170,10 @@ def test_first_arrival_is_kept_across_runs_and_new_files_come_last(config):
 
 
 def test_a_changed_file_is_a_new_version_and_the_old_one_is_marked_gone(config):
-    ingestion.main(config.config_path)
+    ingestion.ingest(config)
     path = config.input_folder_path / "dataset2.csv"
     path.write_text(path.read_text() + "zzzz,1,2,3,0\n")
-    ingestion.main(config.config_path)
+    ingestion.ingest(config)
     versions = [(row["name"], row["rows"], row["present"]) for row in file_rows(config)]
     assert versions == [("dataset1.csv", 400, 1), ("dataset2.csv", 300, 0), ("dataset2.csv", 301, 1)]
 
@@ -237,7 +237,7 @@ def test_a_file_is_new_when_unknown_never_judged_or_changed_and_its_sha256_decid
     import os
 
     assert unjudged(config) == ["dataset1.csv", "dataset2.csv"]  # unknown to the history
-    ingestion.main(config.config_path)
+    ingestion.ingest(config)
     assert unjudged(config) == ["dataset1.csv", "dataset2.csv"]  # known, never judged
     decide_all(config)
     assert unjudged(config) == []
@@ -245,7 +245,7 @@ def test_a_file_is_new_when_unknown_never_judged_or_changed_and_its_sha256_decid
     stat = path.stat()
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # touched: its time changed
     assert unjudged(config) == ["dataset1.csv"]
-    ingestion.main(config.config_path)  # same SHA-256: the same version, its new time recorded
+    ingestion.ingest(config)  # same SHA-256: the same version, its new time recorded
     assert [(row["name"], row["mtime_ns"]) for row in file_rows(config)] == [
         ("dataset1.csv", stat.st_mtime_ns + 10**9),
         ("dataset2.csv", (config.input_folder_path / "dataset2.csv").stat().st_mtime_ns),
@@ -253,13 +253,13 @@ def test_a_file_is_new_when_unknown_never_judged_or_changed_and_its_sha256_decid
     assert unjudged(config) == []
     path.write_text(path.read_text() + "zzzz,1,2,3,0\n")  # new content
     assert unjudged(config) == ["dataset1.csv"]
-    ingestion.main(config.config_path)
+    ingestion.ingest(config)
     assert [(row["name"], row["rows"], row["decision"]) for row in file_rows(config)][-1] == ("dataset1.csv", 401, None)
 
 
 def test_ingestion_records_how_long_it_took_in_the_history(config):
     started = time.time()
-    ingestion.main(config.config_path)
+    ingestion.ingest(config)
     with sqlite3.connect(config.history_path) as conn:
         ((step, seconds, ok, path),) = conn.execute("SELECT step, seconds, ok, config_path FROM step_runs").fetchall()
     assert (step, ok, path) == ("ingestion", 1, str(config.config_path))

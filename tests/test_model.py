@@ -74,8 +74,8 @@ def test_score_is_sklearn_f1_of_the_predictions_on_complete_rows():
 def test_training_writes_the_model_and_its_card(config):
     import ingestion
 
-    ingestion.main(config.config_path)
-    model = training.main(config.config_path)
+    ingestion.ingest(config)
+    model = training.train(config)
     text = (config.output_model_path / "modelcard.json").read_text()
     card = json.loads(text)
     assert text == json.dumps(card, indent=2) + "\n"  # for people too: indented
@@ -95,9 +95,9 @@ def test_training_writes_the_model_and_its_card(config):
 def test_scoring_writes_the_f1_and_records_it_in_the_card(config):
     import ingestion
 
-    ingestion.main(config.config_path)
-    model = training.main(config.config_path)
-    score = scoring.main(config.config_path)
+    ingestion.ingest(config)
+    model = training.train(config)
+    score = scoring.score(config)
     test = pd.read_csv(config.test_data_path / "testdata.csv")
     assert score == f1_score(test["exited"], model.predict(test[FEATURES].to_numpy(float)))
     assert (config.output_model_path / "latestscore.txt").read_text() == f"{score!r}\n"
@@ -191,7 +191,7 @@ def test_training_summary_counts_the_rows_left_out():
 
 def test_training_without_finaldata_names_the_file(config):
     with pytest.raises(PipelineError, match=f"data file {config.output_folder_path / 'finaldata.csv'} does not exist"):
-        training.main(config.config_path)
+        training.train(config)
 
 
 def test_contributions_are_each_coefficient_times_the_distance_from_the_training_mean():

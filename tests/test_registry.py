@@ -47,8 +47,8 @@ def deploy_flipped(config) -> str:
     finaldata = pd.read_csv(config.output_folder_path / "finaldata.csv")
     finaldata["exited"] = 1 - finaldata["exited"]
     finaldata.to_csv(config.output_folder_path / "finaldata.csv", index=False)
-    training.main(config.config_path)
-    return deployment.main(config.config_path).name
+    training.train(config)
+    return deployment.deploy(config).name
 
 
 def forget_history(config) -> None:
@@ -192,7 +192,7 @@ def test_a_card_from_another_history_is_recorded_without_its_run(tmp_path):
 def test_the_list_gives_every_kept_release_newest_first_with_its_model_scores_and_last_move(project):
     first = live(project)
     second = deploy_flipped(project)
-    deployment.rollback(project.config_path)  # live: first, moved there by a rollback
+    deployment.rollback(project)  # live: first, moved there by a rollback
     releases = artifacts.releases_path(project.prod_deployment_path)
     stray = releases / "20000101T000000000000Z-aaaa"  # a release folder the history does not know
     shutil.copytree(releases / first, stray)
@@ -275,9 +275,9 @@ def test_rollback_decides_no_file_even_one_the_target_release_learned_from(proje
     deploy_flipped(project)
     dataset1 = project.input_folder_path / "dataset1.csv"
     dataset1.write_text(dataset1.read_text() + "zzzz,1,1,1,1\n")  # a new version, not yet judged
-    from ingestion import main as ingest
+    from ingestion import ingest
 
-    ingest(project.config_path)
+    ingest(project)
     with history.opened(project.history_path) as conn:
         registry.rollback(conn, project, "tester@box", first)
     new_version = query(project, "SELECT decision FROM files WHERE name = 'dataset1.csv' ORDER BY id DESC")[0]
@@ -352,7 +352,7 @@ def test_the_first_deployment_stopped_before_the_switch_is_abandoned_and_its_fol
 def test_an_abandoned_move_back_to_a_release_once_live_keeps_its_folder(project):
     first = project.prod_deployment_path.resolve()
     second = deploy_flipped(project)
-    deployment.rollback(project.config_path)  # to the first ...
+    deployment.rollback(project)  # to the first ...
     mark_pending(project, first.name)  # ... stopped before it was marked done, and undone by hand:
     artifacts.switch_to(first.parent / second, project.prod_deployment_path)
     assert reconcile(project) == [f"abandoned the deployment of {first.name}: production never switched to it"]
@@ -404,7 +404,7 @@ def test_a_rollback_to_a_release_whose_pickle_was_replaced_is_refused_alerted_an
     marker = tmp_path / "the planted pickle ran"
     plant_pickle(artifacts.releases_path(config.prod_deployment_path) / first / "trainedmodel.pkl", marker)
     with pytest.raises(registry.ReleaseRefused) as raised:
-        deployment.rollback(config.config_path)
+        deployment.rollback(config)
     model_id = query(config, "SELECT model_id FROM releases WHERE name = ?", (first,))[0][0]
     reason = (
         f"release {first} is refused: its trainedmodel.pkl is not the model {model_id} the history records for it"
@@ -442,7 +442,7 @@ def test_a_rollback_to_a_release_missing_or_changing_a_file_it_held_is_refused(p
     damage(first)
     expected = f"^release {first.name} is refused: {re.escape(problem)}; production left as it was$"
     with pytest.raises(registry.ReleaseRefused, match=expected):
-        deployment.rollback(project.config_path)
+        deployment.rollback(project)
     assert live(project) == second
 
 

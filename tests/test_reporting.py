@@ -70,10 +70,10 @@ def history_rows(config, sql, params=()) -> list[dict]:
 @pytest.fixture
 def report_paths(trained_project, config):
     seed_outdated_cache(config)
-    return reporting.main(config.config_path)
+    return reporting.report(config)
 
 
-def test_main_returns_every_file_it_writes(report_paths, config):
+def test_report_returns_every_file_it_writes(report_paths, config):
     assert report_paths == {
         "confusion_matrix": config.output_model_path / "confusionmatrix.png",
         "trend": config.output_model_path / "trend.png",
@@ -153,7 +153,7 @@ def test_without_a_history_the_deployed_model_is_not_loaded_and_no_report_is_wri
         config.history_path.with_name(config.history_path.name + suffix).unlink(missing_ok=True)
     release = config.prod_deployment_path.resolve().name
     with pytest.raises(PipelineError) as raised:
-        reporting.main(config.config_path)
+        reporting.report(config)
     assert str(raised.value) == (
         f"release {release} is refused: its model cannot be verified without the history database"
         f" {config.history_path} (the next full-process run, or deployment.py, adopts a live release and records"
@@ -174,7 +174,7 @@ def test_reporting_does_not_wait_for_the_package_index_it_reports_the_last_answe
     started = []
     monkeypatch.setattr(outdated, "start_refresh", lambda *args: started.append(args))
     monkeypatch.setattr(outdated, "latest_versions", lambda *args, **kwargs: pytest.fail("pip asked by reporting"))
-    text = " ".join(pages_text(reporting.main(config.config_path)["report"]))
+    text = " ".join(pages_text(reporting.report(config)["report"]))
     dependencies = text[text.index("Dependencies") :]
     assert "8.8.8" in dependencies and len(started) == 1  # the last answer, and a refresh in the background
 
@@ -186,7 +186,7 @@ def test_the_report_of_a_release_whose_model_was_replaced_is_refused(trained_pro
     with pytest.raises(
         PipelineError, match=r"is refused: its trainedmodel.pkl is not the model \w{12} the history records for it"
     ):
-        reporting.main(config.config_path)
+        reporting.report(config)
     assert not (config.output_model_path / "report.pdf").exists()
 
 
@@ -222,7 +222,7 @@ def test_page_one_and_the_dashboard_take_their_facts_from_one_function(trained_p
 
     monkeypatch.setattr(overview, "page_context", marked)
     seed_outdated_cache(config)
-    page = pages_text(reporting.main(config.config_path)["report"])[0]
+    page = pages_text(reporting.report(config)["report"])[0]
     dashboard = html.unescape(re.sub(r"<[^>]+>", "", create_app(config).test_client().get("/").get_data(as_text=True)))
     dashboard = " ".join(dashboard.split())
     assert len(calls) == 2  # one each
@@ -267,7 +267,7 @@ def test_clients_without_a_feature_are_written_apart(trained_project, config):
         ]
     )
     pd.concat([finaldata, extra]).to_csv(finaldata_path, index=False)
-    paths = reporting.main(config.config_path)
+    paths = reporting.report(config)
     assert paths["unscored"].read_text() == f"corporation,reason\n{code},no value for activity last year\n"
     ranking = pd.read_csv(paths["ranking"], dtype={"corporation": str})
     assert code not in set(ranking["corporation"]) and len(ranking) == finaldata["corporation"].nunique() - 1
@@ -302,7 +302,7 @@ def test_report_data_holds_the_20_riskiest_clients_the_test_scores_the_summary_a
 
 def test_reporting_without_a_deployment_names_the_folder(config):
     with pytest.raises(PipelineError, match="nothing is deployed at .*production_deployment"):
-        reporting.main(config.config_path)
+        reporting.report(config)
 
 
 def test_a_confusion_matrix_counts_every_cell(monkeypatch):

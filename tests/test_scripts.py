@@ -12,8 +12,10 @@ import sys
 
 import pandas as pd
 import pytest
-from conftest import FEATURES, PROJECT_DIR, run_script, seed_outdated_cache
+from conftest import FEATURES, PROJECT_DIR, free_port, make_project, run_script, seed_outdated_cache
 from sklearn.metrics import f1_score
+
+from risk.config import load_config
 
 # wsgi.py is left out on purpose: creating the app when gunicorn imports it is its one job.
 SCRIPTS = [
@@ -184,12 +186,15 @@ def test_ingestion_with_only_bad_files_exits_non_zero_and_names_each(config_path
     assert not (config.output_folder_path / "finaldata.csv").exists()
 
 
-def test_diagnostics_prints_every_diagnostic_and_returns_them(trained_project, config, capsys):
+def test_diagnostics_prints_every_diagnostic_and_returns_them(
+    trained_project, config, capsys, monkeypatch, root_logging
+):
     import diagnostics
 
     seed_outdated_cache(config)
     capsys.readouterr()
-    report = diagnostics.main(config.config_path)
+    monkeypatch.setenv("RISK_CONFIG", str(config.config_path))
+    report = diagnostics.main([])
     printed = capsys.readouterr().out.splitlines()
     assert printed == [f"{name}: {json.dumps(value)}" for name, value in report.items()]
     testdata = pd.read_csv(config.test_data_path / "testdata.csv")
@@ -211,27 +216,62 @@ def test_diagnostics_prints_every_diagnostic_and_returns_them(trained_project, c
     assert {item["latest"] for item in report["outdated_packages"]} == {"9.9.9"}
 
 
-# --- what each main() returns, and how it writes ---------------------------------------------------
+# --- each step a function of the config, returning what it wrote; how it writes ----------------------------
 
 
-def test_each_steps_main_returns_what_it_wrote(config):
+def test_each_step_is_a_function_of_the_config_returning_what_it_wrote(config):
     import deployment
     import ingestion
     import scoring
     import training
 
-    metrics = ingestion.main(config.config_path)
-    assert metrics == json.loads((config.output_folder_path / "ingestionmetrics.json").read_text())
-    model = training.main(config.config_path)
+    config.config_path.unlink()  # a step takes the Config it is given and never reads the file again
+    ingested = ingestion.ingest(config)
+    assert ingested.metrics == json.loads((config.output_folder_path / "ingestionmetrics.json").read_text())
+    assert ingested.finaldata_path == config.output_folder_path / "finaldata.csv"
+    model = training.train(config)
     with open(config.output_model_path / "trainedmodel.pkl", "rb") as handle:
         saved = pickle.load(handle)
     assert (model.coef_.tolist(), model.intercept_.tolist()) == (saved.coef_.tolist(), saved.intercept_.tolist())
-    score = scoring.main(config.config_path)
+    score = scoring.score(config)
     testdata = pd.read_csv(config.test_data_path / "testdata.csv")
     assert score == float((config.output_model_path / "latestscore.txt").read_text())
     assert score == pytest.approx(f1_score(testdata["exited"], saved.predict(testdata[FEATURES].to_numpy(float))))
-    release = deployment.main(config.config_path)
+    release = deployment.deploy(config)
     assert release == config.prod_deployment_path.resolve()
+
+
+def test_the_full_process_calls_the_steps_with_the_config_it_loaded_once(tmp_path, monkeypatch, root_logging):
+    import apicalls
+    import deployment
+    import fullprocess
+    import ingestion
+    import reporting
+    import scoring
+    from risk import config as config_module
+
+    config_path = make_project(tmp_path, api_base_url=f"http://127.0.0.1:{free_port()}")  # no API: exit code 2
+    seed_outdated_cache(load_config(config_path))
+    monkeypatch.setenv("RISK_CONFIG", str(config_path))
+    reads, given = [], []
+    real_read = config_module.read_json_object
+    monkeypatch.setattr(config_module, "read_json_object", lambda path: reads.append(path) or real_read(path))
+    for module, name in [
+        (ingestion, "ingest"),
+        (scoring, "score"),
+        (deployment, "deploy"),
+        (reporting, "report"),
+        (apicalls, "call_api"),
+    ]:
+        step = getattr(module, name)
+        monkeypatch.setattr(
+            module,
+            name,
+            lambda config, *args, step=step, **kwargs: given.append(config) or step(config, *args, **kwargs),
+        )
+    assert fullprocess.main([]) == fullprocess.EXIT_API_UNREACHABLE
+    assert reads == [config_path]  # the file is read once, by main()
+    assert len(given) == 5 and all(config is given[0] for config in given)  # every step got that one Config
 
 
 def test_every_output_is_written_to_a_temporary_file_then_renamed_over_it(config, monkeypatch):
@@ -246,8 +286,8 @@ def test_every_output_is_written_to_a_temporary_file_then_renamed_over_it(config
     renames = []
     real_replace = os.replace
     monkeypatch.setattr(os, "replace", lambda src, dst: renames.append((str(src), str(dst))) or real_replace(src, dst))
-    for step in (ingestion, training, scoring, deployment, reporting):
-        step.main(config.config_path)
+    for step in (ingestion.ingest, training.train, scoring.score, deployment.deploy, reporting.report):
+        step(config)
     written = sorted(
         path
         for folder in (config.output_folder_path, config.output_model_path)
@@ -295,16 +335,19 @@ def test_scoring_another_model_file_writes_only_its_score(trained_project, confi
 # --- the package's import rules (read from the source: lazy imports inside functions count too) ------
 
 SCRIPT_NAMES = {path.stem for path in PROJECT_DIR.glob("*.py")} | {"datagen", "demo", "benchmark"}
-STANDARD_LIBRARY_ONLY = ["config", "artifacts", "history", "runs", "access", "outdated"]
+STANDARD_LIBRARY_ONLY = ["config", "logs", "artifacts", "history", "runs", "access", "outdated"]
 
 
-def imported_modules(path) -> set[str]:
+def imported_modules(path, names_too: bool = False) -> set[str]:
+    """The modules a file imports, anywhere in it (inside functions too); with `names_too`, each name of a
+    `from x import y` as x.y as well (`from risk import history` imports the module risk.history)."""
     names = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             names |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.level == 0:
             names.add(node.module)
+            names |= {f"{node.module}.{alias.name}" for alias in node.names} if names_too else set()
     return names
 
 
@@ -328,6 +371,60 @@ def test_config_artifacts_history_and_runs_use_the_standard_library_only(module)
         sorted(name for name in imported if name.split(".")[0] not in sys.stdlib_module_names and name not in allowed)
         == []
     )
+
+
+def project_modules() -> dict[str, object]:
+    """Every module of the project (the top-level scripts, the package, the scripts in datagen, demo and
+    benchmark) by its dotted name, with its file."""
+    paths = [*PROJECT_DIR.glob("*.py"), *PROJECT_DIR.glob("risk/*.py")]
+    paths += [*PROJECT_DIR.glob("datagen/*.py"), *PROJECT_DIR.glob("demo/*.py"), *PROJECT_DIR.glob("benchmark/*.py")]
+    modules = {".".join(path.relative_to(PROJECT_DIR).with_suffix("").parts): path for path in paths}
+    modules.pop("risk.__init__", None)
+    return modules
+
+
+def import_cycle(graph: dict[str, set[str]]) -> list[str]:
+    """A cycle of imports in `graph` (module -> the modules it imports) as [a, b, ..., a], or [] when there is none
+    (a depth-first search: a module met again while it is still being visited closes a cycle)."""
+    state, trail = {}, []
+
+    def visit(module):
+        state[module] = "visiting"
+        trail.append(module)
+        for imported in sorted(graph[module]):
+            if state.get(imported) == "visiting":
+                return trail[trail.index(imported) :] + [imported]
+            if imported not in state and (cycle := visit(imported)):
+                return cycle
+        state[module] = "done"
+        trail.pop()
+        return []
+
+    for module in sorted(graph):
+        if module not in state and (cycle := visit(module)):
+            return cycle
+    return []
+
+
+@pytest.mark.parametrize(
+    "graph, cycle",
+    [
+        ({"a": {"b"}, "b": {"c"}, "c": set()}, []),
+        ({"a": {"b", "c"}, "b": {"c"}, "c": set()}, []),  # two paths to one module: no cycle
+        ({"a": {"b"}, "b": {"c"}, "c": {"a"}}, ["a", "b", "c", "a"]),
+        ({"a": {"b"}, "b": {"b"}}, ["b", "b"]),
+    ],
+)
+def test_import_cycle_finds_a_module_that_imports_one_that_imports_it_back(graph, cycle):
+    assert import_cycle(graph) == cycle
+
+
+def test_no_module_imports_one_that_imports_it_back():
+    modules = project_modules()
+    graph = {name: imported_modules(path, names_too=True) & set(modules) for name, path in modules.items()}
+    assert {"fullprocess", "ingestion", "risk.config", "risk.history", "risk.logs"} <= set(graph)
+    assert "ingestion" in graph["fullprocess"] and "risk.config" in graph["risk.history"]  # the graph is read
+    assert import_cycle(graph) == []
 
 
 # --- the make targets the README names --------------------------------------------------------------
@@ -410,12 +507,12 @@ def test_deployment_keeps_the_20_newest_releases_the_live_one_and_the_rollback_t
         return sorted(path.name for path in artifacts.releases_path(config.prod_deployment_path).iterdir())
 
     first = config.prod_deployment_path.resolve().name
-    names = [first] + [deployment.main(config.config_path).name for _ in range(21)]  # 22 deployments
+    names = [first] + [deployment.deploy(config).name for _ in range(21)]  # 22 deployments
     assert kept() == names[-20:]  # the 2 oldest are gone
-    deployment.rollback(config.config_path, target=names[2])  # live: the oldest release kept
-    names.append(deployment.main(config.config_path).name)  # live: the newest; a rollback returns to names[2]
+    deployment.rollback(config, target=names[2])  # live: the oldest release kept
+    names.append(deployment.deploy(config).name)  # live: the newest; a rollback returns to names[2]
     assert kept() == names[2:]  # 21 folders: the 20 newest, and names[2], older, kept as the rollback target
-    names.append(deployment.main(config.config_path).name)  # the rollback target is now names[22]
+    names.append(deployment.deploy(config).name)  # the rollback target is now names[22]
     assert kept() == names[-20:]
     with sqlite3.connect(config.history_path) as conn:
         pruned = sorted(row[0] for row in conn.execute("SELECT name FROM releases WHERE pruned_at IS NOT NULL"))

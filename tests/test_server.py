@@ -244,7 +244,7 @@ def test_apicalls_sends_api_token_to_every_endpoint_and_keeps_the_four_answers(
     else:
         monkeypatch.delenv("API_TOKEN", raising=False)
     config = set_config(config, api_base_url=recording_api.url + "/")  # found through the config
-    answers = apicalls.main(config.config_path)
+    answers = apicalls.call_api(config)
     assert recording_api.requests == [
         ("POST", "/prediction", header, {"filepath": "testdata/testdata.csv"}),
         ("GET", "/scoring", header, None),
@@ -260,7 +260,7 @@ def test_apicalls_sends_api_token_to_every_endpoint_and_keeps_the_four_answers(
 def test_apicalls_url_argument_overrides_the_config(config, recording_api, monkeypatch):
     monkeypatch.delenv("API_TOKEN", raising=False)
     config = set_config(config, api_base_url=f"http://127.0.0.1:{free_port()}")  # nothing there
-    apicalls.main(config.config_path, base_url=recording_api.url)
+    apicalls.call_api(config, url=recording_api.url)
     assert [path for _, path, _, _ in recording_api.requests] == [
         "/prediction",
         "/scoring",
@@ -271,7 +271,7 @@ def test_apicalls_url_argument_overrides_the_config(config, recording_api, monke
 
 def test_apicalls_takes_a_host_and_port_without_a_scheme_as_http(config, recording_api, monkeypatch):
     monkeypatch.delenv("API_TOKEN", raising=False)
-    apicalls.main(config.config_path, base_url=recording_api.url.removeprefix("http://"))
+    apicalls.call_api(config, url=recording_api.url.removeprefix("http://"))
     assert [path for _, path, _, _ in recording_api.requests] == [
         "/prediction",
         "/scoring",
@@ -292,7 +292,7 @@ def test_apicalls_takes_a_host_and_port_without_a_scheme_as_http(config, recordi
 )
 def test_a_url_apicalls_cannot_use_is_one_line_saying_what_is_wrong(config, url, problem):
     with pytest.raises(PipelineError) as raised:
-        apicalls.main(config.config_path, base_url=url)
+        apicalls.call_api(config, url=url)
     assert str(raised.value).startswith(f"--url {url!r} is not a URL of the API: {problem}")
     assert not (config.output_model_path / "apireturns.txt").exists()
 
