@@ -11,7 +11,7 @@ import logging
 import time
 from pathlib import Path
 
-from risk import artifacts, history
+from risk import artifacts, history, registry
 from risk.config import Config, PipelineError, atomic_write_text
 from risk.contract import TRAINING, DataError, read_csv
 from risk.logs import script_config
@@ -53,7 +53,12 @@ def score(config: Config, model_path: Path | None = None) -> float:
     score_path = config.output_model_path / artifacts.SCORE_FILE
     started = time.perf_counter()
     logger.info("scoring %s on %s", model_path, artifacts.testdata_path(config))
-    f1 = score_model(load_model(model_path), load_test_data(config))
+    if model_path == default_model:  # the pipeline's own model: loaded only as the history recorded it
+        with history.opened(config.history_path) as conn:
+            model = registry.load_recorded_model(conn, model_path)
+    else:  # a file the caller named: a pickle is code, so name only files you trust (the README says so)
+        model = load_model(model_path)
+    f1 = score_model(model, load_test_data(config))
     atomic_write_text(score_path, f"{f1!r}\n")
     if model_path == default_model:
         record_test_score(config, model_path, f1)

@@ -111,6 +111,26 @@ def load_release_model(conn: sqlite3.Connection, release: Path, record: bool = F
     return model_from_bytes(data, release / artifacts.MODEL_FILE), model_id
 
 
+def load_recorded_model(conn: sqlite3.Connection, model_path: Path):
+    """The model in `model_path` (say models/trainedmodel.pkl), unpickled only when the history recorded it
+    (trained by training.py or the full process, its full SHA-256 the same); ReleaseRefused otherwise."""
+    from risk.model import model_from_bytes  # scikit-learn and pandas: only a caller that loads needs them
+
+    try:
+        data = Path(model_path).read_bytes()
+    except OSError as error:
+        raise PipelineError(f"{model_path} cannot be read ({error.strerror})") from None
+    digest = hashlib.sha256(data).hexdigest()
+    model = history.get_model(conn, digest[:12])
+    if model is None:
+        raise ReleaseRefused(
+            f"{model_path} is not a model the history recorded (one training.py or the full process trained);"
+            " it was not loaded: a pickle is code"
+        )
+    check_digest(model, digest, Path(model_path).name)
+    return model_from_bytes(data, model_path)
+
+
 def load_live_model(config: Config):
     """(the live release's model, the release) for a reader (reports, diagnostics); see read_release_model."""
     release = artifacts.live_release(config.prod_deployment_path)
@@ -269,10 +289,11 @@ def adopted_card(release: Path, data: bytes) -> dict:
     }
 
 
-def ensure_model(conn: sqlite3.Connection, release: Path) -> str:
+def ensure_model(conn: sqlite3.Connection, release: Path, adopt: bool = True) -> str:
     """The id of the model in `release`, recording the model first if the database lacks it (adoption:
-    its SHA-256 is trusted on first use and recorded). A pickle whose id is known but whose full SHA-256
-    is not the one recorded is refused (ReleaseRefused)."""
+    its SHA-256 is trusted on first use and recorded; only the live release is adopted, `adopt`). A
+    pickle whose id is known but whose full SHA-256 is not the one recorded, or (without `adopt`) one the
+    history never recorded, is refused (ReleaseRefused): nothing is unpickled."""
     data = read_model_bytes(release)
     digest = hashlib.sha256(data).hexdigest()
     model_id = digest[:12]
@@ -282,6 +303,12 @@ def ensure_model(conn: sqlite3.Connection, release: Path) -> str:
         if known.get("sha256") is None:
             history.update(conn, "models", "id", model_id, {"sha256": digest})
         return model_id
+    if not adopt:
+        raise ReleaseRefused(
+            f"{release.name} is refused: its {artifacts.MODEL_FILE} is not a model the history recorded (one"
+            " training.py or the full process trained); nothing was loaded. A pickle is code: deploy only models"
+            " this project trained"
+        )
     card = read_card(release)
     if card and card.get("id") == model_id:
         record_card(conn, {**card, "sha256": digest})
@@ -296,15 +323,15 @@ def ensure_model(conn: sqlite3.Connection, release: Path) -> str:
     return model_id
 
 
-def ensure_release(conn: sqlite3.Connection, release: Path, name: str | None = None) -> str:
+def ensure_release(conn: sqlite3.Connection, release: Path, name: str | None = None, adopt: bool = True) -> str:
     """Record a release (its model, and each of its files with its SHA-256) if the database does not
     know it; return the model id. `release` is the folder holding its files, `name` its name when that
-    folder is still the hidden one it is built in."""
+    folder is still the hidden one it is built in; `adopt`: see ensure_model."""
     name = name or release.name
     known = history.get_release(conn, name)
     if known:
         return known["model_id"]
-    model_id = ensure_model(conn, release)
+    model_id = ensure_model(conn, release, adopt)
     history.insert(
         conn,
         "releases",
@@ -379,7 +406,7 @@ def switch_recorded(
     live = artifacts.live_release_name(config.prod_deployment_path)
     folder = staging or release
     with conn:
-        model_id = ensure_release(conn, folder, release.name)
+        model_id = ensure_release(conn, folder, release.name, adopt=False)
         intent = history.insert(
             conn,
             "deployments",
@@ -481,8 +508,11 @@ def rollback(conn: sqlite3.Connection, config: Config, actor: str, target: str |
     live = artifacts.live_release_name(config.prod_deployment_path)
     name = target or rollback_target(conn, config)
     release = kept_release(config, name, live)
-    with conn:
-        ensure_release(conn, release)  # a kept release the history does not know is adopted
+    if history.get_release(conn, name) is None:  # a folder nobody recorded: never unpickled, never trusted
+        raise ReleaseRefused(
+            f"release {name} is refused: the history does not know it, so its model cannot be verified (a pickle"
+            " is code); production left as it was"
+        )
     load_release_model(conn, release, record=True)  # verified, and loadable, before production moves
     check_release(conn, release)
     switch_recorded(conn, config, release, "rollback", actor, None, decide=False)

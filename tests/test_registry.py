@@ -258,16 +258,35 @@ def test_rollback_to_a_release_not_kept_names_where_releases_are_and_how_to_list
     )
 
 
-def test_rollback_first_adopts_a_live_release_unknown_to_the_history_in_the_actors_name(project):
+def test_after_the_history_is_lost_a_rollback_adopts_the_live_release_but_refuses_an_unknown_one(project):
     first = live(project)
     second = deploy_flipped(project)
     forget_history(project)
     with history.opened(project.history_path) as conn:
-        assert registry.rollback(conn, project, "ops@box", first) == (second, first)
+        with pytest.raises(registry.ReleaseRefused) as refused:
+            registry.rollback(conn, project, "ops@box", first)
+    assert str(refused.value) == (
+        f"release {first} is refused: the history does not know it, so its model cannot be verified (a pickle is"
+        " code); production left as it was"
+    )
+    assert live(project) == second
     assert query(project, "SELECT from_release, to_release, reason, actor FROM deployments ORDER BY id") == [
-        (None, second, "adopted", "ops@box"),
-        (second, first, "rollback", "ops@box"),
+        (None, second, "adopted", "ops@box"),  # what is live is adopted (trusted on first use), in the actor's name
     ]
+
+
+def test_a_planted_release_folder_is_never_unpickled_by_a_rollback(project, tmp_path):
+    first = live(project)
+    planted = project.prod_deployment_path.resolve().parent / "20200101T000000000000Z-evil"
+    planted.mkdir()
+    marker = tmp_path / "PWNED"
+    for name in ("latestscore.txt", "ingestedfiles.txt"):
+        (planted / name).write_bytes((project.prod_deployment_path / name).read_bytes())
+    plant_pickle(planted / "trainedmodel.pkl", marker)
+    with history.opened(project.history_path) as conn:
+        with pytest.raises(registry.ReleaseRefused, match="the history does not know it"):
+            registry.rollback(conn, project, "ops@box", planted.name)
+    assert not marker.exists() and live(project) == first
 
 
 def test_rollback_decides_no_file_even_one_the_target_release_learned_from(project):
@@ -512,3 +531,16 @@ def test_a_reader_migrates_a_history_of_an_older_schema_before_it_verifies(proje
     monkeypatch.setattr(history, "SCHEMA_VERSION", len(newer))
     assert registry.read_release_model(project.history_path, release).coef_.shape == (1, 3)
     assert query(project, "PRAGMA user_version") == [(len(newer),)]
+
+
+@pytest.mark.parametrize("step", ["scoring", "deployment"])
+def test_a_planted_model_in_the_output_folder_is_never_unpickled_by_scoring_or_a_deployment(project, tmp_path, step):
+    import deployment
+    import scoring
+
+    first = live(project)
+    marker = tmp_path / "PWNED"
+    plant_pickle(project.output_model_path / "trainedmodel.pkl", marker)
+    with pytest.raises(registry.ReleaseRefused, match="is not a model the history recorded"):
+        scoring.score(project) if step == "scoring" else deployment.deploy(project)
+    assert not marker.exists() and live(project) == first
