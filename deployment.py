@@ -132,11 +132,11 @@ def rollback_without_history(config: Config, target: str | None, live: str | Non
     except (history.HistoryError, history.sqlite3.Error):
         pass
     try:
-        before, after = registry.rollback_on_disk(config, target, reader)
+        before, after, verified = registry.rollback_on_disk(config, target, reader)
     finally:
         if reader is not None:
             reader.close()
-    if reader is not None:
+    if verified:
         logger.warning(
             "production moved to %s, its model verified against the history but the move not recorded there:"
             " the next full-process run records it (as adopted) once the history can be written",

@@ -10,6 +10,7 @@ import dataclasses
 import hashlib
 import logging
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -135,12 +136,11 @@ def execution_details(config: Config, refresh: bool = False) -> list[dict]:
     """Per timed step: {step, seconds, ran_at, source}: fresh_timings() with refresh, else recorded_timings()."""
     if refresh:
         return fresh_timings(config)
-    conn = history.connect_readonly(config.history_path)
     try:
-        return recorded_timings(conn, config)
-    finally:
-        if conn:
-            conn.close()
+        with history.closing(history.connect_readonly(config.history_path)) as conn:
+            return recorded_timings(conn, config)
+    except sqlite3.Error as error:  # damaged: one sentence saying what to do, as for any history error
+        raise history.history_error(error, config.history_path) from None
 
 
 def timing_lock_path(config: Config) -> str:

@@ -473,20 +473,26 @@ def release_made_before(config: Config) -> str:
 
 def rollback_on_disk(config: Config, target: str | None = None, conn: sqlite3.Connection | None = None):
     """Move production when the history cannot be written: to `target`, or the newest release made before
-    the live one; return (from, to). The release must hold its files; with `conn` (the history, read-only)
-    its model is verified as always, without it no one can: the API and the full process refuse to
-    load it until the history is readable again. Nothing is recorded; the next run adopts what is live."""
+    the live one; return (from, to, whether its model was verified). The release must hold its files;
+    with `conn` (the history, read-only) its model is verified as always, without it (or when the history
+    opens but cannot be read) no one can: the API and the full process refuse to load it until the
+    history is readable again. Nothing is recorded; the next run adopts what is live."""
     live = artifacts.live_release_name(config.prod_deployment_path)
     name = target or release_made_before(config)
     release = kept_release(config, name, live)
     if conn is not None:
-        verified_model_bytes(conn, release)
+        try:
+            verified_model_bytes(conn, release)
+        except sqlite3.Error as error:  # readable enough to open, not to read (a malformed file)
+            problem = history.history_error(error, config.history_path)
+            logger.warning("%s: the model of release %s cannot be verified now", problem, name)
+            conn = None
     check_release(conn, release)
     moved = artifacts.adopt_plain_folder(config.prod_deployment_path)
     if moved:
         logger.warning("moved the plain folder %s to %s", config.prod_deployment_path, moved)
     artifacts.switch_to(release, config.prod_deployment_path)
-    return live, name
+    return live, name, conn is not None
 
 
 def kept_release(config: Config, name: str, live: str | None) -> Path:

@@ -151,6 +151,19 @@ def refuse_to_delete(monkeypatch, release: str, how: str) -> None:
     monkeypatch.setattr(os, "unlink", unlink)
 
 
+def malform_history(config) -> None:
+    """Damage the history database's pages but not its header: it opens, and a query of a table fails
+    with 'database disk image is malformed' (a disk error, a copy taken mid-write)."""
+    import sqlite3
+
+    with sqlite3.connect(config.history_path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    data = bytearray(config.history_path.read_bytes())
+    for start in range(2 * 4096, len(data), 4096):
+        data[start : start + 16] = b"\xff" * 16
+    config.history_path.write_bytes(bytes(data))
+
+
 def damage_history(config) -> None:
     """Overwrite the history database (and its write-ahead log) with bytes that are not SQLite."""
     for suffix in ("-wal", "-shm"):

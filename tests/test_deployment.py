@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT_DIR, refuse_to_delete, run_script
+from conftest import PROJECT_DIR, malform_history, refuse_to_delete, run_script
 
 import deployment
 import training
@@ -388,7 +388,7 @@ def test_the_list_of_a_damaged_history_is_the_release_folders_with_a_warning(tra
     ]
 
 
-@pytest.mark.parametrize("how", ["damaged", "locked"])
+@pytest.mark.parametrize("how", ["damaged", "malformed", "locked"])
 def test_a_rollback_with_a_history_that_cannot_be_written_still_moves_production_and_says_so(
     trained_project, config, caplog, impatient, how
 ):
@@ -396,6 +396,8 @@ def test_a_rollback_with_a_history_that_cannot_be_written_still_moves_production
     second = retrain_and_deploy(config, flip=True)
     if how == "damaged":
         damage(config)
+    if how == "malformed":  # it opens, but its tables cannot be read
+        malform_history(config)
     with locked(config) if how == "locked" else contextlib.nullcontext():
         with caplog.at_level(logging.WARNING):
             assert deployment.rollback(config) == (second, first)
@@ -403,13 +405,19 @@ def test_a_rollback_with_a_history_that_cannot_be_written_still_moves_production
     problem = {
         "damaged": f"history database {config.history_path} is damaged (file is not a database): restore it from a"
         " backup, or move it aside",
+        "malformed": f"history database {config.history_path} is damaged (database disk image is malformed): restore"
+        " it from a backup, or move it aside",
         "locked": f"history database {config.history_path} is locked by another process (waited 0.3 s): try again"
         " when it is free",
     }[how]
-    said = {
-        "damaged": f"production moved to {first} without a record in the history, and its model could not be"
+    unverified = (
+        f"production moved to {first} without a record in the history, and its model could not be"
         " verified (the history cannot be read): the API and the full process load it only once the history can"
-        " be read",
+        " be read"
+    )
+    said = {
+        "damaged": unverified,
+        "malformed": unverified,
         "locked": f"production moved to {first}, its model verified against the history but the move not recorded"
         " there: the next full-process run records it (as adopted) once the history can be written",
     }[how]

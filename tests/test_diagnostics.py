@@ -8,7 +8,7 @@ import time
 
 import pandas as pd
 import pytest
-from conftest import FEATURES, PROJECT_DIR, seed_outdated_cache
+from conftest import FEATURES, PROJECT_DIR, damage_history, malform_history, run_script, seed_outdated_cache
 
 import diagnostics
 from risk import diagnosis, outdated
@@ -283,3 +283,18 @@ def test_the_detached_refresh_says_at_once_when_no_package_index_is_reachable(co
     packages = json.loads(cache_path.read_text())["packages"]
     assert {item["latest"] for item in packages} == {"not checked (no package index reachable)"}
     assert len(packages) == len((PROJECT_DIR / "requirements.txt").read_text().splitlines())
+
+
+@pytest.mark.parametrize("how", ["damaged", "malformed"])
+def test_diagnostics_over_a_history_that_cannot_be_read_end_in_one_line_without_a_traceback(
+    trained_project, config, how
+):
+    seed_outdated_cache(config)
+    (damage_history if how == "damaged" else malform_history)(config)
+    result = run_script("diagnostics.py", config.config_path)
+    problem = "file is not a database" if how == "damaged" else "database disk image is malformed"
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[-1].endswith(
+        f"ERROR risk: history database logs/history.db is damaged ({problem}): restore it from a backup, or move"
+        " it aside"
+    )
