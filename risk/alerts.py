@@ -15,7 +15,7 @@ import threading
 import time
 import urllib.parse
 
-from risk import history
+from risk import artifacts, history
 from risk.logs import one_line
 
 EVENTS = ("drift", "deployment", "rollback", "no better model", "failed run", "late cron", "release refused")
@@ -86,6 +86,13 @@ def raise_alert(
     with conn:
         cursor = conn.execute(sql, list(row.values()))
     return cursor.lastrowid if cursor.rowcount == 1 else None
+
+
+def delivery_lock(conn) -> int | None:
+    """The lock of the one process delivering this database's alerts (a file beside it), or None when
+    another process holds it."""
+    database = next(row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main")
+    return artifacts.acquire_lock(f"{database}.alerts.lock")
 
 
 def pending_alerts(conn) -> list[dict]:
@@ -301,12 +308,15 @@ def deliver_pending(
     but got no answer in time is not sent again in the same call (the receiver may have it: it can drop
     a repeat later by the alert's `id`). A 3xx or another 4xx will not change: the alert is given up at
     once, and so is one tried MAX_ATTEMPTS times in all; then the next is tried. Each try updates the
-    alert's attempts, last_error and, on a 2xx, delivered_at, in its own transaction. With `url` None
-    nothing is sent. Returns {"delivered": n, "pending": m, "errors": [{"id", "error"}, ...],
+    alert's attempts, last_error and, on a 2xx, delivered_at, in its own transaction. One process delivers
+    at a time (a lock beside the database: the full process and each API worker may all try, and no alert
+    goes out twice); the others leave the pending alerts to it. With `url` None nothing is sent.
+    Returns {"delivered": n, "pending": m, "errors": [{"id", "error"}, ...],
     "given_up": [{"id", "event", "attempts", "error"}, ...]}.
     """
     delivered, errors, given_up = 0, [], []
-    if url is not None:
+    lock = delivery_lock(conn) if url is not None else None
+    if lock is not None:
         budget = Budget(budget_seconds, sleep)
         for alert in pending_alerts(conn):
             if budget.left() < MIN_ATTEMPT_SECONDS:
@@ -323,6 +333,7 @@ def deliver_pending(
                 )
             if outcome["stop"]:
                 break
+        os.close(lock)
     pending = conn.execute("SELECT COUNT(*) FROM alerts WHERE delivered_at IS NULL AND given_up_at IS NULL").fetchone()[
         0
     ]

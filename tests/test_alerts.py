@@ -1,6 +1,7 @@
 """Webhook alerts against a real local HTTP server: delivery, retries, the time budget, the late-cron rule,
 and the migration that adds the alerts table."""
 
+import os
 import calendar
 import inspect
 import json
@@ -527,3 +528,19 @@ def test_a_failed_runs_record_and_alert_name_files_never_where_the_server_keeps_
         assert history.recent_runs(conn, 1)[0]["decision"] == expected
     assert [body["summary"] for body in webhook.bodies] == [f"run 1 {expected}"]
     assert str(config.config_path.parent) not in config.log_path.read_text() + json.dumps(webhook.bodies)
+
+
+def test_one_process_delivers_at_a_time_so_no_alert_goes_out_twice(conn, webhook):
+    from risk import artifacts
+
+    webhook.start()
+    history.start_run(conn, CONFIG, "cron", "new data", "r1")
+    alerts.raise_alert(conn, "drift", "warning", "drift: F1 0.00 -> drift", {}, "http://127.0.0.1:8000/", run_id=1)
+    database = next(row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main")
+    holder = artifacts.acquire_lock(f"{database}.alerts.lock")  # another process (a worker, cron) delivering
+    try:
+        result = alerts.deliver_pending(conn, webhook.url)
+    finally:
+        os.close(holder)
+    assert (result["delivered"], result["pending"], webhook.bodies) == (0, 1, [])
+    assert alerts.deliver_pending(conn, webhook.url)["delivered"] == 1 and len(webhook.bodies) == 1
