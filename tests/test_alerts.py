@@ -1,10 +1,10 @@
 """Webhook alerts against a real local HTTP server: delivery, retries, the time budget, the late-cron rule,
 and the migration that adds the alerts table."""
 
-import os
 import calendar
 import inspect
 import json
+import os
 import sqlite3
 import time
 from types import SimpleNamespace
