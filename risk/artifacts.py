@@ -11,6 +11,7 @@ import os
 import secrets
 import shutil
 import stat
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -39,6 +40,7 @@ RELEASE_FILES = [MODEL_FILE, SCORE_FILE, INGESTEDFILES_FILE]
 OPTIONAL_RELEASE_FILES = [MODEL_CARD_FILE]
 TMP_PREFIX = ".tmp-"
 KEEP_RELEASES = 20
+WRITING_SECONDS = 60  # an input file changed this recently without a final line end may still be being written
 
 
 def finaldata_path(config: Config) -> Path:
@@ -102,11 +104,28 @@ def input_problem(entry: os.DirEntry) -> str | None:
             return "a symbolic link; only regular files are read"
         if not entry.is_file(follow_symlinks=False):
             return "not a regular file"
+        if not entry.name.isprintable():
+            return "its name holds a control character; rename it to read it"
+        return being_written(entry.path)
     except OSError as error:
         return f"cannot be examined ({error.strerror})"
-    if not entry.name.isprintable():
-        return "its name holds a control character; rename it to read it"
-    return None
+
+
+def being_written(path) -> str | None:
+    """Why a file may still be being written, or None: it changed within WRITING_SECONDS and does not end
+    with a line end yet (a copy in progress stops anywhere; a finished export ends its last line)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        status = os.fstat(fd)
+        age = time.time() - status.st_mtime
+        if age >= WRITING_SECONDS or not status.st_size or os.pread(fd, 1, status.st_size - 1) == b"\n":
+            return None  # (an empty file is rejected, and read again when it changes, as any rejected one)
+    finally:
+        os.close(fd)
+    return (
+        f"it may still be being written (no line end at its end, changed {max(age, 0):.0f} s ago); it is read once it"
+        f" ends with one, or has not changed for {WRITING_SECONDS} s"
+    )
 
 
 def read_input(path) -> tuple[bytes, os.stat_result]:

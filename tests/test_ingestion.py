@@ -58,6 +58,25 @@ def test_links_pipes_folders_and_names_with_control_characters_are_skipped_with_
     assert sorted(row["name"] for row in file_rows(config)) == ["dataset1.csv", "dataset2.csv"]
 
 
+def test_a_file_still_being_written_waits_until_it_ends_its_last_line_or_a_minute_passed(config, caplog):
+    # a copy cut in the middle of a number ("288" as "28") still reads as good rows: it must wait
+    path = config.input_folder_path / "dataset3.csv"
+    header = "corporation,lastmonth_activity,lastyear_activity,exited,number_of_employees"  # any order is good
+    path.write_text(f"{header}\nzzzz,1,2,0,3\nzzzy,1,2,0,28")
+    with caplog.at_level(logging.WARNING, logger="ingestion"):
+        metrics = ingestion.ingest(config).metrics
+    assert "dataset3.csv" not in [item["name"] for item in metrics["files_read"] + metrics["files_rejected"]]
+    assert caplog.messages[0].startswith(
+        "skipped dataset3.csv in the input folder: it may still be being written (no line end at its end, changed 0 s"
+    )
+    assert caplog.messages[0].endswith("it is read once it ends with one, or has not changed for 60 s")
+    old = time.time() - 61
+    os.utime(path, (old, old))  # a file that simply has no final line end is read a minute after its last change
+    assert "dataset3.csv" in [item["name"] for item in ingestion.ingest(config).metrics["files_read"]]
+    path.write_text(f"{header}\nzzzz,1,2,0,3\nzzzy,1,2,0,288\n")  # the copy completed: read at once
+    assert "dataset3.csv" in [item["name"] for item in ingestion.ingest(config).metrics["files_read"]]
+
+
 def test_a_file_replaced_by_a_link_after_it_was_listed_is_skipped_not_followed(config, caplog):
     secret = write_csv(config.config_path.parent / "secret.csv", f"{HEADER}\nzzzz,1,2,3,0\n")
     path = config.input_folder_path / "dataset2.csv"
