@@ -120,7 +120,27 @@ def load_config(path=None) -> Config:
         values[key] = checked_value(config_path, key, raw.get(key, default), check, expected)
     for key in PATH_KEYS:
         values[key] = Path(os.path.abspath(config_path.parent / values[key]))
+    check_paths_apart(config_path, values)
     return Config(**values)
+
+
+def check_paths_apart(config_path: Path, values: dict) -> None:
+    """Refuse paths that would make one part of the pipeline overwrite or read another's: outputs in the
+    input folder (they would be ingested), production in or over a data folder (a deployment replaces
+    it), the log in the history database. PipelineError naming the file and both keys."""
+    folders = ["input_folder_path", "output_folder_path", "test_data_path", "output_model_path"]
+    clashes = [("output_folder_path", "input_folder_path"), ("output_model_path", "input_folder_path")]
+    clashes += [("prod_deployment_path", key) for key in folders]
+    for first, second in clashes:
+        a, b = values[first], values[second]
+        if a.is_relative_to(b) or b.is_relative_to(a):
+            named = f"{os.path.relpath(a, config_path.parent)} and {os.path.relpath(b, config_path.parent)}"
+            raise PipelineError(
+                f"config file {config_path}: keys '{first}' and '{second}' must name folders apart, neither in the"
+                f" other: they name {named}"
+            )
+    if values["log_path"] == values["history_path"]:
+        raise PipelineError(f"config file {config_path}: keys 'log_path' and 'history_path' must name different files")
 
 
 def read_json_object(config_path: Path) -> dict:

@@ -243,3 +243,45 @@ def test_a_folder_named_as_the_config_file_is_named_with_the_reason(tmp_path):
 def test_unknown_keys_are_ignored_and_a_repeated_key_keeps_its_last_value(tmp_path):
     text = json.dumps(VALID)[:-1] + ', "comment": "ours", "api_port": 1, "api_port": 8001}'
     assert load_config(write_config(tmp_path, text)).api_port == 8001
+
+
+@pytest.mark.parametrize(
+    "changes, first, second, named",
+    [
+        (
+            {"prod_deployment_path": "practicedata"},
+            "prod_deployment_path",
+            "input_folder_path",
+            "practicedata and practicedata",
+        ),
+        (
+            {"output_folder_path": "practicedata"},
+            "output_folder_path",
+            "input_folder_path",
+            "practicedata and practicedata",
+        ),
+        (
+            {"prod_deployment_path": "models/live"},
+            "prod_deployment_path",
+            "output_model_path",
+            "models/live and models",
+        ),
+    ],
+    ids=["production over the data", "outputs in the input folder", "production inside the models folder"],
+)
+def test_paths_that_would_overwrite_or_read_one_another_are_refused(tmp_path, changes, first, second, named):
+    path = write_config(
+        tmp_path, {**VALID, "input_folder_path": "practicedata", "output_model_path": "models", **changes}
+    )
+    with pytest.raises(PipelineError) as raised:
+        load_config(path)
+    assert str(raised.value) == (
+        f"config file {path}: keys '{first}' and '{second}' must name folders apart, neither in the other: they name"
+        f" {named}"
+    )
+
+
+def test_the_log_and_the_history_must_be_different_files(tmp_path):
+    path = write_config(tmp_path, {**VALID, "log_path": "logs/x", "history_path": "logs/x"})
+    with pytest.raises(PipelineError, match="keys 'log_path' and 'history_path' must name different files"):
+        load_config(path)
