@@ -194,6 +194,8 @@ def main(argv=None):
     group.add_argument("--rollback", action="store_true", help="go back to the release live before this one")
     group.add_argument("--to", metavar="RELEASE", help="make a kept release live")
     args = parser.parse_args(argv)
+    if args.to is not None and not args.to.strip():  # `--to "$RELEASE"` with the variable unset
+        parser.error("--to needs the name of a kept release (see --list)")
     with script_config() as config:
         if args.list:
             print(format_releases(list_releases(config)))

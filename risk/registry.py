@@ -458,6 +458,8 @@ def rollback_target(conn: sqlite3.Connection, config: Config) -> str:
     last = history.last_deployment(conn)
     if last is not None and last["from_release"]:
         return last["from_release"]
+    if last is not None and last["reason"] != "adopted":
+        raise PipelineError("no earlier release to roll back to: production has been deployed only once")
     return release_made_before(config)
 
 
@@ -466,7 +468,10 @@ def release_made_before(config: Config) -> str:
     live = artifacts.live_release_name(config.prod_deployment_path)
     earlier = [path.name for path in artifacts.kept_releases(config.prod_deployment_path) if live and path.name < live]
     if not earlier:
-        raise PipelineError("no earlier release to roll back to: production has been deployed only once")
+        raise PipelineError(
+            "no release made before the live one is kept to roll back to (see `python deployment.py --list`;"
+            " `--to RELEASE` moves to any kept one)"
+        )
     logger.warning("the history does not say which release was live before %s: taking the newest made before it", live)
     return earlier[-1]
 

@@ -569,3 +569,10 @@ def test_a_deployment_killed_at_any_point_leaves_nothing_that_disagrees_after_th
     assert_in_agreement(config)
     deployment.deploy(config)  # and deployments go on as before
     assert_in_agreement(config)
+
+
+def test_to_an_empty_release_name_is_refused_not_taken_for_a_deployment(trained_project, config):
+    before = live(config)
+    result = run_script("deployment.py", config.config_path, "--to", "")
+    assert result.returncode == 2 and "--to needs the name of a kept release (see --list)" in result.stderr
+    assert live(config) == before
