@@ -34,8 +34,14 @@ def one_line(text: str) -> str:
 
 def relative_paths(text: str, root) -> str:
     """`text` with every absolute path written relative to `root` (the config file's folder) or to the
-    project, and any other as its last part: logs and alerts name files, never where the server keeps them."""
+    project, and any other as its last part: logs, alerts and answers name files, never where the server
+    keeps them. The two folders are replaced first, whole, so a space or a bracket in their names cannot
+    cut a path short."""
     prefixes = [os.path.join(os.fspath(root), ""), os.path.join(PROJECT_DIR, "")]
+    for prefix in prefixes:
+        text = text.replace(prefix, "")
+    for prefix in prefixes:
+        text = re.sub(rf"(?<![\w./]){re.escape(prefix[:-1])}(?![\w./-])", ".", text)  # the folder itself
     return ABSOLUTE_PATH.sub(lambda match: shown_path(match.group(), prefixes), text)
 
 

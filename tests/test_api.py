@@ -1067,3 +1067,10 @@ def test_python_app_py_serves_on_api_host_and_api_port(trained_project, config, 
     monkeypatch.setattr(app_module.Flask, "run", lambda self, **kwargs: served.append(kwargs))
     app_module.main(config.config_path)
     assert served == [{"host": "127.0.0.2", "port": 8123, "debug": False}]
+
+
+def test_a_data_file_named_by_its_absolute_path_is_named_back_as_the_project_names_it(client, config):
+    absolute = str(config.test_data_path / "testdata.csv")
+    response = client.post("/prediction", json={"filepath": absolute})
+    assert response.status_code == 200
+    assert response.get_json()["source"] == "testdata/testdata.csv" and absolute not in response.get_data(as_text=True)

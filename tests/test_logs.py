@@ -9,7 +9,7 @@ import re
 import pytest
 
 from risk.config import PipelineError
-from risk.logs import failures_as_one_line, script_config, setup_logging
+from risk.logs import failures_as_one_line, relative_paths, script_config, setup_logging
 
 STAMP = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}"
 
@@ -109,3 +109,15 @@ def test_a_script_starts_with_its_config_loaded_and_a_bad_one_is_one_line(tmp_pa
     assert exited.value.code == 1
     (line,) = stderr_file.read_text().splitlines()
     assert line.endswith("ERROR risk: config file config.json has no key 'output_folder_path'")
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("config /tmp/my secret dir (prod)/proj/config.json is bad", "config config.json is bad"),
+        ("no file in /tmp/my secret dir (prod)/proj", "no file in ."),
+        ("see /etc/passwd, and ~/x", "see passwd, and ~/x"),
+    ],
+)
+def test_a_folder_whose_name_has_spaces_or_brackets_is_hidden_whole(text, expected):
+    assert relative_paths(text, "/tmp/my secret dir (prod)/proj") == expected

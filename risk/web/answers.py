@@ -2,7 +2,6 @@
 sent in chunks, positive whole-number query arguments, and no absolute server path in any answer."""
 
 import io
-import os
 import re
 
 import orjson
@@ -13,10 +12,10 @@ from werkzeug.utils import cached_property
 from werkzeug.wsgi import get_input_stream
 
 from risk.config import Config
+from risk.logs import relative_paths
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 TOO_LARGE = f"the request body is larger than 16 MiB ({MAX_BODY_BYTES:,} bytes)"
-ABSOLUTE_PATH = re.compile(r"(?<![\w.])/[^\s:'\",;()]+")
 ASCII_NUMBER = re.compile(r"[0-9]{1,12}")
 
 
@@ -69,14 +68,9 @@ class BoundedRequest(Request):
 
 
 def public(message: str, config: Config) -> str:
-    """A message for a caller: absolute server paths become paths relative to the project, or a name."""
-    root = str(config.config_path.parent)
-
-    def relative(match):
-        path = match.group(0)
-        return os.path.relpath(path, root) if path.startswith(root + os.sep) else os.path.basename(path)
-
-    return ABSOLUTE_PATH.sub(relative, message)
+    """A message for a caller: absolute server paths become paths relative to the project, or a name
+    (as in the log: logs.relative_paths)."""
+    return relative_paths(message, config.config_path.parent)
 
 
 def public_data(value, config: Config):

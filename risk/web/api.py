@@ -76,7 +76,8 @@ def rows_from_request(config: Config) -> tuple[Rows, str]:
     if "filepath" not in body:
         abort(400, "the JSON body needs 'filepath' or 'records'")
     path = resolve_data_path(body["filepath"], config)
-    return prediction_rows_from_csv(path.read_bytes(), body["filepath"]), body["filepath"]
+    name = os.path.relpath(path, config.config_path.parent)  # as the project names it, never a server path
+    return prediction_rows_from_csv(path.read_bytes(), name), name
 
 
 @bp.post("/prediction")
