@@ -21,7 +21,7 @@ from flask import Flask
 from risk.config import Config, config_path_from_env, load_config
 from risk.logs import failures_as_one_line, setup_logging
 from risk.web import api, clients, history, pages
-from risk.web.answers import MAX_BODY_BYTES, BoundedRequest, StrictJSON
+from risk.web.answers import MAX_BODY_BYTES, MAX_FORM_FIELD_BYTES, MAX_FORM_PARTS, BoundedRequest, StrictJSON
 from risk.web.auth import Access, register_access
 from risk.web.errors import register_error_handlers
 from risk.web.state import init_state
@@ -36,6 +36,8 @@ def create_app(config: Config | None = None) -> Flask:
     app.request_class = BoundedRequest
     app.json = StrictJSON(app)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.config["MAX_FORM_PARTS"] = MAX_FORM_PARTS
+    app.config["MAX_FORM_MEMORY_SIZE"] = MAX_FORM_FIELD_BYTES
     access_state = Access(os.environ.get("API_TOKEN"), config)
     init_state(app, config, access_state)
     register_error_handlers(app, config)

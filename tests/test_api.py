@@ -25,6 +25,7 @@ import training
 from app import MAX_BODY_BYTES, create_app
 from risk import access, diagnosis, history, outdated, registry
 from risk.web import readers
+from risk.web.answers import TOO_LARGE
 
 RECORD = {"lastmonth_activity": 5, "lastyear_activity": 100, "number_of_employees": 12}
 EXPECTED_COLUMNS = (
@@ -213,7 +214,7 @@ def test_a_body_over_16_mib_is_a_413_and_16_mib_is_read(client, size, status):
     response = client.post("/prediction", data=b"x" * size, content_type="application/json")
     assert response.status_code == status and set(response.get_json()) == {"error"}
     if status == 413:
-        assert response.get_json() == {"error": "the request body is larger than 16 MiB (16,777,216 bytes)"}
+        assert response.get_json() == {"error": TOO_LARGE}
 
 
 def padded_records(size: int) -> bytes:
@@ -236,7 +237,7 @@ def test_a_chunked_body_over_16_mib_is_a_413_not_cut_short(client, size, status)
     )
     assert response.status_code == status
     if status == 413:
-        assert response.get_json() == {"error": "the request body is larger than 16 MiB (16,777,216 bytes)"}
+        assert response.get_json() == {"error": TOO_LARGE}
     else:
         assert response.get_json()["rows"] == 1
 
@@ -254,7 +255,7 @@ def test_a_chunked_upload_over_16_mib_is_a_413(client, config):
     )
     assert (response.status_code, response.get_json()) == (
         413,
-        {"error": "the request body is larger than 16 MiB (16,777,216 bytes)"},
+        {"error": TOO_LARGE},
     )
 
 
@@ -1074,3 +1075,10 @@ def test_a_data_file_named_by_its_absolute_path_is_named_back_as_the_project_nam
     response = client.post("/prediction", json={"filepath": absolute})
     assert response.status_code == 200
     assert response.get_json()["source"] == "testdata/testdata.csv" and absolute not in response.get_data(as_text=True)
+
+
+def test_a_form_of_too_many_parts_is_a_413_that_says_which_limit(client):
+    fields = {f"f{i}": "x" for i in range(1_001)}
+    response = client.post("/prediction", data=fields, content_type="multipart/form-data")
+    assert (response.status_code, response.get_json()) == (413, {"error": TOO_LARGE})
+    assert "at most 1,000 parts" in TOO_LARGE

@@ -13,6 +13,7 @@ from conftest import PROJECT_DIR, free_port, gunicorn, run_script, seed_outdated
 import apicalls
 from risk import sandbox
 from risk.config import PipelineError
+from risk.web.answers import TOO_LARGE
 
 
 @pytest.fixture
@@ -74,7 +75,7 @@ def test_gunicorn_refuses_a_chunked_body_over_16_mib_with_a_413(server, extra, s
     )
     assert response.status_code == status, response.text[:200]
     if status == 413:
-        assert response.json() == {"error": "the request body is larger than 16 MiB (16,777,216 bytes)"}
+        assert response.json() == {"error": TOO_LARGE}
 
 
 @pytest.mark.slow

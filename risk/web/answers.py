@@ -15,7 +15,12 @@ from risk.config import Config
 from risk.logs import relative_paths
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
-TOO_LARGE = f"the request body is larger than 16 MiB ({MAX_BODY_BYTES:,} bytes)"
+MAX_FORM_PARTS = 1_000  # a form upload: its parts, and a field's bytes in memory (a file part goes to disk)
+MAX_FORM_FIELD_BYTES = 500_000
+TOO_LARGE = (
+    f"the request is too large: a body may hold at most 16 MiB ({MAX_BODY_BYTES:,} bytes), a form at most"
+    f" {MAX_FORM_PARTS:,} parts, a form field (not a file) at most {MAX_FORM_FIELD_BYTES:,} bytes"
+)
 ASCII_NUMBER = re.compile(r"[0-9]{1,12}")
 
 
