@@ -95,16 +95,20 @@ def load_model(model_path) -> LogisticRegression:
 
     Unpickling runs code: only for a file this pipeline wrote, or one verified against the history
     (registry.load_release_model does that for a release)."""
+    return model_from_bytes(read_model_file(model_path), model_path)
+
+
+def read_model_file(model_path) -> bytes:
+    """A model file's bytes; a missing or unreadable file is a PipelineError saying so."""
     model_path = Path(model_path)
     try:
-        data = model_path.read_bytes()
+        return model_path.read_bytes()
     except FileNotFoundError:
         raise PipelineError(
             f"model file {model_path} does not exist (training.py trains a model, deployment.py deploys it)"
         ) from None
     except OSError as error:
         raise PipelineError(f"model file {model_path} cannot be read: {error.strerror}") from None
-    return model_from_bytes(data, model_path)
 
 
 def model_from_bytes(data: bytes, model_path) -> LogisticRegression:

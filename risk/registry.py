@@ -114,12 +114,9 @@ def load_release_model(conn: sqlite3.Connection, release: Path, record: bool = F
 def load_recorded_model(conn: sqlite3.Connection, model_path: Path):
     """The model in `model_path` (say models/trainedmodel.pkl), unpickled only when the history recorded it
     (trained by training.py or the full process, its full SHA-256 the same); ReleaseRefused otherwise."""
-    from risk.model import model_from_bytes  # scikit-learn and pandas: only a caller that loads needs them
+    from risk.model import model_from_bytes, read_model_file  # scikit-learn and pandas: only a loader needs them
 
-    try:
-        data = Path(model_path).read_bytes()
-    except OSError as error:
-        raise PipelineError(f"{model_path} cannot be read ({error.strerror})") from None
+    data = read_model_file(model_path)
     digest = hashlib.sha256(data).hexdigest()
     model = history.get_model(conn, digest[:12])
     if model is None:

@@ -379,7 +379,7 @@ def test_a_rejected_file_fails_the_run_and_is_read_again_once_it_changes(bootstr
     config = bootstrapped
     path = config.input_folder_path / "dataset3.csv"
     complete = client_rows(4, 1500, "flipped").to_csv(index=False)
-    path.write_text(complete[: len(complete) // 2].rsplit("\n", 1)[0] + "\nzzzz,1")  # still being copied
+    path.write_text(complete[: len(complete) // 2].rsplit("\n", 1)[0] + "\nzzzz,1\n")  # cut short at a line end
     result = fullprocess(config)
     assert result.returncode == 1
     assert "rejected dataset3.csv: line" in config.log_path.read_text()
