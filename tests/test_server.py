@@ -2,9 +2,13 @@
 over HTTP; gunicorn's settings."""
 
 import json
+import os
 import runpy
+import subprocess
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 import requests
@@ -311,3 +315,19 @@ def test_a_server_that_cannot_listen_is_not_taken_for_ready_because_another_answ
     finally:
         decoy.shutdown()
         decoy.server_close()
+
+
+def test_gunicorn_with_a_missing_config_says_so_in_one_line_and_stops(tmp_path):
+    missing = tmp_path / "nowhere.json"
+    binary = Path(sys.executable).with_name("gunicorn")
+    result = subprocess.run(
+        [str(binary), "--bind", f"127.0.0.1:{free_port()}", "wsgi:app"],
+        cwd=PROJECT_DIR,
+        env={**os.environ, "RISK_CONFIG": str(missing)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 3 and "Traceback" not in result.stderr
+    assert f"wsgi: config file {missing} does not exist" in result.stderr.splitlines()
+    assert "Reason: Worker failed to boot." in result.stderr
