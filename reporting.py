@@ -198,6 +198,9 @@ def page_one(data: dict) -> list:
     ]
     if page["note"]:
         flowables.append(Paragraph(f"<b>{escape(page['note'])}</b>", small))
+    health = page["live"].get("health")
+    if health:
+        flowables.append(Paragraph(f"<b>{health['verdict'].upper()}.</b> {escape(health['words'])}", styles["Normal"]))
     flowables += [Paragraph("Live model", heading), live_table(data, small)]
     flowables += [Paragraph("Last verdict", heading), *verdict_paragraphs(page["judged_run"], small)]
     flowables += [Paragraph("Data drift", heading), *drift_flowables(page, small)]

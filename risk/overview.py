@@ -2,7 +2,8 @@
 quality over time, the latest checks, the recent runs and the deployment audit, and page_context, which
 gathers them with the risk list into the one set of facts the dashboard and page 1 of the report show.
 
-The API's /history, /releases and /drift, the dashboard and page 1 of the report all read it here;
+The API's /health, /history, /releases and /drift, the dashboard, page 1 of the report and the alerts all
+read it here (the live model's one health verdict: health());
 every function takes a connection (a reader's is enough) and returns plain dicts and lists.
 """
 
@@ -97,7 +98,7 @@ def live_state(conn, config: Config) -> dict:
     model_id = (deployed or record or {}).get("model_id")
     model = history.get_model(conn, model_id) if model_id else None
     reference = history.latest_reference(conn, model_id) if model_id else None
-    check = history.latest_check(conn, model_id) if model_id else None
+    verdict = health(conn, model_id) if conn and model_id else None
     return {
         "release": release,
         "model_id": model_id,
@@ -111,10 +112,60 @@ def live_state(conn, config: Config) -> dict:
         "validation_high": model["validation_high"] if model else None,
         "test_f1": record["test_f1"] if record else None,
         "reference": {key: reference[key] for key in ("kind", "f1", "low", "high", "rows")} if reference else None,
-        "state": (check["state"] if check else "unproven") if conn else None,
-        "state_since": check["state_since"] if check else None,
-        "evidence": check["evidence"] if check else "not checked on new data yet",
+        "health": verdict,
+        "state": verdict["verdict"] if verdict else None,
+        "state_since": verdict["since"] if verdict else None,
+        "evidence": verdict["evidence"] if verdict else None,
     }
+
+
+def health(conn, model_id: str) -> dict:
+    """The one health verdict of a model, from its latest check, whenever it was taken (before a rollback
+    brought it back too): healthy (it held its reference), degraded (it showed a drop, and no better
+    model replaced it then), or unproven (never measured on new rows enough). With the measurement behind
+    it (F1, rows, when), the check's sentence (`evidence`) and a sentence for people (`words`)."""
+    reference = history.latest_reference(conn, model_id)
+    expected = reference["f1"] if reference else None
+    check = history.latest_check(conn, model_id)
+    if check is None:
+        words = "The risk list comes from a model not measured on new data yet"
+        words += f" (its validation promises F1 {expected:.2f})." if expected is not None else "."
+        return {
+            "verdict": "unproven",
+            "since": None,
+            "measured_at": None,
+            "f1": None,
+            "expected": expected,
+            "rows": 0,
+            "evidence": "not checked on new data yet",
+            "words": words,
+        }
+    measured = history.select_one(
+        conn, "SELECT value, n FROM verdicts WHERE run_id = ? AND kind = 'performance' ORDER BY id", (check["run_id"],)
+    )
+    f1, rows = (measured["value"], measured["n"]) if measured else (None, check["rows"])
+    return {
+        "verdict": check["state"],
+        "since": check["state_since"],
+        "measured_at": check["at"],
+        "f1": f1,
+        "expected": expected,
+        "rows": rows,
+        "evidence": check["evidence"],
+        "words": health_words(check["state"], f1, expected, rows),
+    }
+
+
+def health_words(verdict: str, f1: float | None, expected: float | None, rows: int) -> str:
+    """The health verdict for a client manager: what the risk list comes from, and whether to trust it."""
+    if f1 is None or expected is None:
+        return f"The risk list comes from a model that is {verdict}."
+    scored = f"The risk list comes from a model that scored F1 {f1:.2f} on the latest data ({rows:,} clients)"
+    if verdict == "degraded":
+        return f"{scored}, below its expected {expected:.2f}: treat it with care."
+    if verdict == "healthy":
+        return f"{scored}, as expected ({expected:.2f}): it can be trusted."
+    return f"{scored}; too few clients yet to say it keeps its expected {expected:.2f}."
 
 
 def last_run(conn, config: Config) -> dict | None:

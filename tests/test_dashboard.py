@@ -16,7 +16,7 @@ import pytest
 from conftest import FEATURES, damage_history, ranked_by_model
 
 from app import create_app
-from risk import charts
+from risk import charts, history, overview
 
 SECTIONS = [
     "Status",
@@ -514,3 +514,77 @@ def test_a_late_cron_is_said_in_words_as_well_as_colour(config):
 def test_ages_are_said_in_words(before, words):
     now = datetime(2026, 11, 27, 12, tzinfo=UTC)
     assert charts.ago(at(now - before), now) == words
+
+
+# --- the one health verdict ------------------------------------------------------------------------
+
+
+def test_the_page_says_the_live_models_health_first_in_words_a_manager_reads(page, history_project):
+    (check,) = query(history_project, "SELECT run_id, state FROM monitoring ORDER BY id DESC LIMIT 1")
+    (measured,) = query(
+        history_project, "SELECT value, n FROM verdicts WHERE run_id = ? AND kind = 'performance'", (check["run_id"],)
+    )
+    (reference,) = query(history_project, "SELECT f1 FROM model_references ORDER BY id DESC LIMIT 1")
+    words = (
+        f"The risk list comes from a model that scored F1 {measured['value']:.2f} on the latest data"
+        f" ({measured['n']:,} clients), as expected ({reference['f1']:.2f}): it can be trusted."
+    )
+    status = html.unescape(page[page.index('id="status"') : page.index('id="quality"')])
+    banner = re.sub(r"<[^>]+>", "", status[status.index('id="health"') :].split("</p>")[0])
+    assert check["state"] == "healthy" and banner.split(">", 1)[1].strip() == f"HEALTHY {words}"
+
+
+def test_a_model_measured_poor_is_degraded_in_words_even_after_a_rollback_brought_it_back(tmp_path):
+    conn = history.connect(tmp_path / "history.db")
+    with conn:
+        history.record_model(conn, {"id": "m1", "trained_at": "t", "origin": "trained"})
+        history.add_reference(conn, {"model_id": "m1", "kind": "validation", "f1": 0.79})
+        run_id = history.insert(conn, "runs", {"started_at": "t", "config_path": "c", "actor": "a", "trigger": "t"})
+        history.record_verdicts(
+            conn,
+            run_id,
+            [{"kind": "performance", "statistic": "f1", "outcome": "drift", "detail": "d", "value": 0.39, "n": 10_000}],
+        )
+        file_id = history.insert(
+            conn,
+            "files",
+            {
+                "folder": "f",
+                "name": "a.csv",
+                "sha256": "s",
+                "size": 1,
+                "mtime_ns": 1,
+                "first_seen_at": "t",
+                "status": "accepted",
+            },
+        )
+        history.decide_files(conn, [file_id], run_id, "decided")
+        history.record_check(
+            conn,
+            {
+                "run_id": run_id,
+                "model_id": "m1",
+                "files": [file_id],
+                "rows": 10_000,
+                "counts": [1, 1, 1, 1],
+                "cusum": 1.0,
+                "window_checks": 1,
+                "window_counts": [1, 1, 1, 1],
+                "flagged": 0,
+                "state": "degraded",
+                "state_since": "2026-12-01T10:00:00.000Z",
+                "evidence": "degraded: the sentence",
+            },
+        )
+    health = overview.health(conn, "m1")
+    conn.close()
+    assert (health["verdict"], health["f1"], health["expected"], health["since"]) == (
+        "degraded",
+        0.39,
+        0.79,
+        "2026-12-01T10:00:00.000Z",
+    )
+    assert health["words"] == (
+        "The risk list comes from a model that scored F1 0.39 on the latest data (10,000 clients), below its"
+        " expected 0.79: treat it with care."
+    )

@@ -11,7 +11,7 @@ import orjson
 from flask import Blueprint, abort, request
 from werkzeug.exceptions import TooManyRequests
 
-from risk import artifacts, diagnosis
+from risk import artifacts, diagnosis, overview
 from risk.config import Config, PipelineError
 from risk.contract import Rows, prediction_rows, prediction_rows_from_csv
 from risk.model import log_odds, score_model, sigmoid
@@ -160,4 +160,7 @@ def health():
     answer = {"status": "ok", "release": release, "late": state["late"]}
     if authorized:
         answer["pipeline"] = public_data({key: value for key, value in state.items() if key != "alert_id"}, web.config)
+        with reading(web.config) as conn:
+            live = overview.live_state(conn, web.config) if conn else {}
+        answer["health"] = live.get("health")
     return answer
