@@ -11,6 +11,9 @@ from app import create_app
 from risk.config import OPTIONAL_KEYS, REQUIRED_PATH_KEYS, load_config
 
 README = (PROJECT_DIR / "README.md").read_text(encoding="utf-8")
+DOCS = {path.name: path.read_text(encoding="utf-8") for path in (PROJECT_DIR / "docs").glob("*.md")}
+API = DOCS["api.md"]  # the API reference
+OPERATIONS = DOCS["operations.md"]  # the full process's exit codes, cron, alerts, serving
 
 
 def table_rows(heading: str) -> list[list[str]]:
@@ -42,7 +45,7 @@ def test_every_route_is_documented():
         "/charts/trend.svg",
     }
     for route in routes:
-        assert re.search(rf"`(GET|POST) {re.escape(route)}`", README), route
+        assert re.search(rf"`(GET|POST) {re.escape(route)}`", API), route
 
 
 BLUEPRINTS = {
@@ -66,7 +69,7 @@ def test_every_route_is_served_by_the_blueprint_the_readme_names():
         name: sorted(routes) for name, routes in BLUEPRINTS.items()
     }
     for name, routes in BLUEPRINTS.items():
-        assert f"`{name}` ({', '.join(f'`{route}`' for route in routes)})" in " ".join(README.split()), name
+        assert f"`{name}` ({', '.join(f'`{route}`' for route in routes)})" in " ".join(API.split()), name
 
 
 @pytest.mark.parametrize("key", [*REQUIRED_PATH_KEYS, *OPTIONAL_KEYS])
@@ -115,7 +118,9 @@ def test_the_modules_the_readme_names_in_the_package_exist():
 def test_the_exit_code_table_is_the_full_processs():
     import fullprocess
 
-    documented = [int(row.split(" | ")[0].strip("| ")) for row in README.splitlines() if re.match(r"\| \d+ \|", row)]
+    documented = [
+        int(row.split(" | ")[0].strip("| ")) for row in OPERATIONS.splitlines() if re.match(r"\| \d+ \|", row)
+    ]
     codes = {name: value for name, value in vars(fullprocess).items() if name.startswith("EXIT_")}
     assert documented == sorted(codes.values()) == [0, 1, 2, 3, 75]
 
@@ -176,8 +181,34 @@ def test_every_dependency_the_readme_explains_is_pinned():
     assert sorted(pinned) == sorted([*started_with, "pytest", *explained])  # nothing pinned goes unexplained
 
 
-def test_no_placeholder_is_left_in_the_readme():
-    assert re.findall(r"^[A-Z][A-Z_]+$", README, flags=re.MULTILINE) == []  # a line that is only a NAME_LIKE_THIS
+@pytest.mark.parametrize("name", ["README.md", *sorted(DOCS)])
+def test_no_placeholder_is_left_in_the_readme_or_the_docs(name):
+    text = README if name == "README.md" else DOCS[name]
+    assert re.findall(r"^[A-Z][A-Z_]+$", text, flags=re.MULTILINE) == []  # a line that is only a NAME_LIKE_THIS
+
+
+def test_the_readme_is_for_a_newcomer_at_most_about_200_lines_and_links_the_rest():
+    assert len(README.splitlines()) <= 210
+    linked = set(re.findall(r"\]\((docs/[\w.-]+\.md)", README))
+    assert linked == {f"docs/{name}" for name in DOCS}  # every document linked, and only those that exist
+
+
+@pytest.mark.parametrize("name", sorted(DOCS))
+def test_every_link_between_the_docs_names_a_file_and_a_heading_that_exist(name):
+    for target, anchor in re.findall(r"\]\(([\w.-]*\.md)?(?:#([\w-]+))?\)", DOCS[name]):
+        text = DOCS[target] if target else DOCS[name]
+        if anchor:
+            headings = [
+                re.sub(r"[^\w -]", "", line.lstrip("#").strip()).lower().replace(" ", "-")
+                for line in text.splitlines()
+                if line.startswith("#")
+            ]
+            assert anchor in headings, f"{name}: {target}#{anchor}"
+
+
+def test_the_word_course_is_explained_where_the_readme_first_uses_it():
+    first = README.index("the course")
+    assert "Udacity" in README[max(0, first - 200) : first + 60]
 
 
 def test_pytest_settings_make_warnings_errors_and_mark_the_slow_tests():
