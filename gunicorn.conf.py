@@ -11,6 +11,10 @@ and who the client is (X-Forwarded-For, which the wrong-token throttle counts by
 set here so that the environment's FORWARDED_ALLOW_IPS cannot widen it.
 """
 
+import sys
+
+from risk.config import PipelineError, load_config  # gunicorn runs this file from the project folder
+
 workers = 2
 worker_class = "gevent"
 worker_connections = 1000  # stalled connections a worker holds before new ones wait
@@ -20,3 +24,13 @@ graceful_timeout = 20
 limit_request_line = 4094
 limit_request_fields = 50
 forwarded_allow_ips = "127.0.0.1,::1"  # risk.access.TRUSTED_PROXIES: the same two addresses
+
+
+def on_starting(server):
+    """A bad or missing config stops gunicorn here, in the master, in one line and before any worker starts
+    (a worker that fails to boot makes gunicorn stop with its own traceback when two fail at once)."""
+    try:
+        load_config()
+    except PipelineError as error:
+        sys.stderr.write(f"gunicorn: {error}\n")
+        raise SystemExit(3) from None
