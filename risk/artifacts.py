@@ -301,9 +301,10 @@ def discard_release(release: Path) -> None:
 
 
 def acquire_lock(path) -> int | None:
-    """A file descriptor holding the full process's lock, or None when another process holds it."""
+    """A file descriptor holding the lock at `path` (the full process's, a timing's, a refresh's), or None
+    when another process holds it. A symbolic link at `path` is not followed (OSError)."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -7,7 +7,6 @@ outdated_cache_seconds). Every function takes the config or paths it needs.
 """
 
 import dataclasses
-import hashlib
 import logging
 import os
 import sqlite3
@@ -144,10 +143,10 @@ def execution_details(config: Config, refresh: bool = False) -> list[dict]:
 
 
 def timing_lock_path(config: Config) -> str:
-    """The lock a fresh timing holds: in the temporary folder (a timing leaves the project as it was), named
-    after the project's history folder, so that every process serving this project shares it."""
-    digest = hashlib.sha256(os.fsencode(config.history_path.parent)).hexdigest()[:16]
-    return os.path.join(tempfile.gettempdir(), f"risk-timing-{digest}.lock")
+    """The lock a fresh timing holds, beside the history (in the project's own log folder, not the shared
+    temporary one, where another user could plant a link at a predictable name), so that every process
+    serving this project shares it."""
+    return str(config.history_path.parent / "timing.lock")
 
 
 def fresh_timings(config: Config) -> list[dict]:

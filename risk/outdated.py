@@ -8,12 +8,10 @@ package is "not checked (no package index reachable)" at once. Also the requirem
 versions. Standard library only.
 """
 
-import hashlib
 import json
 import os
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from importlib import metadata
@@ -102,9 +100,9 @@ def start_refresh(cache_path, requirements_path) -> bool:
 
 
 def lock_path(cache_path) -> str:
-    """The lock a refresh holds, in the temporary folder, named after the cache it writes."""
-    digest = hashlib.sha256(os.fsencode(os.path.abspath(cache_path))).hexdigest()[:16]
-    return os.path.join(tempfile.gettempdir(), f"risk-outdated-{digest}.lock")
+    """The lock a refresh holds, beside the cache it writes (not in the shared temporary folder, where
+    another user could plant a link at a predictable name)."""
+    return f"{cache_path}.lock"
 
 
 def pip_index_command(name: str) -> list[str]:

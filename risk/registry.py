@@ -289,8 +289,9 @@ def adopted_card(release: Path, data: bytes) -> dict:
 def ensure_model(conn: sqlite3.Connection, release: Path, adopt: bool = True) -> str:
     """The id of the model in `release`, recording the model first if the database lacks it (adoption:
     its SHA-256 is trusted on first use and recorded; only the live release is adopted, `adopt`). A
-    pickle whose id is known but whose full SHA-256 is not the one recorded, or (without `adopt`) one the
-    history never recorded, is refused (ReleaseRefused): nothing is unpickled."""
+    pickle whose id is known but whose full SHA-256 is not the one recorded, one whose release card
+    describes another model, or (without `adopt`) one the history never recorded, is refused
+    (ReleaseRefused): nothing is unpickled."""
     data = read_model_bytes(release)
     digest = hashlib.sha256(data).hexdigest()
     model_id = digest[:12]
@@ -307,7 +308,18 @@ def ensure_model(conn: sqlite3.Connection, release: Path, adopt: bool = True) ->
             " this project trained"
         )
     card = read_card(release)
-    if card and card.get("id") == model_id:
+    if card is None and (release / artifacts.MODEL_CARD_FILE).exists():
+        raise ReleaseRefused(
+            f"{release.name} is refused: its {artifacts.MODEL_CARD_FILE} cannot be read as a card, so its"
+            f" {artifacts.MODEL_FILE} cannot be checked against it; nothing was loaded"
+        )
+    if card and card.get("id") != model_id:
+        raise ReleaseRefused(
+            f"{release.name} is refused: its {artifacts.MODEL_FILE} is not the model its {artifacts.MODEL_CARD_FILE}"
+            f" describes (id {model_id}, the card says {card.get('id')}); the pickle was changed after the release"
+            " was built, so nothing was loaded"
+        )
+    if card:
         record_card(conn, {**card, "sha256": digest})
         return model_id
     card = adopted_card(release, data)

@@ -32,6 +32,16 @@ def test_the_lock_lies_beside_the_log(config):
     assert artifacts.lock_path(config) == config.log_path.parent / "fullprocess.lock"
 
 
+def test_a_link_planted_at_a_lock_path_is_not_followed(tmp_path):
+    target = tmp_path / "elsewhere" / "created-by-the-service"
+    target.parent.mkdir()
+    path = tmp_path / "timing.lock"
+    path.symlink_to(target)
+    with pytest.raises(OSError):
+        artifacts.acquire_lock(str(path))
+    assert not target.exists()
+
+
 def test_the_lock_is_held_by_one_holder_at_a_time_and_created_with_its_folders(tmp_path):
     path = tmp_path / "new" / "logs" / "fullprocess.lock"
     first = artifacts.acquire_lock(str(path))

@@ -5,6 +5,7 @@ import pickle
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -122,8 +123,9 @@ def test_a_fresh_timing_runs_the_steps_without_touching_the_project(trained_proj
     timings = diagnostics.execution_details(config, refresh=True)
     assert [(row["step"], row["source"]) for row in timings] == [("ingestion", "fresh run"), ("training", "fresh run")]
     assert all(seconds > 0 for seconds in (row["seconds"] for row in timings))  # each ran, as a process
-    after = {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
-    assert after == before
+    lock = Path(diagnosis.timing_lock_path(config))
+    after = {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file() and p != lock}
+    assert after == before and lock.read_bytes() == b""  # only its (empty) lock, beside the history
 
 
 def test_a_fresh_timing_reports_a_failing_step(config):

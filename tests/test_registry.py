@@ -513,6 +513,20 @@ def test_a_live_release_unknown_to_the_history_is_adopted_with_its_full_hash_and
     assert model_id == digest[:12] and model.coef_.shape == (1, 3)
 
 
+@pytest.mark.parametrize("card", ["kept", "damaged"])
+def test_a_live_release_whose_pickle_is_not_its_cards_model_is_never_adopted(project, tmp_path, card):
+    release = project.prod_deployment_path.resolve()
+    marker = tmp_path / "PWNED"
+    plant_pickle(release / "trainedmodel.pkl", marker)  # changed after the release was built
+    if card == "damaged":
+        (release / "modelcard.json").write_text("{not json")
+    forget_history(project)  # as a damaged history moved aside, or a backup older than the releases
+    with history.opened(project.history_path) as conn, pytest.raises(registry.ReleaseRefused) as refused:
+        registry.reconcile(conn, project, "tester@box")
+    assert not marker.exists() and str(refused.value).startswith(f"{release.name} is refused: its ")
+    assert query(project, "SELECT COUNT(*) FROM models") == [(0,)]
+
+
 def test_a_reader_refuses_a_release_it_cannot_verify(project):
     release = project.prod_deployment_path.resolve()
     forget_history(project)
