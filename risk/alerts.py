@@ -23,6 +23,8 @@ SEVERITIES = ("info", "warning", "critical")
 MIN_ATTEMPT_SECONDS = 0.1  # an attempt with less time than this left would only record a spurious timeout
 MAX_ATTEMPTS = 24  # tries in all (about an hour of cron runs against a webhook that is down); then given up
 MAX_STATUS_LINE = 4096
+MAX_INTERIM_ANSWERS = 5  # 1xx answers skipped before the final one
+MAX_INTERIM_HEADERS = 50
 LATE_FACTOR = 2  # late: no heartbeat within LATE_FACTOR expected intervals
 USER_AGENT = "dynamic-risk-assessment-alerts"
 
@@ -226,20 +228,37 @@ def send_all(sock, data: bytes, deadline: float) -> None:
 
 
 def read_status(sock, deadline: float) -> tuple[int, str]:
-    """The status code and reason of an HTTP answer's first line, read before the deadline."""
-    line = b""
-    while b"\n" not in line:
+    """The status code and reason of an HTTP answer's final status line, read before the deadline. Interim
+    answers (1xx, such as 100 Continue) are skipped with their header lines, as RFC 9110 asks of a client."""
+    buffer = bytearray()
+    for _ in range(MAX_INTERIM_ANSWERS + 1):
+        words = read_line(sock, deadline, buffer).decode("latin-1").strip().split(" ", 2)
+        if len(words) < 2 or not words[0].startswith("HTTP/") or not (words[1].isdigit() and len(words[1]) == 3):
+            raise ValueError("the webhook's answer does not begin with an HTTP status line")
+        code = int(words[1])
+        if not 100 <= code < 200:
+            return code, one_line(words[2][:80]) if len(words) > 2 else ""
+        for _ in range(MAX_INTERIM_HEADERS):
+            if not read_line(sock, deadline, buffer).strip():
+                break
+        else:
+            raise ValueError(f"the webhook's interim answer {code} has more than {MAX_INTERIM_HEADERS} header lines")
+    raise ValueError(f"the webhook sent more than {MAX_INTERIM_ANSWERS} interim answers and no final one")
+
+
+def read_line(sock, deadline: float, buffer: bytearray) -> bytes:
+    """The next line of the answer (without its end), from `buffer` and then the socket, before the deadline."""
+    while b"\n" not in buffer:
+        if len(buffer) > MAX_STATUS_LINE:
+            raise ValueError("the webhook's answer has a line longer than an HTTP status or header line")
         sock.settimeout(left(deadline))
         chunk = sock.recv(1024)
         if not chunk:
             raise ConnectionError("the webhook closed the connection without answering")
-        line += chunk
-        if len(line) > MAX_STATUS_LINE and b"\n" not in line:
-            raise ValueError("the webhook's answer does not begin with an HTTP status line")
-    words = line.split(b"\n", 1)[0].decode("latin-1").strip().split(" ", 2)
-    if len(words) < 2 or not words[0].startswith("HTTP/") or not (words[1].isdigit() and len(words[1]) == 3):
-        raise ValueError("the webhook's answer does not begin with an HTTP status line")
-    return int(words[1]), one_line(words[2][:80]) if len(words) > 2 else ""
+        buffer += chunk
+    line, _, rest = bytes(buffer).partition(b"\n")
+    buffer[:] = rest
+    return line
 
 
 def is_transient(error: str) -> bool:

@@ -253,6 +253,17 @@ SLOW_200 = b"HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n" + b"x" * 40
             0,
             "ValueError: the webhook's answer does not begin with an HTTP status line",
         ),
+        (trickle(b"HTTP/1.1 100 Continue\r\n\r\n" + SLOW_200, 0), 1, None),  # an interim answer first (RFC 9110)
+        (
+            trickle(b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 404 Not Found\r\n\r\n", 0),
+            0,
+            "HTTP 404 Not Found",
+        ),
+        (
+            trickle(b"HTTP/1.1 100 Continue\r\n\r\n" * 6, 0),
+            0,
+            "ValueError: the webhook sent more than 5 interim answers and no final one",
+        ),
     ],
 )
 def test_a_delivery_ends_within_its_deadline_whatever_the_webhook_does_and_is_never_sent_twice(
