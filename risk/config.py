@@ -13,6 +13,7 @@ import json
 import os
 import socket
 import tempfile
+import urllib.parse
 from pathlib import Path
 
 PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -41,6 +42,21 @@ def _non_empty_text(value) -> bool:
     return isinstance(value, str) and value != ""
 
 
+def _webhook_url(value) -> bool:
+    """null, or an http(s) URL with a host, a valid port if any, and printable ASCII only (what a request
+    line can carry): a URL that can never be sent is refused here, not retried at every run."""
+    if value is None:
+        return True
+    if not isinstance(value, str) or not value.isascii() or not value.isprintable() or " " in value:
+        return False
+    try:
+        parts = urllib.parse.urlsplit(value)
+        parts.port  # noqa: B018 (raises ValueError for a port out of range or not a number)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
 # Optional keys: default and the check a value must pass, with the words that explain the check.
 OPTIONAL_KEYS = {
     "log_path": ("logs/fullprocess.log", _non_empty_text, "a non-empty path"),
@@ -55,11 +71,7 @@ OPTIONAL_KEYS = {
     "min_new_positives": (30, _positive_int, "an integer >= 1"),
     "false_alarm_rate": (0.05, _fraction(0.0, 0.5), "a number between 0 and 0.5"),
     "degraded_confidence": (0.9, _fraction(0.5, 1.0), "a number between 0.5 and 1"),
-    "alert_webhook_url": (
-        None,
-        lambda v: v is None or isinstance(v, str) and v.startswith(("http://", "https://")),
-        "an http(s) URL or null",
-    ),
+    "alert_webhook_url": (None, _webhook_url, "an http(s) URL with a host (printable ASCII) or null"),
     "expected_interval_minutes": (10, _positive_int, "an integer >= 1"),
 }
 PATH_KEYS = [*REQUIRED_PATH_KEYS, "log_path", "history_path"]

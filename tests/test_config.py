@@ -117,7 +117,8 @@ def test_default_is_config_json_beside_the_scripts(monkeypatch):
         ),
         (
             {**VALID, "alert_webhook_url": "ftp://hooks.example"},
-            "key 'alert_webhook_url' must be an http(s) URL or null, got 'ftp://hooks.example'",
+            "key 'alert_webhook_url' must be an http(s) URL with a host (printable ASCII) or null, got"
+            " 'ftp://hooks.example'",
         ),
         (
             {**VALID, "expected_interval_minutes": 0},
@@ -144,6 +145,14 @@ def test_bad_config_names_the_file_and_key(tmp_path, data, message):
 def test_missing_config_file_is_named(tmp_path):
     with pytest.raises(PipelineError, match=re.escape(f"config file {tmp_path / 'nope.json'} does not exist")):
         load_config(tmp_path / "nope.json")
+
+
+@pytest.mark.parametrize(
+    "value", ["https://", "http://[::1/x", "http://127.0.0.1:99999/hook", "http://127.0.0.1:41701/hö", "http://a b/"]
+)
+def test_a_webhook_url_that_can_never_be_sent_is_refused_when_the_config_is_read(tmp_path, value):
+    with pytest.raises(PipelineError, match="key 'alert_webhook_url' must be an http\\(s\\) URL with a host"):
+        load_config(write_config(tmp_path, {**VALID, "alert_webhook_url": value}))
 
 
 @pytest.mark.parametrize("name", ["config.json", "practiceconfig.json"])
