@@ -527,7 +527,10 @@ class TestToken:
         monkeypatch.delenv("SECRET_KEY", raising=False)
         return create_app(config).test_client()
 
-    @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}])
+    @pytest.mark.parametrize(
+        "headers",
+        [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}, {"Authorization": "Basic s3cret"}],
+    )
     @pytest.mark.parametrize("path", ["/scoring", "/toprisk", "/history", "/summarystats"])
     def test_a_missing_or_wrong_token_is_401(self, client, headers, path):
         response = client.get(path, headers=headers)
@@ -536,8 +539,9 @@ class TestToken:
             {"error": "missing or wrong token: send 'Authorization: Bearer <token>'"},
         )
 
-    def test_the_right_token_is_accepted(self, client):
-        assert client.get("/scoring", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+    @pytest.mark.parametrize("header", ["Bearer s3cret", "bearer s3cret", "BEARER  s3cret"])
+    def test_the_right_token_is_accepted_whatever_the_schemes_case(self, client, header):
+        assert client.get("/scoring", headers={"Authorization": header}).status_code == 200
 
     def test_health_needs_no_token(self, client):
         assert client.get("/health").status_code == 200

@@ -17,6 +17,7 @@ from conftest import FEATURES, damage_history, ranked_by_model
 
 from app import create_app
 from risk import charts, history, overview
+from risk.web.answers import MAX_FORM_FIELD_BYTES, TOO_LARGE
 
 SECTIONS = [
     "Status",
@@ -316,6 +317,12 @@ def test_a_wrong_token_is_refused(guarded):
     response = guarded.post("/login", data={"token": "wrong", "next": "/"})
     assert response.status_code == 401 and "That token is not the right one." in response.get_data(as_text=True)
     assert guarded.get("/").status_code == 302
+
+
+def test_a_login_form_over_a_form_fields_limit_is_a_413_before_any_token_is_compared(guarded):
+    response = guarded.post("/login", data={"token": "x" * MAX_FORM_FIELD_BYTES, "next": "/"})
+    assert (response.status_code, response.get_json()) == (413, {"error": TOO_LARGE})
+    assert guarded.post("/login", data={"token": TOKEN, "next": "/"}).status_code == 302  # no wrong guess counted
 
 
 def test_the_right_token_logs_in_until_logout(guarded):

@@ -62,13 +62,20 @@ class CappedBody(io.RawIOBase):
 
 
 class BoundedRequest(Request):
-    """Flask's request, but a chunked body (no Content-Length) over MAX_BODY_BYTES is a 413: Werkzeug
-    stops reading it at the limit without a word, and a body padded past it was answered 200."""
+    """Flask's request, but a chunked body (no Content-Length) over its limit is a 413: Werkzeug stops
+    reading it at the limit without a word, and a body padded past it was answered 200. An urlencoded form
+    (the login's) is read whole at once, so its whole body is held to a form field's limit."""
+
+    @property
+    def max_content_length(self) -> int:
+        if self.mimetype == "application/x-www-form-urlencoded":
+            return MAX_FORM_FIELD_BYTES
+        return super().max_content_length or MAX_BODY_BYTES
 
     @cached_property
     def stream(self):
         if self.content_length is None and self.environ.get("wsgi.input_terminated"):
-            return io.BufferedReader(CappedBody(self.environ["wsgi.input"], MAX_BODY_BYTES))
+            return io.BufferedReader(CappedBody(self.environ["wsgi.input"], self.max_content_length))
         return get_input_stream(self.environ, max_content_length=self.max_content_length)
 
 

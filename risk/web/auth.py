@@ -65,7 +65,8 @@ class Access:
         header = request.headers.get("Authorization")
         if header is None:
             return None
-        return header.removeprefix("Bearer ") if header.startswith("Bearer ") else ""
+        scheme, _, token = header.partition(" ")
+        return token.strip() if scheme.lower() == "bearer" else ""  # the scheme's case does not matter (RFC 9110)
 
     def try_token(self, supplied: str) -> tuple[bool, int]:
         """(right, wait): whether `supplied` is the token (a wrong one counts against the client's address),
