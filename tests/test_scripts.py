@@ -12,7 +12,7 @@ import sys
 
 import pandas as pd
 import pytest
-from conftest import FEATURES, PROJECT_DIR, free_port, make_project, run_script, seed_outdated_cache
+from conftest import FEATURES, PROJECT_DIR, client_rows, free_port, make_project, run_script, seed_outdated_cache
 from sklearn.metrics import f1_score
 
 from risk.config import load_config
@@ -147,6 +147,31 @@ def test_pipeline_runs_as_processes_from_another_working_folder(tmp_path, config
         "production_deployment/ingestedfiles.txt",
     ]
     assert [name for name in expected if not (config_path.parent / name).is_file()] == []
+
+
+@pytest.mark.slow
+def test_the_pipeline_on_the_rows_the_full_process_trained_on_registers_the_same_model_under_one_id(tmp_path):
+    # The story's two configurations, small: the full process bootstraps on the practice rows, then finds
+    # drift in the source rows and deploys a model trained on all of them (one batch); training.py on the
+    # same rows fits the same coefficients, in a process of its own, and must find that model, not a new id.
+    config_path = make_project(tmp_path, input_folder="practicedata", output_model_path="practicemodels")
+    config_path.rename(tmp_path / "practiceconfig.json")
+    production = make_project(tmp_path, input_folder="sourcedata")
+    for name, seed in (("dataset1.csv", 4), ("dataset2.csv", 5)):
+        client_rows(seed, 300, "flipped").to_csv(tmp_path / "sourcedata" / name, index=False)
+    for path in (tmp_path / "practiceconfig.json", production):
+        result = run_script("fullprocess.py", path)
+        assert result.returncode in (0, 2), result.stderr[-3000:]  # 2: no API to call, as intended
+    assert run_script("ingestion.py", production).returncode == 0
+    training = run_script("training.py", production)
+    deployed = (tmp_path / "production_deployment" / "trainedmodel.pkl").read_bytes()
+    trained = (tmp_path / "models" / "trainedmodel.pkl").read_bytes()
+    assert pickle.loads(trained).coef_.tolist() == pickle.loads(deployed).coef_.tolist()
+    assert trained == deployed
+    model_id = json.loads((tmp_path / "models" / "modelcard.json").read_text())["id"]
+    assert f"model {model_id} is one the history already records (trained " in training.stderr
+    with sqlite3.connect(tmp_path / "logs" / "history.db") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM models").fetchone()[0] == 2  # the practice model and this one
 
 
 @pytest.mark.slow
