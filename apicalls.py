@@ -17,6 +17,7 @@ from pathlib import Path
 
 import requests
 
+from risk import digest
 from risk.artifacts import APIRETURNS_FILE, TESTDATA_FILE
 from risk.config import Config, PipelineError, atomic_write_text
 from risk.logs import script_config
@@ -141,11 +142,8 @@ def utc_text() -> str:
 
 def prediction_summary(answer: dict) -> list[str]:
     predictions = answer.get("predictions") or []
-    exits = sum(1 for value in predictions if value == 1)
-    share = f" ({100 * exits / len(predictions):.1f} %)" if predictions else ""
     return [
-        f"{answer.get('rows', len(predictions))} rows of {answer.get('source', '?')}: {exits} predicted to"
-        f" exit{share}; release {answer.get('release', '?')}"
+        f"{answer.get('source', '?')}: {digest.predictions_text(predictions)}; release {answer.get('release', '?')}"
     ]
 
 
@@ -156,30 +154,15 @@ def scoring_summary(answer: dict) -> list[str]:
 
 def summarystats_summary(answer: dict) -> list[str]:
     columns = answer.get("summary") or {}
-    lines = [f"{len(columns)} numeric columns of finaldata.csv (mean, median, standard deviation):"]
-    width = max(map(len, columns), default=0)
-    for column, stats in columns.items():
-        numbers = ", ".join(f"{key} {stats.get(key, float('nan')):,.2f}" for key in ("mean", "median", "std"))
-        lines.append(f"  {column:<{width}}  {numbers}")
-    return lines
+    title = f"{len(columns)} numeric columns of finaldata.csv (mean, median, standard deviation):"
+    return [title, *("  " + line for line in digest.column_lines(columns))]
 
 
 def diagnostics_summary(answer: dict) -> list[str]:
-    timings = answer.get("execution_time") or {}
-    seconds = ", ".join(
-        f"{step.removesuffix('_seconds')} {'not run yet' if value is None else f'{value:.2f} s'}"
-        for step, value in timings.items()
-    )
-    missing = {column: share for column, share in (answer.get("missing_data") or {}).items() if share}
-    gaps = ", ".join(f"{column} {share:g} %" for column, share in missing.items()) or "none"
-    packages = answer.get("outdated_packages") or []
-    checked = [item for item in packages if str(item.get("latest", ""))[:1].isdigit()]  # not "unknown (...)"
-    behind = [item["package"] for item in checked if item["latest"] != item.get("installed")]
-    unchecked = f", {len(packages) - len(checked)} not checked" if len(checked) < len(packages) else ""
     return [
-        f"steps took {seconds or '?'}; missing values: {gaps}",
-        f"packages behind their latest release: {len(behind)} of {len(packages)}{unchecked}"
-        + (f" ({', '.join(behind)})" if behind else ""),
+        f"steps took {digest.timings_text(answer.get('execution_time') or {})};"
+        f" missing values: {digest.missing_text(answer.get('missing_data') or {})}",
+        f"packages: {digest.packages_text(answer.get('outdated_packages') or [])}",
     ]
 
 

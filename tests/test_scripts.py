@@ -211,7 +211,7 @@ def test_ingestion_with_only_bad_files_exits_non_zero_and_names_each(config_path
     assert not (config.output_folder_path / "finaldata.csv").exists()
 
 
-def test_diagnostics_prints_every_diagnostic_and_returns_them(
+def test_diagnostics_prints_a_summary_writes_every_prediction_to_a_file_and_returns_them(
     trained_project, config, capsys, monkeypatch, root_logging
 ):
     import diagnostics
@@ -221,7 +221,30 @@ def test_diagnostics_prints_every_diagnostic_and_returns_them(
     monkeypatch.setenv("RISK_CONFIG", str(config.config_path))
     report = diagnostics.main([])
     printed = capsys.readouterr().out.splitlines()
-    assert printed == [f"{name}: {json.dumps(value)}" for name, value in report.items()]
+    exits = sum(report["model_predictions"])
+    rows = len(report["model_predictions"])
+    packages = report["outdated_packages"]  # each at 9.9.9, behind
+    names = [item["package"] for item in packages]
+    assert printed[0] == (
+        f"model_predictions: {exits} of {rows} predicted to exit ({100 * exits / rows:.1f} %); every row in"
+        " models/diagnosticpredictions.csv"
+    )
+    assert printed[1:] == [
+        "dataframe_summary (mean, median, standard deviation):",
+        *(
+            f"  {column:<19}  mean {stats['mean']:,.2f}, median {stats['median']:,.2f}, std {stats['std']:,.2f}"
+            for column, stats in report["dataframe_summary"].items()
+        ),
+        "missing_data: none",
+        "execution_time: "
+        + ", ".join(
+            f"{step} {report['execution_time'][step + '_seconds']:.2f} s" for step in ("ingestion", "training")
+        ),
+        f"outdated_packages: {len(packages)} of {len(packages)} behind their latest release ({', '.join(names)})",
+    ]
+    written = pd.read_csv(config.output_model_path / "diagnosticpredictions.csv")
+    assert list(written.columns) == ["corporation", "prediction", "probability"]
+    assert written["prediction"].tolist() == report["model_predictions"]
     testdata = pd.read_csv(config.test_data_path / "testdata.csv")
     with open(config.prod_deployment_path / "trainedmodel.pkl", "rb") as handle:
         model = pickle.load(handle)

@@ -288,13 +288,13 @@ def test_apireturns_starts_with_a_one_screen_summary_and_keeps_the_full_answers_
         "The API at http://127.0.0.1:8000, called 2026-12-02 05:19:22 UTC: the summary, then the full answers below"
         " the marker.",
         "",
-        "POST /prediction   200  4 rows of testdata/testdata.csv: 2 predicted to exit (50.0 %); release r2",
+        "POST /prediction   200  testdata/testdata.csv: 2 of 4 predicted to exit (50.0 %); release r2",
         "GET /scoring       200  F1 0.5966 on the test data; release r2",
         "GET /summarystats  200  2 numeric columns of finaldata.csv (mean, median, standard deviation):",
         "                          lastmonth_activity  mean 95.27, median 50.00, std 155.02",
         "                          exited              mean 0.24, median 0.00, std 0.43",
         "GET /diagnostics   200  steps took ingestion 0.08 s, training not run yet; missing values: exited 12.5 %",
-        "                        packages behind their latest release: 1 of 3, 1 not checked (flask)",
+        "                        packages: 1 of 3 behind their latest release, 1 not checked (flask)",
         "",
     ]
     assert json.loads(full) == answers
