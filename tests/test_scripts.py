@@ -537,11 +537,47 @@ def load_story():
     return story
 
 
-def test_make_clean_removes_every_generated_output_and_no_data():
+def test_make_clean_runs_the_cleaner_with_the_systems_python():
     (line,) = make_dry_run("clean")
-    removed = line.removeprefix("rm -rf ").split()
-    assert sorted(removed) == sorted(load_story().GENERATED)  # what `make run` resets first
-    assert not {"practicedata", "sourcedata", "testdata"} & set(removed)
+    assert line.endswith(" demo/clean.py") and ".venv" not in line  # works without the environment
+
+
+def test_make_clean_removes_every_generated_output_and_the_generated_months_and_no_bundled_data(tmp_path, capsys):
+    from datagen import generate_data
+    from demo import clean
+
+    bundled = [f"{folder}/{name}" for folder, names in clean.BUNDLED_DATA.items() for name in names]
+    assert sorted(bundled) == sorted(generate_data.build_datasets())  # what datagen writes, no more
+    for name in bundled:
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text("corporation\n")
+    for name in load_story().GENERATED + ["mutants", ".production_deployment.tmp-20261202T0510Z"]:
+        (tmp_path / name / "sub").mkdir(parents=True)
+        (tmp_path / name / "sub" / "file.txt").write_text("x")
+    for folder in ["sourcedata", "sourcedata", "practicedata"]:  # dataset5.csv, dataset6.csv, dataset3.csv
+        generate_data.next_dataset_path(tmp_path / folder).write_text("corporation\n")
+    (tmp_path / "sourcedata" / "clients-from-crm.csv").write_text("corporation\n")  # not one datagen writes
+    capsys.readouterr()
+    removed = clean.main([str(tmp_path)])
+    assert capsys.readouterr().out.splitlines() == [
+        "removed ingesteddata/",
+        "removed models/",
+        "removed practicemodels/",
+        "removed production_deployment/",
+        "removed production_deployment.releases/",
+        "removed logs/",
+        "removed mutants/",
+        "removed .production_deployment.tmp-20261202T0510Z/",
+        "removed practicedata/dataset3.csv",
+        "removed sourcedata/dataset5.csv",
+        "removed sourcedata/dataset6.csv",
+        "kept the bundled data: practicedata/, sourcedata/, testdata/",
+    ]
+    assert len(removed) == 11
+    left = sorted(path.relative_to(tmp_path).as_posix() for path in tmp_path.rglob("*") if path.is_file())
+    assert left == sorted([*bundled, "sourcedata/clients-from-crm.csv"])
+    assert clean.main([str(tmp_path)]) == []
+    assert capsys.readouterr().out == "nothing to remove: no generated output, no generated data month\n"
 
 
 # --- deployment.py keeps the 20 newest releases, the live one and the rollback target --------------------
