@@ -19,6 +19,7 @@ import pandas as pd
 from risk import diagnosis, digest
 from risk.artifacts import DIAGNOSTIC_PREDICTIONS_FILE
 from risk.config import Config, atomic_write_text
+from risk.contract import ID_COLUMN
 from risk.logs import script_config
 from risk.outdated import REQUIREMENTS_PATH
 
@@ -101,8 +102,8 @@ def diagnose_with_rows(config: Config, refresh: bool = False) -> tuple[dict, dic
 
 def predictions_frame(predicted: dict) -> pd.DataFrame:
     """One row per predicted row: its client code (when the data has one), prediction and exit probability."""
-    columns = ["corporation", "prediction", "probability"]
-    data = [predicted.get("corporation"), predicted["predictions"], predicted["probabilities"]]
+    columns = [ID_COLUMN, "prediction", "probability"]
+    data = [predicted.get(ID_COLUMN), predicted["predictions"], predicted["probabilities"]]
     return pd.DataFrame({name: values for name, values in zip(columns, data, strict=True) if values is not None})
 
 
