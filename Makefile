@@ -101,5 +101,7 @@ format: $(VENV)/.installed
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# Everything the project generated (demo/clean.py says what): outputs, leftovers, data months generate_data.py
+# --month added; the bundled data stays. Standard library only: no virtual environment needed.
 clean:
-	rm -rf ingesteddata models practicemodels production_deployment production_deployment.releases logs
+	$(PYTHON) demo/clean.py

@@ -2,8 +2,9 @@
 
 Config keys: api_base_url (where the API is; `--url` overrides it; a bare `host:port` means http),
 test_data_path (the file sent to /prediction, named relative to the config's folder), output_model_path
-(writes apireturns.txt: the four answers as one JSON document, written atomically). Sends API_TOKEN
-when it is set.
+(writes apireturns.txt atomically: a one-screen summary, each endpoint with its status and key numbers,
+then the four full answers as one JSON document below the ANSWERS_MARKER line; read_answers reads them
+back). Sends API_TOKEN when it is set.
 """
 
 import argparse
@@ -12,9 +13,11 @@ import logging
 import os
 import time
 import urllib.parse
+from pathlib import Path
 
 import requests
 
+from risk import digest
 from risk.artifacts import APIRETURNS_FILE, TESTDATA_FILE
 from risk.config import Config, PipelineError, atomic_write_text
 from risk.logs import script_config
@@ -22,6 +25,13 @@ from risk.logs import script_config
 logger = logging.getLogger(__name__)
 
 TIMEOUT_SECONDS = 120  # /diagnostics times real runs of two steps
+ENDPOINTS = {
+    "prediction": "POST /prediction",
+    "scoring": "GET /scoring",
+    "summarystats": "GET /summarystats",
+    "diagnostics": "GET /diagnostics",
+}
+ANSWERS_MARKER = "===== the full answers, as JSON ====="
 
 
 def api_url(text: str, source: str) -> str:
@@ -91,9 +101,77 @@ def call_api(config: Config, url: str | None = None) -> dict:
     started = time.perf_counter()
     logger.info("calling the API at %s", base_url)
     answers = call_endpoints(base_url, testdata_filepath, os.environ.get("API_TOKEN"))
-    atomic_write_text(output_path, json.dumps(answers, indent=2) + "\n")
+    atomic_write_text(output_path, format_answers(answers, base_url, utc_text()))
     logger.info("apicalls finished in %.2fs: %s", time.perf_counter() - started, output_path)
     return answers
+
+
+def format_answers(answers: dict, base_url: str, at: str) -> str:
+    """apireturns.txt: the summary, one line per endpoint (more for /summarystats' columns), then the full
+    answers below ANSWERS_MARKER. A file is written only when every endpoint answered 200."""
+    lines = [f"The API at {base_url}, called {at}: the summary, then the full answers below the marker.", ""]
+    width = max(map(len, ENDPOINTS.values()))
+    for name, endpoint in ENDPOINTS.items():
+        first, *more = SUMMARIES[name](answers.get(name) or {})
+        lines.append(f"{endpoint:<{width}}  200  {first}")
+        lines.extend(f"{'':<{width}}       {line}" for line in more)
+    return "\n".join([*lines, "", ANSWERS_MARKER, compact_json(answers), ""])
+
+
+def compact_json(value, indent: str = "") -> str:
+    """JSON indented like json.dumps(indent=2), but a list of numbers or strings on one line: 1,200
+    predictions are one line, not 1,200."""
+    inner = indent + "  "
+    if isinstance(value, dict) and value:
+        items = [f"{inner}{json.dumps(key)}: {compact_json(item, inner)}" for key, item in value.items()]
+        return "{\n" + ",\n".join(items) + f"\n{indent}}}"
+    if isinstance(value, list) and any(isinstance(item, dict | list) for item in value):
+        return "[\n" + ",\n".join(inner + compact_json(item, inner) for item in value) + f"\n{indent}]"
+    return json.dumps(value)
+
+
+def read_answers(path) -> dict:
+    """The full answers apireturns.txt keeps below its summary."""
+    text = Path(path).read_text(encoding="utf-8")
+    return json.loads(text.split(ANSWERS_MARKER + "\n", 1)[1])
+
+
+def utc_text() -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+
+
+def prediction_summary(answer: dict) -> list[str]:
+    predictions = answer.get("predictions") or []
+    return [
+        f"{answer.get('source', '?')}: {digest.predictions_text(predictions)}; release {answer.get('release', '?')}"
+    ]
+
+
+def scoring_summary(answer: dict) -> list[str]:
+    f1 = answer.get("f1")
+    return [f"F1 {'?' if f1 is None else f'{f1:.4f}'} on the test data; release {answer.get('release', '?')}"]
+
+
+def summarystats_summary(answer: dict) -> list[str]:
+    columns = answer.get("summary") or {}
+    title = f"{len(columns)} numeric columns of finaldata.csv (mean, median, standard deviation):"
+    return [title, *("  " + line for line in digest.column_lines(columns))]
+
+
+def diagnostics_summary(answer: dict) -> list[str]:
+    return [
+        f"steps took {digest.timings_text(answer.get('execution_time') or {})};"
+        f" missing values: {digest.missing_text(answer.get('missing_data') or {})}",
+        f"packages: {digest.packages_text(answer.get('outdated_packages') or [])}",
+    ]
+
+
+SUMMARIES = {
+    "prediction": prediction_summary,
+    "scoring": scoring_summary,
+    "summarystats": summarystats_summary,
+    "diagnostics": diagnostics_summary,
+}
 
 
 def main(argv=None) -> dict:

@@ -58,8 +58,9 @@ def deploy(config: Config, reason: str = "manual", run_id: int | None = None) ->
 
 
 def format_releases(rows: list[dict]) -> str:
-    """The registry as a table for a terminal, live release marked with '*'."""
-    header = ["", "RELEASE", "MODEL", "VALIDATION F1 [CI]", "TEST F1", "DEPLOYED (UTC)", "WHY", "BY"]
+    """The registry as a table for a terminal, live release marked with '*': each release with its model's
+    health and its first deployment, then a line for each later move that made it live again."""
+    header = ["", "RELEASE", "MODEL", "HEALTH", "VALIDATION F1 [CI]", "TEST F1", "DEPLOYED (UTC)", "WHY", "BY"]
     lines = [header]
     for row in rows:
         validation = "-"
@@ -70,17 +71,34 @@ def format_releases(rows: list[dict]) -> str:
                 "*" if row["live"] else "",
                 row["release"],
                 row["model_id"] or "(not in history)",
+                health_cell(row["health"]),
                 validation,
                 "-" if row["test_f1"] is None else f"{row['test_f1']:.4f}",
-                (row["deployed_at"] or ("never live" if row["known"] else "unknown"))[:19].replace("T", " "),
+                utc_text(row["deployed_at"]) if row["deployed_at"] else "never live" if row["known"] else "unknown",
                 row["reason"] or "-",
                 row["actor"] or "-",
             ]
         )
+        for move in row["moves"]:
+            lines.append(["", "  live again", "", "", "", "", utc_text(move["at"]), move["reason"], move["actor"]])
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     return "\n".join(
         "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip() for line in lines
     )
+
+
+def utc_text(at: str) -> str:
+    """A time of the history (2026-11-27T18:53:18.123Z) as a person reads it: 2026-11-27 18:53:18."""
+    return at[:19].replace("T", " ")
+
+
+def health_cell(health: dict | None) -> str:
+    """A model's health verdict in a few characters: `degraded (F1 0.39)`, `unproven`, `-` when unknown."""
+    if health is None:
+        return "-"
+    if health["f1"] is None:
+        return health["verdict"]
+    return f"{health['verdict']} (F1 {health['f1']:.2f})"
 
 
 def list_releases(config: Config) -> list[dict]:

@@ -1,21 +1,25 @@
 """Step 3: diagnostics of the deployed model, the data and the pipeline.
 
 Config keys: prod_deployment_path (the deployed model), test_data_path (default data to predict),
-output_folder_path (finaldata.csv), output_model_path (cache of the outdated-packages answer),
-outdated_cache_seconds, history_path (the durations of the last real runs of the steps).
-`python diagnostics.py` prints every diagnostic (diagnose); `--refresh` times fresh runs of the steps.
-Each function takes the Config; the work is in risk/diagnosis.py.
+output_folder_path (finaldata.csv), output_model_path (writes diagnosticpredictions.csv: every test row's
+prediction and probability; cache of the outdated-packages answer), outdated_cache_seconds, history_path
+(the durations of the last real runs of the steps). `python diagnostics.py` prints a summary of every
+diagnostic (--refresh times fresh runs of the steps). Each function takes the Config; the work is in
+risk/diagnosis.py.
 """
 
 import argparse
-import json
 import logging
+import os
 import time
+from pathlib import Path
 
 import pandas as pd
 
-from risk import diagnosis
-from risk.config import Config
+from risk import diagnosis, digest
+from risk.artifacts import DIAGNOSTIC_PREDICTIONS_FILE
+from risk.config import Config, atomic_write_text
+from risk.contract import ID_COLUMN
 from risk.logs import script_config
 from risk.outdated import REQUIREMENTS_PATH
 
@@ -76,30 +80,62 @@ def outdated_packages_list(config: Config, requirements_path=REQUIREMENTS_PATH) 
 def diagnose(config: Config, refresh: bool = False) -> dict:
     """Every diagnostic by name: the deployed model's predictions on the test data, the summary and missing
     data of finaldata.csv, the steps' seconds (fresh runs with `refresh`) and the outdated packages."""
+    return diagnose_with_rows(config, refresh)[0]
+
+
+def diagnose_with_rows(config: Config, refresh: bool = False) -> tuple[dict, dict]:
+    """(diagnose's report, the predictions with their probabilities and client codes: predict_rows')."""
     started = time.perf_counter()
     logger.info("diagnostics started for %s", config.prod_deployment_path)
     timings = execution_details(config, refresh)
+    predicted = diagnosis.deployed_predictions(config)
     report = {
-        "model_predictions": model_predictions(config),
+        "model_predictions": predicted["predictions"],
         "dataframe_summary": summary_table(config),
         "missing_data": missing_data_table(config),
         "execution_time": {f"{row['step']}_seconds": row["seconds"] for row in timings},
         "outdated_packages": outdated_packages_list(config),
     }
     logger.info("diagnostics finished in %.2fs", time.perf_counter() - started)
-    return report
+    return report, predicted
+
+
+def predictions_frame(predicted: dict) -> pd.DataFrame:
+    """One row per predicted row: its client code (when the data has one), prediction and exit probability."""
+    columns = [ID_COLUMN, "prediction", "probability"]
+    data = [predicted.get(ID_COLUMN), predicted["predictions"], predicted["probabilities"]]
+    return pd.DataFrame({name: values for name, values in zip(columns, data, strict=True) if values is not None})
+
+
+def format_report(report: dict, predictions_path: Path) -> str:
+    """The summary diagnostics.py prints: a line or a few per diagnostic, the predictions counted and named
+    by the file that holds them all."""
+    return "\n".join(
+        [
+            f"model_predictions: {digest.predictions_text(report['model_predictions'])}; every row in"
+            f" {predictions_path}",
+            "dataframe_summary (mean, median, standard deviation):",
+            *("  " + line for line in digest.column_lines(report["dataframe_summary"])),
+            f"missing_data: {digest.missing_text(report['missing_data'])}",
+            f"execution_time: {digest.timings_text(report['execution_time'])}",
+            f"outdated_packages: {digest.packages_text(report['outdated_packages'])}",
+        ]
+    )
 
 
 def main(argv=None) -> dict:
-    """`python diagnostics.py [--refresh]` with the config RISK_CONFIG names (or config.json): prints every
-    diagnostic, one line each; a failure is one line and exit code 1."""
+    """`python diagnostics.py [--refresh]` with the config RISK_CONFIG names (or config.json): prints a summary
+    of every diagnostic and writes every prediction to output_model_path/diagnosticpredictions.csv; a failure
+    is one line and exit code 1."""
     parser = argparse.ArgumentParser(description="Print every diagnostic of the deployed model and the data.")
     parser.add_argument("--refresh", action="store_true", help="time fresh runs of ingestion and training")
     args = parser.parse_args(argv)
     with script_config() as config:
-        report = diagnose(config, args.refresh)
-    for name, value in report.items():
-        print(f"{name}: {json.dumps(value)}")
+        report, predicted = diagnose_with_rows(config, args.refresh)
+        predictions_path = config.output_model_path / DIAGNOSTIC_PREDICTIONS_FILE
+        atomic_write_text(predictions_path, predictions_frame(predicted).to_csv(index=False))
+        logger.info("every prediction written to %s", predictions_path)
+    print(format_report(report, Path(os.path.relpath(predictions_path, config.config_path.parent))))
     return report
 
 

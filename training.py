@@ -73,10 +73,18 @@ def train(config: Config) -> LogisticRegression:
     write_model(model, card, config.output_model_path)
     seconds = time.perf_counter() - started
     with history.opened(config.history_path) as conn:
+        known = history.get_model(conn, card["id"])
         with conn:
             registry.record_card(conn, card)
         history.record_step(
             conn, str(config.config_path), "training", started_at, seconds, True, {"rows": card["rows"]}
+        )
+    if known:
+        logger.info(
+            "model %s is one the history already records (trained %s on %s): the same model, its record kept",
+            card["id"],
+            known["trained_at"],
+            known["window"],
         )
     if card["rows_left_out"]:
         logger.warning("training left out %d row(s) with a missing feature value", card["rows_left_out"])

@@ -18,28 +18,27 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
+from demo.clean import GENERATED, generated_months  # noqa: E402
 from risk import history, sandbox  # noqa: E402
 from risk.config import API_URL_ENV_VAR, CONFIG_ENV_VAR, load_config  # noqa: E402
 
 PRACTICE_CONFIG = PROJECT_DIR / "practiceconfig.json"
 PRODUCTION_CONFIG = PROJECT_DIR / "config.json"
-GENERATED = [
-    "ingesteddata",
-    "models",
-    "practicemodels",
-    "production_deployment",
-    "production_deployment.releases",
-    "logs",
-]
 
 
 def reset_outputs() -> None:
+    """Remove the outputs of an earlier run (GENERATED); warn of data months added since the bundled data,
+    which would change the story (`make clean` removes them)."""
     for name in GENERATED:
         path = PROJECT_DIR / name
         if path.is_symlink():
             path.unlink()
         elif path.exists():
             shutil.rmtree(path)
+    months = generated_months(PROJECT_DIR)
+    if months:
+        names = ", ".join(str(path.relative_to(PROJECT_DIR)) for path in months)
+        print(f"note: {names} were added since the bundled data; the story will differ (make clean removes them)")
 
 
 def run_fullprocess(config_path: Path, api_url: str) -> int:

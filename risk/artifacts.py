@@ -32,6 +32,7 @@ TREND_FILE = "trend.png"  # output_model_path: the F1 trend chart of the report'
 RANKING_FILE = "riskranking.csv"  # output_model_path: every scored client, highest risk first, with why
 UNSCORED_FILE = "riskunscored.csv"  # output_model_path: the clients that cannot be scored, with why
 APIRETURNS_FILE = "apireturns.txt"  # output_model_path
+DIAGNOSTIC_PREDICTIONS_FILE = "diagnosticpredictions.csv"  # output_model_path: diagnostics.py's every prediction
 OUTDATED_CACHE_FILE = "outdatedpackages.json"  # output_model_path
 LOCK_FILE = "fullprocess.lock"  # beside log_path
 

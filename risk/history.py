@@ -668,6 +668,16 @@ def last_deployment(conn: sqlite3.Connection) -> dict | None:
     return select_one(conn, "SELECT * FROM deployments WHERE state = 'done' ORDER BY id DESC LIMIT 1")
 
 
+def release_moves(conn: sqlite3.Connection, name: str) -> list[dict]:
+    """Every completed move of the live pointer to release `name`, oldest first: its first deployment, then
+    each later move that made it live again (a rollback, --to, an adoption after a move by hand)."""
+    return select(
+        conn,
+        "SELECT at, from_release, reason, actor FROM deployments WHERE to_release = ? AND state = 'done' ORDER BY id",
+        (name,),
+    )
+
+
 def pending_deployments(conn: sqlite3.Connection) -> list[dict]:
     return select(conn, "SELECT * FROM deployments WHERE state = 'pending' ORDER BY id")
 

@@ -9,6 +9,7 @@ once, when it is loaded. The model card (`modelcard.json`) says what a model lea
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import pickle
 from pathlib import Path
@@ -60,11 +61,21 @@ def train_model(df: pd.DataFrame) -> LogisticRegression:
 
 
 def model_bytes(model) -> bytes:
-    return pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
+    """The model's pickle, the same bytes for the same fitted values whatever process writes it.
+
+    A plain pickle writes an object met twice as a reference to the first, so its bytes depend on which
+    equal strings happen to be one object (the attribute name "C" and NumPy's array order "C" are, or
+    not, depending on what the process imported first): the full process and training.py gave one model
+    two ids. Without the memo (`fast`: a model holds no cycles) every value is written out in full."""
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.fast = True
+    pickler.dump(model)
+    return buffer.getvalue()
 
 
 def model_id_of(data: bytes) -> str:
-    """A model's id: the first 12 hex digits of its pickle's SHA-256 (the same model, the same id)."""
+    """A model's id: the first 12 hex digits of its pickle's SHA-256 (model_bytes: the same model, the same id)."""
     return hashlib.sha256(data).hexdigest()[:12]
 
 

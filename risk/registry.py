@@ -8,7 +8,8 @@ unknown live releases with what can be read from them (their files' SHA-256 trus
 rollback() moves production to the release live before, or any kept one; rollback_on_disk() does when
 the history cannot be written. A release's model is unpickled only once its SHA-256 matched the one
 the history records (load_release_model), and a release goes live only with every file it was made with.
-Standard library only, except to unpickle a model (risk.model).
+Standard library only, except to unpickle a model (risk.model) and to list releases with their models'
+health (risk.overview).
 """
 
 from __future__ import annotations
@@ -616,32 +617,38 @@ def prune(conn: sqlite3.Connection, config: Config) -> None:
 
 
 def list_releases(conn: sqlite3.Connection | None, config: Config) -> list[dict]:
-    """The kept releases, newest first: live or not, model, validation and test F1, last deployed, why."""
+    """The kept releases, newest first: live or not, model and its health verdict (overview.health), validation
+    and test F1, its first deployment (when, why, by whom) and every later move that made it live again.
+    Without a history (`conn` None), what the folders say."""
     live = artifacts.live_release_name(config.prod_deployment_path)
     rows = []
     for release in reversed(artifacts.kept_releases(config.prod_deployment_path)):
         record = history.get_release(conn, release.name) if conn else None
         model = history.get_model(conn, record["model_id"]) if record else None
-        deployed = None
-        if conn:
-            deployed = history.select_one(
-                conn,
-                "SELECT * FROM deployments WHERE to_release = ? AND state = 'done' ORDER BY id DESC LIMIT 1",
-                (release.name,),
-            )
+        moves = history.release_moves(conn, release.name) if conn else []
+        first = moves[0] if moves else None
         rows.append(
             {
                 "release": release.name,
                 "live": release.name == live,
                 "model_id": record["model_id"] if record else None,
+                "health": model_health(conn, record["model_id"]) if record else None,
                 "validation_f1": model["validation_f1"] if model else None,
                 "validation_low": model["validation_low"] if model else None,
                 "validation_high": model["validation_high"] if model else None,
                 "test_f1": record["test_f1"] if record else read_score(release / artifacts.SCORE_FILE),
-                "deployed_at": deployed["at"] if deployed else None,
-                "reason": deployed["reason"] if deployed else None,
-                "actor": deployed["actor"] if deployed else None,
+                "deployed_at": first["at"] if first else None,
+                "reason": first["reason"] if first else None,
+                "actor": first["actor"] if first else None,
+                "moves": moves[1:],
                 "known": record is not None,
             }
         )
     return rows
+
+
+def model_health(conn: sqlite3.Connection, model_id: str) -> dict:
+    """The model's one health verdict, overview.health's."""
+    from risk.overview import health  # pandas, through the risk list: only the list of releases needs it
+
+    return health(conn, model_id)

@@ -140,17 +140,21 @@ def test_rollback_with_a_single_deployment_is_refused(trained_project, config):
 def test_the_list_marks_the_live_release_with_its_scores_and_why(trained_project, config):
     first = live(config)
     second = retrain_and_deploy(config, flip=True)
-    deployment.rollback(config)
+    deployment.rollback(config)  # first live again
+    deployment.rollback(config)  # second live again: both keep their first deployment's time and reason
     rows = deployment.list_releases(config)
-    assert [(row["release"], row["live"], row["reason"]) for row in rows] == [
-        (second, False, "manual"),
-        (first, True, "rollback"),
+    assert [
+        (row["release"], row["live"], row["reason"], [move["reason"] for move in row["moves"]]) for row in rows
+    ] == [
+        (second, True, "manual", ["rollback"]),
+        (first, False, "manual", ["rollback"]),
     ]
     text = deployment.format_releases(rows)
     lines = text.splitlines()
     assert lines[0].split() == [
         "RELEASE",
         "MODEL",
+        "HEALTH",
         "VALIDATION",
         "F1",
         "[CI]",
@@ -161,9 +165,40 @@ def test_the_list_marks_the_live_release_with_its_scores_and_why(trained_project
         "WHY",
         "BY",
     ]
-    assert lines[2].startswith("*  " + first) and "rollback  tester@box" in lines[2]
+    with sqlite3.connect(config.history_path) as conn:
+        moves = conn.execute(
+            "SELECT to_release, at, reason FROM deployments WHERE state = 'done' ORDER BY id"
+        ).fetchall()
+    assert [(name, reason) for name, _, reason in moves] == [
+        (first, "manual"),
+        (second, "manual"),
+        (first, "rollback"),
+        (second, "rollback"),
+    ]
+    at = [f"{when[:10]} {when[11:19]}" for _, when, _ in moves]
+    assert lines[1].startswith("*  " + second) and lines[1].split()[-4:] == [*at[1].split(), "manual", "tester@box"]
+    assert lines[2].split() == ["live", "again", *at[3].split(), "rollback", "tester@box"]
+    assert lines[3].startswith("   " + first) and lines[3].split()[-4:] == [*at[0].split(), "manual", "tester@box"]
+    assert lines[4].split() == ["live", "again", *at[2].split(), "rollback", "tester@box"]
+    assert len(lines) == 5
     score = float((config.prod_deployment_path / "latestscore.txt").read_text())
-    assert f"{score:.4f}" in lines[2]
+    assert f"{score:.4f}" in lines[1] and " unproven " in lines[1]  # never checked on new rows
+
+
+def test_the_list_gives_each_releases_model_health_with_its_measured_f1(history_project):
+    with sqlite3.connect(history_project.history_path) as conn:
+        checks = conn.execute(
+            "SELECT m.model_id, m.state, v.value FROM monitoring m JOIN verdicts v ON v.run_id = m.run_id"
+            " AND v.kind = 'performance' ORDER BY m.id"
+        ).fetchall()
+        models = dict(conn.execute("SELECT name, model_id FROM releases"))
+    latest = {model_id: (state, f1) for model_id, state, f1 in checks}  # each model's latest check
+    assert sorted(state for state, _ in latest.values()) == ["degraded", "healthy"]  # drift, then none
+    lines = deployment.format_releases(deployment.list_releases(history_project)).splitlines()[1:]
+    assert len(lines) == len(models) == 2
+    for line in lines:
+        state, f1 = latest[models[line.split()[1 if line.startswith("*") else 0]]]
+        assert f"  {state} (F1 {f1:.2f})  " in line
 
 
 def test_the_list_takes_a_known_releases_test_f1_from_the_history_and_an_unknown_ones_from_its_file(

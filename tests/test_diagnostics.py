@@ -12,7 +12,7 @@ import pytest
 from conftest import FEATURES, PROJECT_DIR, damage_history, malform_history, run_script, seed_outdated_cache
 
 import diagnostics
-from risk import diagnosis, outdated
+from risk import diagnosis, digest, outdated
 from risk.config import PipelineError
 
 KNOWN = pd.DataFrame(
@@ -300,3 +300,35 @@ def test_diagnostics_over_a_history_that_cannot_be_read_end_in_one_line_without_
         f"ERROR risk: history database logs/history.db is damaged ({problem}): restore it from a backup, or move"
         " it aside"
     )
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (digest.predictions_text([0, 1, 1, 0]), "2 of 4 predicted to exit (50.0 %)"),
+        (digest.predictions_text([]), "0 of 0 predicted to exit"),
+        (
+            digest.column_lines({"a": {"mean": 1234.5, "median": None, "std": None}}),
+            ["a  mean 1,234.50, median -, std -"],
+        ),
+        (digest.missing_text({"a": 0.0, "b": 12.5}), "b 12.5 %"),
+        (digest.missing_text({"a": 0.0}), "none"),
+        (
+            digest.timings_text({"ingestion_seconds": 0.0772, "training_seconds": None}),
+            "ingestion 0.08 s, training not run yet",
+        ),
+        (digest.timings_text({}), "none recorded"),
+        (
+            digest.packages_text(
+                [
+                    {"package": "flask", "installed": "3.1.2", "latest": "3.1.3"},
+                    {"package": "numpy", "installed": "2.4.6", "latest": "2.4.6"},
+                    {"package": "pandas", "installed": "3.1.1", "latest": "not checked yet"},
+                ]
+            ),
+            "1 of 3 behind their latest release, 1 not checked (flask)",
+        ),
+    ],
+)
+def test_the_digest_says_each_diagnostic_in_a_few_words(text, expected):
+    assert text == expected

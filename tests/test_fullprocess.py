@@ -29,6 +29,7 @@ from conftest import (
     trickle,
 )
 
+import apicalls
 from risk import history, registry
 from risk.config import load_config
 
@@ -763,7 +764,7 @@ def test_make_run_tells_the_readmes_story_in_numbers(story):
     (candidate,) = story_query(root, "SELECT detail FROM verdicts WHERE kind = 'candidate' AND n = 10000")
     assert "F1 0.81 [0.79, 0.82] on 10000 newest rows -> chosen" in candidate["detail"]
     # Served by the running API at once: apicalls' answer names the new release; then the API stopped.
-    answers = json.loads((root / "models" / "apireturns.txt").read_text())
+    answers = apicalls.read_answers(root / "models" / "apireturns.txt")
     assert answers["prediction"]["release"] == releases["drift"]
     with pytest.raises(requests.ConnectionError):
         requests.get(url + "/health", timeout=5)

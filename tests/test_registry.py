@@ -20,7 +20,7 @@ from conftest import FEATURES, plant_pickle, refuse_to_delete, set_config
 
 import deployment
 import training
-from risk import artifacts, history, registry
+from risk import artifacts, history, overview, registry
 from risk.config import PipelineError, load_config
 
 
@@ -189,10 +189,11 @@ def test_a_card_from_another_history_is_recorded_without_its_run(tmp_path):
 # --- the list ---------------------------------------------------------------------------------------
 
 
-def test_the_list_gives_every_kept_release_newest_first_with_its_model_scores_and_last_move(project):
+def test_the_list_gives_every_kept_release_newest_first_with_its_first_deployment_later_moves_and_health(project):
     first = live(project)
     second = deploy_flipped(project)
-    deployment.rollback(project)  # live: first, moved there by a rollback
+    for _ in range(3):
+        deployment.rollback(project)  # live: first, second, then first again: three moves, each a rollback
     releases = artifacts.releases_path(project.prod_deployment_path)
     stray = releases / "20000101T000000000000Z-aaaa"  # a release folder the history does not know
     shutil.copytree(releases / first, stray)
@@ -201,27 +202,36 @@ def test_the_list_gives_every_kept_release_newest_first_with_its_model_scores_an
     moves = {
         name: query(
             project,
-            "SELECT at, reason, actor FROM deployments WHERE to_release = ? AND state = 'done' ORDER BY id DESC",
+            "SELECT at, from_release, reason, actor FROM deployments WHERE to_release = ? AND state = 'done'"
+            " ORDER BY id",
             (name,),
-        )[0]
+        )
         for name in (first, second)
     }
-    assert [move[1:] for move in moves.values()] == [("rollback", "tester@box"), ("manual", "tester@box")]
+    assert {name: [move[1:] for move in rows] for name, rows in moves.items()} == {
+        first: [(None, "manual", "tester@box"), (second, "rollback", "tester@box"), (second, "rollback", "tester@box")],
+        second: [(first, "manual", "tester@box"), (first, "rollback", "tester@box")],
+    }
+    with history.opened(project.history_path) as conn:
+        health = {name: overview.health(conn, model_id_of(releases / name)) for name in (first, second)}
+    assert [entry["verdict"] for entry in health.values()] == ["unproven", "unproven"]  # never checked on new rows
 
     def row(name, live, known):
         card = cards.get(name) if known else None
-        move = moves.get(name) if known else None
+        first_move, *later = moves[name] if known else [None]
         return {
             "release": name,
             "live": live,
             "model_id": model_id_of(releases / name) if known else None,
+            "health": health[name] if known else None,
             "validation_f1": card["validation_f1"] if card else None,
             "validation_low": card["validation_low"] if card else None,
             "validation_high": card["validation_high"] if card else None,
             "test_f1": scores[name],
-            "deployed_at": move[0] if move else None,
-            "reason": move[1] if move else None,
-            "actor": move[2] if move else None,
+            "deployed_at": first_move[0] if first_move else None,  # its first deployment: when, why, by whom
+            "reason": first_move[2] if first_move else None,
+            "actor": first_move[3] if first_move else None,
+            "moves": [dict(zip(["at", "from_release", "reason", "actor"], move, strict=True)) for move in later],
             "known": known,
         }
 
@@ -236,6 +246,21 @@ def test_the_list_gives_every_kept_release_newest_first_with_its_model_scores_an
         row(first, True, False),
         row(stray.name, False, False),
     ]
+
+
+def test_a_release_never_live_is_listed_without_a_deployment(project):
+    releases = artifacts.releases_path(project.prod_deployment_path)
+    first = live(project)
+    with history.opened(project.history_path) as conn, conn:
+        conn.execute("DELETE FROM deployments")  # recorded, never moved to (as a deployment abandoned before it)
+        [row] = registry.list_releases(conn, project)
+    assert (row["release"], row["model_id"], row["deployed_at"], row["reason"], row["moves"]) == (
+        first,
+        model_id_of(releases / first),
+        None,
+        None,
+        [],
+    )
 
 
 # --- rollback -----------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import sys
 
 import pandas as pd
 import pytest
-from conftest import FEATURES, PROJECT_DIR, free_port, make_project, run_script, seed_outdated_cache
+from conftest import FEATURES, PROJECT_DIR, client_rows, free_port, make_project, run_script, seed_outdated_cache
 from sklearn.metrics import f1_score
 
 from risk.config import load_config
@@ -150,6 +150,31 @@ def test_pipeline_runs_as_processes_from_another_working_folder(tmp_path, config
 
 
 @pytest.mark.slow
+def test_the_pipeline_on_the_rows_the_full_process_trained_on_registers_the_same_model_under_one_id(tmp_path):
+    # The story's two configurations, small: the full process bootstraps on the practice rows, then finds
+    # drift in the source rows and deploys a model trained on all of them (one batch); training.py on the
+    # same rows fits the same coefficients, in a process of its own, and must find that model, not a new id.
+    config_path = make_project(tmp_path, input_folder="practicedata", output_model_path="practicemodels")
+    config_path.rename(tmp_path / "practiceconfig.json")
+    production = make_project(tmp_path, input_folder="sourcedata")
+    for name, seed in (("dataset1.csv", 4), ("dataset2.csv", 5)):
+        client_rows(seed, 300, "flipped").to_csv(tmp_path / "sourcedata" / name, index=False)
+    for path in (tmp_path / "practiceconfig.json", production):
+        result = run_script("fullprocess.py", path)
+        assert result.returncode in (0, 2), result.stderr[-3000:]  # 2: no API to call, as intended
+    assert run_script("ingestion.py", production).returncode == 0
+    training = run_script("training.py", production)
+    deployed = (tmp_path / "production_deployment" / "trainedmodel.pkl").read_bytes()
+    trained = (tmp_path / "models" / "trainedmodel.pkl").read_bytes()
+    assert pickle.loads(trained).coef_.tolist() == pickle.loads(deployed).coef_.tolist()
+    assert trained == deployed
+    model_id = json.loads((tmp_path / "models" / "modelcard.json").read_text())["id"]
+    assert f"model {model_id} is one the history already records (trained " in training.stderr
+    with sqlite3.connect(tmp_path / "logs" / "history.db") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM models").fetchone()[0] == 2  # the practice model and this one
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "script, message",
     [
@@ -186,7 +211,7 @@ def test_ingestion_with_only_bad_files_exits_non_zero_and_names_each(config_path
     assert not (config.output_folder_path / "finaldata.csv").exists()
 
 
-def test_diagnostics_prints_every_diagnostic_and_returns_them(
+def test_diagnostics_prints_a_summary_writes_every_prediction_to_a_file_and_returns_them(
     trained_project, config, capsys, monkeypatch, root_logging
 ):
     import diagnostics
@@ -196,7 +221,30 @@ def test_diagnostics_prints_every_diagnostic_and_returns_them(
     monkeypatch.setenv("RISK_CONFIG", str(config.config_path))
     report = diagnostics.main([])
     printed = capsys.readouterr().out.splitlines()
-    assert printed == [f"{name}: {json.dumps(value)}" for name, value in report.items()]
+    exits = sum(report["model_predictions"])
+    rows = len(report["model_predictions"])
+    packages = report["outdated_packages"]  # each at 9.9.9, behind
+    names = [item["package"] for item in packages]
+    assert printed[0] == (
+        f"model_predictions: {exits} of {rows} predicted to exit ({100 * exits / rows:.1f} %); every row in"
+        " models/diagnosticpredictions.csv"
+    )
+    assert printed[1:] == [
+        "dataframe_summary (mean, median, standard deviation):",
+        *(
+            f"  {column:<19}  mean {stats['mean']:,.2f}, median {stats['median']:,.2f}, std {stats['std']:,.2f}"
+            for column, stats in report["dataframe_summary"].items()
+        ),
+        "missing_data: none",
+        "execution_time: "
+        + ", ".join(
+            f"{step} {report['execution_time'][step + '_seconds']:.2f} s" for step in ("ingestion", "training")
+        ),
+        f"outdated_packages: {len(packages)} of {len(packages)} behind their latest release ({', '.join(names)})",
+    ]
+    written = pd.read_csv(config.output_model_path / "diagnosticpredictions.csv")
+    assert list(written.columns) == ["corporation", "prediction", "probability"]
+    assert written["prediction"].tolist() == report["model_predictions"]
     testdata = pd.read_csv(config.test_data_path / "testdata.csv")
     with open(config.prod_deployment_path / "trainedmodel.pkl", "rb") as handle:
         model = pickle.load(handle)
@@ -489,11 +537,47 @@ def load_story():
     return story
 
 
-def test_make_clean_removes_every_generated_output_and_no_data():
+def test_make_clean_runs_the_cleaner_with_the_systems_python():
     (line,) = make_dry_run("clean")
-    removed = line.removeprefix("rm -rf ").split()
-    assert sorted(removed) == sorted(load_story().GENERATED)  # what `make run` resets first
-    assert not {"practicedata", "sourcedata", "testdata"} & set(removed)
+    assert line.endswith(" demo/clean.py") and ".venv" not in line  # works without the environment
+
+
+def test_make_clean_removes_every_generated_output_and_the_generated_months_and_no_bundled_data(tmp_path, capsys):
+    from datagen import generate_data
+    from demo import clean
+
+    bundled = [f"{folder}/{name}" for folder, names in clean.BUNDLED_DATA.items() for name in names]
+    assert sorted(bundled) == sorted(generate_data.build_datasets())  # what datagen writes, no more
+    for name in bundled:
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text("corporation\n")
+    for name in load_story().GENERATED + ["mutants", ".production_deployment.tmp-20261202T0510Z"]:
+        (tmp_path / name / "sub").mkdir(parents=True)
+        (tmp_path / name / "sub" / "file.txt").write_text("x")
+    for folder in ["sourcedata", "sourcedata", "practicedata"]:  # dataset5.csv, dataset6.csv, dataset3.csv
+        generate_data.next_dataset_path(tmp_path / folder).write_text("corporation\n")
+    (tmp_path / "sourcedata" / "clients-from-crm.csv").write_text("corporation\n")  # not one datagen writes
+    capsys.readouterr()
+    removed = clean.main([str(tmp_path)])
+    assert capsys.readouterr().out.splitlines() == [
+        "removed ingesteddata/",
+        "removed models/",
+        "removed practicemodels/",
+        "removed production_deployment/",
+        "removed production_deployment.releases/",
+        "removed logs/",
+        "removed mutants/",
+        "removed .production_deployment.tmp-20261202T0510Z/",
+        "removed practicedata/dataset3.csv",
+        "removed sourcedata/dataset5.csv",
+        "removed sourcedata/dataset6.csv",
+        "kept the bundled data: practicedata/, sourcedata/, testdata/",
+    ]
+    assert len(removed) == 11
+    left = sorted(path.relative_to(tmp_path).as_posix() for path in tmp_path.rglob("*") if path.is_file())
+    assert left == sorted([*bundled, "sourcedata/clients-from-crm.csv"])
+    assert clean.main([str(tmp_path)]) == []
+    assert capsys.readouterr().out == "nothing to remove: no generated output, no generated data month\n"
 
 
 # --- deployment.py keeps the 20 newest releases, the live one and the rollback target --------------------

@@ -32,7 +32,7 @@ def server(trained_project, config, tmp_path):
 def test_apicalls_against_gunicorn_writes_the_four_answers(server, config):
     result = run_script("apicalls.py", config.config_path, "--url", server)
     assert result.returncode == 0, result.stderr
-    answers = json.loads((config.output_model_path / "apireturns.txt").read_text())
+    answers = apicalls.read_answers(config.output_model_path / "apireturns.txt")
     assert list(answers) == ["prediction", "scoring", "summarystats", "diagnostics"]
     assert answers["prediction"]["rows"] == 200 and answers["prediction"]["source"] == "testdata/testdata.csv"
     assert answers["scoring"]["f1"] == round(float((config.prod_deployment_path / "latestscore.txt").read_text()), 6)
@@ -259,7 +259,46 @@ def test_apicalls_sends_api_token_to_every_endpoint_and_keeps_the_four_answers(
     expected = {"prediction": {"rows": 2, "predictions": [0, 1]}, "scoring": {"f1": 0.5}}
     expected |= {"summarystats": {"summary": {}}, "diagnostics": {"missing_data": {}}}
     assert answers == expected
-    assert json.loads((config.output_model_path / "apireturns.txt").read_text()) == expected
+    assert apicalls.read_answers(config.output_model_path / "apireturns.txt") == expected
+
+
+def test_apireturns_starts_with_a_one_screen_summary_and_keeps_the_full_answers_below():
+    answers = {
+        "prediction": {"source": "testdata/testdata.csv", "rows": 4, "release": "r2", "predictions": [0, 1, 1, 0]},
+        "scoring": {"f1": 0.596552, "release": "r2"},
+        "summarystats": {
+            "summary": {
+                "lastmonth_activity": {"mean": 95.2723, "median": 50.0, "std": 155.022659},
+                "exited": {"mean": 0.2394, "median": 0.0, "std": 0.426739},
+            }
+        },
+        "diagnostics": {
+            "execution_time": {"ingestion_seconds": 0.0772, "training_seconds": None},
+            "missing_data": {"corporation": 0.0, "exited": 12.5},
+            "outdated_packages": [
+                {"package": "flask", "installed": "3.1.2", "latest": "3.1.3"},
+                {"package": "numpy", "installed": "2.4.6", "latest": "2.4.6"},
+                {"package": "pandas", "installed": "3.1.1", "latest": "unknown (pip did not answer within 5 s)"},
+            ],
+        },
+    }
+    text = apicalls.format_answers(answers, "http://127.0.0.1:8000", "2026-12-02 05:19:22 UTC")
+    summary, full = text.split(apicalls.ANSWERS_MARKER + "\n")
+    assert summary.splitlines() == [
+        "The API at http://127.0.0.1:8000, called 2026-12-02 05:19:22 UTC: the summary, then the full answers below"
+        " the marker.",
+        "",
+        "POST /prediction   200  testdata/testdata.csv: 2 of 4 predicted to exit (50.0 %); release r2",
+        "GET /scoring       200  F1 0.5966 on the test data; release r2",
+        "GET /summarystats  200  2 numeric columns of finaldata.csv (mean, median, standard deviation):",
+        "                          lastmonth_activity  mean 95.27, median 50.00, std 155.02",
+        "                          exited              mean 0.24, median 0.00, std 0.43",
+        "GET /diagnostics   200  steps took ingestion 0.08 s, training not run yet; missing values: exited 12.5 %",
+        "                        packages: 1 of 3 behind their latest release, 1 not checked (flask)",
+        "",
+    ]
+    assert json.loads(full) == answers
+    assert '"predictions": [0, 1, 1, 0]' in full  # a list of numbers on one line
 
 
 def test_apicalls_url_argument_overrides_the_config(config, recording_api, monkeypatch):
