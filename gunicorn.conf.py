@@ -11,9 +11,11 @@ and who the client is (X-Forwarded-For, which the wrong-token throttle counts by
 set here so that the environment's FORWARDED_ALLOW_IPS cannot widen it.
 """
 
+import os
 import sys
 
 from risk.config import PipelineError, load_config  # gunicorn runs this file from the project folder
+from risk.web.auth import Access
 
 workers = 2
 worker_class = "gevent"
@@ -24,13 +26,15 @@ graceful_timeout = 20
 limit_request_line = 4094
 limit_request_fields = 50
 forwarded_allow_ips = "127.0.0.1,::1"  # risk.access.TRUSTED_PROXIES: the same two addresses
+control_socket_disable = True  # gunicorn 27's control socket is one per user: two servers would share it
 
 
 def on_starting(server):
-    """A bad or missing config stops gunicorn here, in the master, in one line and before any worker starts
-    (a worker that fails to boot makes gunicorn stop with its own traceback when two fail at once)."""
+    """A bad or missing config, or a session key that cannot be kept, stops gunicorn here, in the master, in
+    one line and before any worker starts (a worker that fails to boot makes gunicorn stop with its own
+    traceback when two fail at once). With API_TOKEN set, the session key is made here, once."""
     try:
-        load_config()
+        Access(os.environ.get("API_TOKEN"), load_config())
     except PipelineError as error:
         sys.stderr.write(f"gunicorn: {error}\n")
         raise SystemExit(3) from None

@@ -370,3 +370,22 @@ def test_gunicorn_with_a_missing_config_says_so_in_one_line_and_stops(tmp_path):
     assert result.returncode == 3 and "Traceback" not in result.stderr
     assert f"gunicorn: config file {missing} does not exist" in result.stderr.splitlines()
     assert "Booting worker" not in result.stderr  # stopped in the master, before any worker (no race between two)
+
+
+def test_gunicorn_with_a_damaged_session_key_says_so_in_one_line_and_stops(config):
+    key = config.history_path.parent / "session.key"
+    key.parent.mkdir(parents=True, exist_ok=True)
+    key.write_text("garbage\n")
+    binary = Path(sys.executable).with_name("gunicorn")
+    result = subprocess.run(
+        [str(binary), "--bind", f"127.0.0.1:{free_port()}", "wsgi:app"],
+        cwd=PROJECT_DIR,
+        env={**os.environ, "RISK_CONFIG": str(config.config_path), "API_TOKEN": "s3cret", "SECRET_KEY": ""},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 3 and "Traceback" not in result.stderr and "Booting worker" not in result.stderr
+    assert f"gunicorn: session key {key} is damaged (not 64 hex digits): delete it, and a new one is made" in (
+        result.stderr.splitlines()
+    )
