@@ -331,8 +331,10 @@ def connect_readonly(path, timeout: float = 10) -> sqlite3.Connection | None:
     A damaged or locked file raises sqlite3.DatabaseError (a lock after `timeout` seconds).
     """
     path = os.fspath(path)
-    if not os.path.isfile(path):
+    if not os.path.lexists(path):
         return None
+    if not os.path.isfile(path):  # a folder, a broken link, a device: what the scripts refuse too
+        raise sqlite3.OperationalError("unable to open database file (not a regular file)")
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=timeout, check_same_thread=False)
     conn.row_factory = sqlite3.Row
     try:

@@ -995,6 +995,18 @@ def test_a_damaged_history_is_a_503_naming_it(client, config, path):
     )
 
 
+@pytest.mark.parametrize("path", ["/history", "/drift", "/releases"])
+def test_a_history_path_that_is_a_folder_is_a_503_as_the_scripts_refuse_it_not_an_empty_history(client, config, path):
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{config.history_path}{suffix}").unlink(missing_ok=True)
+    config.history_path.mkdir()
+    response = client.get(path)
+    assert (response.status_code, response.get_json()) == (
+        503,
+        {"error": "history database logs/history.db cannot be used: unable to open database file (not a regular file)"},
+    )
+
+
 @pytest.mark.parametrize("path", HISTORY_ROUTES)
 def test_a_locked_history_is_a_503_after_at_most_a_second(client, config, path):
     assert readers.HISTORY_TIMEOUT_SECONDS == 1  # the README's bound
