@@ -86,7 +86,8 @@ def check_digest(model: dict, digest: str, release_name: str) -> None:
 
 def verified_model_bytes(conn: sqlite3.Connection, release: Path, record: bool = False) -> tuple[bytes, str]:
     """The bytes of a release's model, read once, and the model's id, when their SHA-256 is the one the
-    history records for the release's model; ReleaseRefused otherwise. With `record` (a writer's
+    history records for the release's model and the release's other files (its card, read beside the model)
+    are the ones recorded; ReleaseRefused otherwise. With `record` (a writer's
     connection) a model recorded before full hashes were kept gets its full hash now."""
     data = read_model_bytes(release)
     digest = hashlib.sha256(data).hexdigest()
@@ -98,6 +99,8 @@ def verified_model_bytes(conn: sqlite3.Connection, release: Path, record: bool =
             " (the next full-process run, or deployment.py, adopts a live release and records its hash)"
         )
     check_digest(model, digest, release.name)
+    if known and (problems := release_problems(conn, release)):
+        raise ReleaseRefused(f"release {release.name} is refused: {'; '.join(problems)}")  # a card read beside it
     if record and model.get("sha256") is None:
         with conn:
             history.update(conn, "models", "id", model["id"], {"sha256": digest})

@@ -552,6 +552,17 @@ def test_a_live_release_whose_pickle_is_not_its_cards_model_is_never_adopted(pro
     assert query(project, "SELECT COUNT(*) FROM models") == [(0,)]
 
 
+def test_a_release_whose_card_changed_after_it_was_made_is_refused_by_its_loaders(project):
+    release = project.prod_deployment_path.resolve()
+    card = json.loads((release / "modelcard.json").read_text())
+    card["feature_means"] = {name: 0.0 for name in card["feature_means"]}  # what the reasons are measured from
+    (release / "modelcard.json").write_text(json.dumps(card))
+    expected = f"release {release.name} is refused: modelcard.json changed after the release was made"
+    with pytest.raises(registry.ReleaseRefused) as refused:
+        registry.read_release_model(project.history_path, release)
+    assert str(refused.value) == expected
+
+
 def test_a_reader_refuses_a_release_it_cannot_verify(project):
     release = project.prod_deployment_path.resolve()
     forget_history(project)

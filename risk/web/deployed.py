@@ -97,6 +97,12 @@ def risk_list(config: Config, deployed: DeployedModel, cache: FileCache):
         return ranking.risk_table(finaldata, model, ranking.training_means(card, finaldata))
 
     ranked, unscored = cache.get(
-        "ranking", [finaldata_path, config.prod_deployment_path / artifacts.MODEL_FILE], compute
+        "ranking",
+        [
+            finaldata_path,
+            config.prod_deployment_path / artifacts.MODEL_FILE,
+            config.prod_deployment_path / artifacts.MODEL_CARD_FILE,
+        ],
+        compute,
     )
     return ranked, unscored, release
