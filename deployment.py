@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from risk import alerts, artifacts, history, registry
-from risk.config import Config, actor
+from risk.config import Config, PipelineError, actor
 from risk.logs import log_text, script_config
 
 logger = logging.getLogger("deployment")  # its name when run as a script, too
@@ -42,7 +42,13 @@ def deploy(config: Config, reason: str = "manual", run_id: int | None = None) ->
                 "manual deployment",
                 artifacts.live_release_name(config.prod_deployment_path),
             )
-        release = registry.deploy(conn, config, reason, actor(), run_id)
+        try:
+            release = registry.deploy(conn, config, reason, actor(), run_id)
+        except PipelineError as error:
+            if own_run:  # the run is closed with its refusal, not left "running" for the next run to call killed
+                decision = log_text(f"failed: {error}", config.config_path.parent)
+                history.finish_run(conn, run_id, {"decision": decision, "exit_code": 1})
+            raise
         if own_run:
             history.finish_run(
                 conn, run_id, {"decision": "deployed by hand", "release_after": release.name, "exit_code": 0}

@@ -312,3 +312,16 @@ def acquire_lock(path) -> int | None:
         os.close(fd)
         return None
     return fd
+
+
+def read_model_file(model_path) -> bytes:
+    """A model file's bytes; a missing or unreadable file is a PipelineError saying so."""
+    model_path = Path(model_path)
+    try:
+        return model_path.read_bytes()
+    except FileNotFoundError:
+        raise PipelineError(
+            f"model file {model_path} does not exist (training.py trains a model, deployment.py deploys it)"
+        ) from None
+    except OSError as error:
+        raise PipelineError(f"model file {model_path} cannot be read: {error.strerror}") from None

@@ -19,7 +19,7 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 
-from risk import history
+from risk import artifacts, history
 from risk.artifacts import MODEL_CARD_FILE, MODEL_FILE
 from risk.config import PipelineError, atomic_write_bytes, atomic_write_text
 from risk.contract import FEATURES, TARGET
@@ -106,20 +106,7 @@ def load_model(model_path) -> LogisticRegression:
 
     Unpickling runs code: only for a file this pipeline wrote, or one verified against the history
     (registry.load_release_model does that for a release)."""
-    return model_from_bytes(read_model_file(model_path), model_path)
-
-
-def read_model_file(model_path) -> bytes:
-    """A model file's bytes; a missing or unreadable file is a PipelineError saying so."""
-    model_path = Path(model_path)
-    try:
-        return model_path.read_bytes()
-    except FileNotFoundError:
-        raise PipelineError(
-            f"model file {model_path} does not exist (training.py trains a model, deployment.py deploys it)"
-        ) from None
-    except OSError as error:
-        raise PipelineError(f"model file {model_path} cannot be read: {error.strerror}") from None
+    return model_from_bytes(artifacts.read_model_file(model_path), model_path)
 
 
 def model_from_bytes(data: bytes, model_path) -> LogisticRegression:

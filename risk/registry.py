@@ -118,9 +118,14 @@ def load_release_model(conn: sqlite3.Connection, release: Path, record: bool = F
 def load_recorded_model(conn: sqlite3.Connection, model_path: Path):
     """The model in `model_path` (say models/trainedmodel.pkl), unpickled only when the history recorded it
     (trained by training.py or the full process, its full SHA-256 the same); ReleaseRefused otherwise."""
-    from risk.model import model_from_bytes, read_model_file  # scikit-learn and pandas: only a loader needs them
+    from risk.model import model_from_bytes  # scikit-learn and pandas: only a loader needs them
 
-    data = read_model_file(model_path)
+    return model_from_bytes(recorded_model_bytes(conn, model_path), model_path)
+
+
+def recorded_model_bytes(conn: sqlite3.Connection, model_path: Path) -> bytes:
+    """The bytes of the model file `model_path` when the history recorded that model; ReleaseRefused otherwise."""
+    data = artifacts.read_model_file(model_path)
     digest = hashlib.sha256(data).hexdigest()
     model = history.get_model(conn, digest[:12])
     if model is None:
@@ -129,7 +134,7 @@ def load_recorded_model(conn: sqlite3.Connection, model_path: Path):
             " it was not loaded: a pickle is code"
         )
     check_digest(model, digest, Path(model_path).name)
-    return model_from_bytes(data, model_path)
+    return data
 
 
 def load_live_model(config: Config):
@@ -458,6 +463,7 @@ def deploy(conn: sqlite3.Connection, config: Config, reason: str, actor: str, ru
     missing = [str(path) for path in sources if not path.is_file()]
     if missing:
         raise PipelineError(f"cannot deploy, missing file(s): {', '.join(missing)}; production left unchanged")
+    recorded_model_bytes(conn, next(path for path in sources if path.name == artifacts.MODEL_FILE))  # named, not staged
     artifacts.remove_leftovers(config.prod_deployment_path)
     staging, release = artifacts.build_release(sources, config.prod_deployment_path)
     switch_recorded(conn, config, release, reason, actor, run_id, decide=True, staging=staging)

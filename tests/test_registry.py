@@ -591,6 +591,8 @@ def test_a_planted_model_in_the_output_folder_is_never_unpickled_by_scoring_or_a
     first = live(project)
     marker = tmp_path / "PWNED"
     plant_pickle(project.output_model_path / "trainedmodel.pkl", marker)
-    with pytest.raises(registry.ReleaseRefused, match="is not a model the history recorded"):
+    with pytest.raises(registry.ReleaseRefused) as refused:
         scoring.score(project) if step == "scoring" else deployment.deploy(project)
+    assert str(refused.value).startswith(f"{project.output_model_path / 'trainedmodel.pkl'} is not a model the history")
     assert not marker.exists() and live(project) == first
+    assert query(project, "SELECT COUNT(*) FROM runs WHERE state = 'running'") == [(0,)]  # its run closed, not killed
