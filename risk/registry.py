@@ -463,12 +463,28 @@ def deploy(conn: sqlite3.Connection, config: Config, reason: str, actor: str, ru
     missing = [str(path) for path in sources if not path.is_file()]
     if missing:
         raise PipelineError(f"cannot deploy, missing file(s): {', '.join(missing)}; production left unchanged")
-    recorded_model_bytes(conn, next(path for path in sources if path.name == artifacts.MODEL_FILE))  # named, not staged
+    check_deployable(conn, {path.name: path for path in sources})
     artifacts.remove_leftovers(config.prod_deployment_path)
     staging, release = artifacts.build_release(sources, config.prod_deployment_path)
     switch_recorded(conn, config, release, reason, actor, run_id, decide=True, staging=staging)
     prune(conn, config)
     return release
+
+
+def check_deployable(conn: sqlite3.Connection, sources: dict[str, Path]) -> None:
+    """Refuse outputs that do not belong together, before a release is built from them: a model the history
+    never recorded, or a latestscore.txt that is not the test F1 recorded for that model (`scoring.py --model
+    OTHER` wrote another model's score there; a model never scored is not checked)."""
+    data = recorded_model_bytes(conn, sources[artifacts.MODEL_FILE])
+    model = history.get_model(conn, hashlib.sha256(data).hexdigest()[:12])
+    score_path = sources[artifacts.SCORE_FILE]
+    score = read_score(score_path)
+    if model["test_f1"] is not None and score != model["test_f1"]:
+        raise PipelineError(
+            f"cannot deploy: {score_path} says {score if score is not None else 'no number'}, but model"
+            f" {model['id']} in {sources[artifacts.MODEL_FILE]} scored F1 {model['test_f1']!r}; run scoring.py"
+            " (without --model) first; production left unchanged"
+        )
 
 
 def rollback_target(conn: sqlite3.Connection, config: Config) -> str:

@@ -583,6 +583,19 @@ def test_a_reader_migrates_a_history_of_an_older_schema_before_it_verifies(proje
     assert query(project, "PRAGMA user_version") == [(len(newer),)]
 
 
+def test_a_score_that_is_not_the_recorded_test_f1_of_the_trained_model_is_not_deployed(project):
+    import deployment
+
+    first = live(project)
+    model_id = model_id_of(project.output_model_path)  # the trained model, recorded by training
+    with history.opened(project.history_path) as conn, conn:
+        conn.execute("UPDATE models SET test_f1 = 0.5 WHERE id = ?", (model_id,))
+    (project.output_model_path / "latestscore.txt").write_text("0.75\n")  # as `scoring.py --model OTHER` leaves it
+    with pytest.raises(PipelineError, match="cannot deploy: .*latestscore.txt says 0.75, but model .* scored F1 0.5;"):
+        deployment.deploy(project)
+    assert live(project) == first
+
+
 @pytest.mark.parametrize("step", ["scoring", "deployment"])
 def test_a_planted_model_in_the_output_folder_is_never_unpickled_by_scoring_or_a_deployment(project, tmp_path, step):
     import deployment
