@@ -507,7 +507,7 @@ def report(config: Config) -> dict[str, Path]:
     }
     atomic_write_bytes(paths["confusion_matrix"], data["confusion_png"])
     atomic_write_bytes(paths["trend"], data["trend_png"])
-    write_csv(paths["ranking"], data["ranked"])
+    write_csv(paths["ranking"], ranking.csv_table(data["ranked"]))
     write_csv(paths["unscored"], data["unscored"])
     atomic_write_bytes(paths["report"], build_pdf(data))
     logger.info(

@@ -67,12 +67,24 @@ def clients_at_risk(risk, query: str) -> dict:
     """The clients most at risk, how many are ranked, those that cannot be scored, and the client searched
     for (its ranked row, or its row apart) from `risk`, (ranked, unscored, release) or None."""
     if risk is None:
-        return {"top": [], "clients": 0, "unscored": [], "query": query, "found": None, "found_apart": None}
+        return {
+            "top": [],
+            "shared": None,
+            "usual": {},
+            "clients": 0,
+            "unscored": [],
+            "query": query,
+            "found": None,
+            "found_apart": None,
+        }
     ranked, unscored, _ = risk
-    found = ranking.as_records(ranked[ranked["corporation"] == query]) if query else []
+    found = ranking.as_records(ranked[ranked["corporation"] == query], for_page=True) if query else []
     apart = unscored[unscored["corporation"] == query].to_dict("records") if query else []
+    top = ranking.as_records(ranked.head(TOP_CLIENTS), for_page=True)
     return {
-        "top": ranking.as_records(ranked.head(TOP_CLIENTS)),
+        "top": top,
+        "shared": ranking.shared_reason(top),
+        "usual": {feature: ranking.number_words(value) for feature, value in top[0]["usual"].items()} if top else {},
         "clients": len(ranked),
         "unscored": unscored.to_dict("records"),
         "query": query,

@@ -9,9 +9,11 @@ import json
 import re
 import sqlite3
 import xml.etree.ElementTree as ET
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from conftest import FEATURES, damage_history, ranked_by_model
 
@@ -38,10 +40,9 @@ def query(config, sql, params=()) -> list[dict]:
 
 
 def shown_percent(probability: float) -> str:
-    """How the page writes a probability: one decimal, and the ends said as bounds (HTML-escaped)."""
-    if probability >= 0.9995:
-        return "&gt; 99.9 %"
-    return "&lt; 0.1 %" if probability < 0.0005 else f"{probability * 100:.1f} %"
+    """How the page writes a probability: a whole percent (half up), the ends said as bounds."""
+    whole = int(probability * 100 + 0.5)
+    return "over 99 %" if whole >= 100 else ("under 1 %" if whole < 1 else f"{whole} %")
 
 
 def headings(page: str) -> list[str]:
@@ -52,8 +53,8 @@ def first_risk_row(page: str) -> tuple[str, str]:
     """(code, probability text) of the first row of the table of clients most at risk."""
     table = page[page.index('aria-labelledby="top-title"') :]
     match = re.search(
-        r"<tbody>\s*<tr>\s*<td class=\"n\">1</td>\s*<th scope=\"row\"><code>(\w+)</code></th>"
-        r"\s*<td class=\"n strong\">(.*?)</td>",
+        r"<tbody>\s*<tr>\s*<td class=\"n rank\">1</td>\s*<th scope=\"row\" class=\"client\"><code>(\w+)</code></th>"
+        r"\s*<td class=\"n strong risk\">(.*?)</td>",
         table,
     )
     assert match, table[:2000]
@@ -137,8 +138,41 @@ def test_the_top_client_is_the_one_the_model_ranks_first(page, history_project):
 def test_the_risk_table_lists_the_20_clients_the_model_ranks_highest_in_order(page, history_project):
     table = page[page.index('aria-labelledby="top-title"') :]
     table = table[: table.index("</tbody>")]
-    codes = re.findall(r'<th scope="row"><code>(\w+)</code></th>', table)
+    codes = re.findall(r'<th scope="row" class="client"><code>(\w+)</code></th>', table)
     assert codes == ranked_by_model(history_project)["corporation"].head(20).tolist()
+
+
+def expected_reasons(config, top: int = 20) -> list[tuple[str, str]]:
+    """(feature, side) of each top client's reason, from the pickle and pandas: the feature whose push
+    on the log-odds against the median of every ranked client is largest (and positive)."""
+    import pickle
+
+    finaldata = pd.read_csv(config.output_folder_path / "finaldata.csv", dtype={"corporation": str})
+    newest = finaldata.drop_duplicates("corporation", keep="last").dropna(subset=FEATURES).set_index("corporation")
+    with open(config.prod_deployment_path / "trainedmodel.pkl", "rb") as handle:
+        coef = pickle.load(handle).coef_[0]
+    medians = newest[FEATURES].median()
+    reasons = []
+    for code in ranked_by_model(config)["corporation"].head(top):
+        pushes = coef * (newest.loc[code, FEATURES].to_numpy(float) - medians.to_numpy())
+        feature = FEATURES[int(pushes.argmax())]
+        side = "above" if newest.loc[code, feature] > medians[feature] else "below"
+        reasons.append((feature, side) if pushes.max() > 0 else None)
+    return reasons
+
+
+def test_a_reason_most_of_the_top_clients_share_is_said_once_above_the_list(page, history_project):
+    reasons = expected_reasons(history_project)
+    (feature, side), count = Counter(reasons).most_common(1)[0]
+    assert count > 10  # the flipped rule: busy clients leave, most for last month's activity
+    section = " ".join(html.unescape(page[page.index('id="clients"') : page.index('id="runs"')]).split())
+    words = {"above": "more", "below": "less"}[side] + " activity last month than usual"
+    assert feature == "lastmonth_activity" and section.count(" clients are here mainly for one reason") == 1
+    assert f"{count} of these 20 clients are here mainly for one reason: <strong>{words} (" in section
+    cells = re.findall(r'<td class="reason">(.*?)</td>', section)
+    assert len(cells) == 20 and sum("the usual" not in cell for cell in cells) == count
+    short = r"activity last month [\d,]+: adds (\d+|less than 1) percentage points?"
+    assert all(re.fullmatch(short, cell) for cell, why in zip(cells, reasons, strict=True) if why == (feature, side))
 
 
 def test_the_status_shows_three_cards_each_with_a_colour_and_a_word(page, history_project):
