@@ -344,7 +344,7 @@ def page_two(data: dict) -> list:
     width = 17 * CM
     flowables += [
         Paragraph("The live model's F1 on new data over time", heading),
-        Image(io.BytesIO(data["trend_png"]), width=width, height=width * charts.FIGURE_SIZE[1] / charts.FIGURE_SIZE[0]),
+        Image(io.BytesIO(data["trend_png"]), width=width, height=width * charts.WIDE_SIZE[1] / charts.WIDE_SIZE[0]),
     ]
     return flowables
 

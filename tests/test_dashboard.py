@@ -104,7 +104,9 @@ def test_the_status_banner_gives_the_last_runs_decision_and_verdict_in_numbers(p
 
 def test_the_chart_is_inline_svg_in_a_figure_with_its_text_alternative(page, history_project):
     figure = page[page.index('<figure class="chart">') : page.index("</figure>")]
-    assert '<svg width="100%" class="chart-svg" role="img" viewBox=' in figure
+    # twice: wide for a laptop, narrow for a phone (the stylesheet shows one)
+    assert '<svg width="100%" class="chart-svg wide" role="img" viewBox="0 0 720 ' in figure
+    assert '<svg width="100%" class="chart-svg narrow" role="img" viewBox="0 0 403.2 ' in figure
     checks = query(history_project, "SELECT value, reference FROM verdicts WHERE kind = 'performance' ORDER BY id")
     assert len(checks) == 2
     words = html.unescape(figure[figure.index("<figcaption>") :])
@@ -169,7 +171,7 @@ def test_a_reason_most_of_the_top_clients_share_is_said_once_above_the_list(page
     words = {"above": "more", "below": "less"}[side] + " activity last month than usual"
     assert feature == "lastmonth_activity" and section.count(" clients are here mainly for one reason") == 1
     assert f"{count} of these 20 clients are here mainly for one reason: <strong>{words} (" in section
-    cells = re.findall(r'<td class="reason">(.*?)</td>', section)
+    cells = re.findall(r'<td class="reason" data-label="Why">(.*?)</td>', section)
     assert len(cells) == 20 and sum("the usual" not in cell for cell in cells) == count
     short = r"activity last month [\d,]+: adds (\d+|less than 1) percentage points?"
     assert all(re.fullmatch(short, cell) for cell, why in zip(cells, reasons, strict=True) if why == (feature, side))
@@ -504,6 +506,40 @@ def test_deployments_and_rollbacks_are_labelled_on_the_chart_by_their_reason():
         "bootstrap",
         "rollback",
     ]
+
+
+@pytest.mark.parametrize(
+    "spans, levels",
+    [
+        ([(0.1, 0.2), (0.5, 0.6)], [0, 0]),  # apart: both on the top level
+        ([(0.1, 0.3), (0.25, 0.4)], [0, 1]),  # overlapping: the second below
+        ([(0.1, 0.3), (0.2, 0.4), (0.28, 0.45)], [0, 1, None]),  # no room left: thinned
+        ([(0.1, 0.3), (0.2, 0.4), (0.35, 0.5)], [0, 1, 0]),  # room again on the top level
+        ([(0.6, 0.8), (0.7, 0.9)], [0, 1]),
+    ],
+)
+def test_deployment_labels_take_the_first_level_where_they_overlap_no_other(spans, levels):
+    assert charts.label_levels(spans) == levels
+
+
+@pytest.mark.parametrize("size", [charts.FIGURE_SIZE, charts.WIDE_SIZE])
+def test_many_deployments_close_together_never_overlap_their_labels_and_the_words_name_them_all(size):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    trend = synthetic_trend(4, timedelta(days=1))
+    start = datetime(2026, 12, 1, tzinfo=UTC)
+    trend["deployments"] += [
+        {"at": (start + timedelta(minutes=i)).isoformat(), "reason": "rollback", "model_id": f"r{i}", "actor": "ann"}
+        for i in range(8)
+    ]
+    figure = charts.trend_figure(trend, size)
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    boxes = [text.get_window_extent(renderer) for text in figure.axes[0].texts if text.get_text() == "rollback"]
+    assert 2 <= len(boxes) < 8  # some drawn, the crowded ones thinned
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
+    assert charts.trend_text(trend).count(" rollback to model") == 8  # the words name every one
 
 
 def test_the_inline_svg_names_no_url_and_the_png_is_a_png():
