@@ -88,10 +88,10 @@ def model_metrics(y_true, y_pred) -> dict[str, float]:
     }
 
 
-def ingested_files_table(prod_deployment_path: Path, metrics_path: Path) -> list[list[str]]:
-    """Rows of (file, rows, first ingested) for the files the deployed model learned from, from the latest
-    ingestion's metrics (ingestion writes each file's first_seen_at there); a file that ingestion no longer
-    reads says so instead of a value."""
+def ingested_files_table(prod_deployment_path: Path, metrics_path: Path, seen: dict[str, dict]) -> list[list[str]]:
+    """Rows of (file, rows, first ingested) for the files the deployed model learned from: from the history
+    (`seen`, by name: the version the model card names) or else the latest ingestion's metrics, where
+    ingestion writes each file's first_seen_at; a file found in neither says so instead of a value."""
     names = artifacts.read_lines(prod_deployment_path / INGESTEDFILES_FILE)
     try:
         record = json.loads(metrics_path.read_text(encoding="utf-8"))
@@ -100,13 +100,35 @@ def ingested_files_table(prod_deployment_path: Path, metrics_path: Path) -> list
         details = {}
     rows = []
     for name in names:
-        item = details.get(name)
-        if item is None:
-            rows.append([name, "not in the latest ingestion", "-"])
-            continue
-        first = charts.time_words(item["first_seen_at"]) if item.get("first_seen_at") else "not recorded (no history)"
-        rows.append([name, f"{item['rows']:,}" if item.get("rows") is not None else "not recorded", first])
+        item = seen.get(name) or details.get(name) or {}
+        count = f"{item['rows']:,}" if item.get("rows") is not None else "not recorded"
+        first = charts.time_words(item["first_seen_at"]) if item.get("first_seen_at") else "not recorded"
+        rows.append([name, count, first])
     return rows
+
+
+def files_seen(config: Config, card: dict | None) -> dict[str, dict]:
+    """The history's record (rows, first_seen_at) of each file the model card says the model learned
+    from (its folder, name and SHA-256), by name; {} without a history or a card naming them."""
+    files = [file for file in (card or {}).get("training_files") or [] if file.get("sha256")]
+    try:
+        conn = history.connect_readonly(config.history_path) if files else None
+    except history.HistoryError:
+        return {}
+    if conn is None:
+        return {}
+    seen = {}
+    with contextlib.closing(conn):
+        for file in files:
+            row = history.select_one(
+                conn,
+                "SELECT rows, first_seen_at FROM files WHERE folder = ? AND name = ? AND sha256 = ?"
+                " ORDER BY id LIMIT 1",
+                (file.get("folder"), file["name"], file["sha256"]),
+            )
+            if row:
+                seen[file["name"]] = row
+    return seen
 
 
 def package_status(item: dict) -> str:
@@ -142,7 +164,9 @@ def gather_report_data(config: Config) -> dict:
         "missing": diagnosis.missing_percentages(finaldata),
         "timings": diagnosis.execution_details(config),
         "outdated": diagnosis.outdated_packages_list(config),
-        "ingested": ingested_files_table(release, config.output_folder_path / INGESTION_METRICS_FILE),
+        "ingested": ingested_files_table(
+            release, config.output_folder_path / INGESTION_METRICS_FILE, files_seen(config, card)
+        ),
         "top_risk": page["top"],
         "ranked": ranked,
         "unscored": unscored,
@@ -567,7 +591,7 @@ def data_sections(data: dict) -> list:
             "Data the deployed model learned from",
             pdf_table(
                 [["File", "Rows", "First ingested (UTC)"]] + data["ingested"],
-                widths=[5 * cm, 2.5 * cm, 6 * cm],
+                widths=[5 * cm, 3 * cm, 5 * cm],
                 align_right_from=1,
             ),
         ),

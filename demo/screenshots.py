@@ -3,8 +3,9 @@
 Plays `make run`'s story (demo/story.py) in a temporary copy of the project (its code, and the bundled
 data generated afresh by datagen), then `make rollback`, then rolls forward again and lets a month of
 shifted data arrive (docs/data.md); after each, serves the copy with gunicorn and writes into --out
-(docs/screenshots/, emptied of PNGs first): the dashboard at 1,280 and 390 px wide (whole pages,
-headless Chromium), each page of that moment's report.pdf (pdftoppm), and once the login page.
+(docs/screenshots/, emptied of PNGs first): the whole dashboard 1,280 px wide and a phone's first screen
+(390 px; headless Chromium), each page of that moment's report.pdf (pdftoppm), and once the login page.
+The repository's own data and model folders are never touched: only the PNGs are written there.
 Needs Debian's chromium, chromium-driver and poppler-utils; nothing is downloaded (Selenium Manager
 is kept offline, pip asks no package index).
 """
@@ -35,7 +36,9 @@ CODE_FILES = ["*.py", "*.json", "requirements*.txt"]
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 WIDTHS = {1280: (900, False), 390: (844, True)}  # width: (window height, a phone)
+WHOLE_PAGE = {1280: True, 390: False}  # a phone: its first screen (what shows without scrolling)
 PDF_DPI = 60  # an A4 page 496 px wide: the layout shows, the words are read in the PDF
+COLOURS = 32  # enough for text, badges and the chart (octree keeps their hues): the PNGs stay small
 LOGIN_TOKEN = "screenshot-token"
 PERSON = "ann@ops"  # who rolls back by hand in the story
 
@@ -115,13 +118,14 @@ def chromium():
 
 
 def shoot_page(driver, url: str, width: int, path: Path) -> Path:
-    """The whole page at `url` as a browser `width` px wide shows it (a phone's for 390)."""
+    """The page at `url` as a browser `width` px wide shows it: whole on a laptop, a phone's (390) first screen."""
     height, mobile = WIDTHS[width]
     metrics = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile}
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
     driver.get(url)
-    full = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {**metrics, "height": full})
+    if WHOLE_PAGE[width]:
+        full = driver.execute_script("return document.documentElement.scrollHeight")
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {**metrics, "height": full})
     save_png(driver.get_screenshot_as_png(), path)
     driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
     return path
@@ -136,9 +140,9 @@ def shoot_pdf(pdf_path: Path, prefix: Path) -> list[Path]:
 
 
 def save_png(data: bytes, path: Path) -> Path:
-    """A PNG in 256 colours (a third of the bytes; text on flat colours loses nothing visible)."""
+    """A PNG in COLOURS colours, not dithered (a fraction of the bytes; text on flat colours loses nothing visible)."""
     image = Image.open(io.BytesIO(data)).convert("RGB")
-    image.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
+    image.quantize(colors=COLOURS, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE).save(path, optimize=True)
     return path
 
 
