@@ -408,7 +408,8 @@ def live_table(data: dict, style):
         rows.append(
             [
                 "Expected on new data",
-                f"F1 {f1_words(reference['f1'])} ({reference['kind']}, {reference['rows'] or '?'} rows)",
+                f"F1 {f1_words(reference['f1'])} ({reference['kind']}, "
+                + (f"{reference['rows']:,} rows)" if reference["rows"] else "its row count not recorded)"),
             ]
         )
     if live.get("state"):
