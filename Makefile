@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CONFIG ?= config.json
 PRACTICE_CONFIG ?= practiceconfig.json
 
-.PHONY: run pipeline serve rollback releases cron-install cron-remove bench simulate test mutation lint format clean venv
+.PHONY: run pipeline serve rollback releases cron-install cron-remove bench simulate screenshots test mutation lint format clean venv
 
 # The virtual environment, rebuilt when a requirements file changes.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -60,6 +60,11 @@ bench: $(VENV)/.installed
 # The decision simulation (about an hour on 2 cores): the tables on screen, the whole report in docs/simulation.md.
 simulate: $(VENV)/.installed
 	$(BIN)/python benchmark/simulate.py --report docs/simulation.md $(ARGS)
+
+# PNGs of every page and of the report's pages after `make run`, `make rollback` and a shifted month, in
+# docs/screenshots/ (the story plays in a temporary copy; needs chromium, chromium-driver, poppler-utils).
+screenshots: $(VENV)/.installed
+	$(BIN)/python demo/screenshots.py
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest

@@ -3,9 +3,11 @@
 Config keys: prod_deployment_path (the deployed model and its file record), test_data_path,
 output_folder_path (finaldata.csv, ingestionmetrics.json), history_path (read only: the live model's
 record, the newest verdicts and the F1 trend for page 1), output_model_path (writes confusionmatrix.png,
-trend.png, riskranking.csv, riskunscored.csv and report.pdf there, each atomically).
-Page 1 is for the chief data scientist at a glance, its facts from overview.page_context as the dashboard's
-are; the sections after it are the course's report.
+trend.png, riskranking.csv, riskunscored.csv, report.pdf and reportsummary.json there, each atomically).
+Page 1 is for a manager: the live model's health verdict, what changed since the last report (read from
+reportsummary.json, which each report leaves beside it) and the clients to call with why; page 2 the live
+model in detail, for the data scientist; the course's sections follow as an appendix. Their facts come from
+overview.page_context, as the dashboard's do.
 """
 
 import argparse
@@ -14,7 +16,6 @@ import io
 import json
 import logging
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 from sklearn.metrics import confusion_matrix, f1_score, precision_score, recall_score
@@ -33,8 +34,15 @@ from risk.model import complete_rows, predict
 
 logger = logging.getLogger(__name__)
 
+CM = 72 / 2.54  # reportlab's unit is the point; reportlab.lib.units.cm, without importing reportlab at import time
+
 CLASS_NAMES = ["stays (0)", "exits (1)"]
 PAGE_ONE_CLIENTS = 10
+TEST_CAVEAT = (
+    "on the fixed test set, never renewed: it tells how the model does on the clients the course set aside,"
+    " not on today's (the F1 on new data does)"
+)
+HEALTH_COLOURS = {"healthy": "#e3f4e8", "degraded": "#fde4e1", "unproven": "#fff2d6"}
 NO_HISTORY = (
     "No history database yet (the steps were run as plain scripts): the deployment record, the verdicts"
     " and the F1 trend start with the first run of fullprocess.py."
@@ -80,22 +88,47 @@ def model_metrics(y_true, y_pred) -> dict[str, float]:
     }
 
 
-def ingested_files_table(prod_deployment_path: Path, metrics_path: Path) -> list[list[str]]:
-    """Rows of (file, rows, first ingested) for the files the deployed model learned from."""
+def ingested_files_table(prod_deployment_path: Path, metrics_path: Path, seen: dict[str, dict]) -> list[list[str]]:
+    """Rows of (file, rows, first ingested) for the files the deployed model learned from: from the history
+    (`seen`, by name: the version the model card names) or else the latest ingestion's metrics, where
+    ingestion writes each file's first_seen_at; a file found in neither says so instead of a value."""
     names = artifacts.read_lines(prod_deployment_path / INGESTEDFILES_FILE)
     try:
         record = json.loads(metrics_path.read_text(encoding="utf-8"))
         details = {item["name"]: item for item in record["files_read"]}
     except (OSError, ValueError, KeyError, TypeError):
         details = {}
-    return [
-        [
-            name,
-            str(details.get(name, {}).get("rows", "?")),
-            details.get(name, {}).get("first_ingested_at", "?").replace("T", " ").removesuffix("+00:00"),
-        ]
-        for name in names
-    ]
+    rows = []
+    for name in names:
+        item = seen.get(name) or details.get(name) or {}
+        count = f"{item['rows']:,}" if item.get("rows") is not None else "not recorded"
+        first = charts.time_words(item["first_seen_at"]) if item.get("first_seen_at") else "not recorded"
+        rows.append([name, count, first])
+    return rows
+
+
+def files_seen(config: Config, card: dict | None) -> dict[str, dict]:
+    """The history's record (rows, first_seen_at) of each file the model card says the model learned
+    from (its folder, name and SHA-256), by name; {} without a history or a card naming them."""
+    files = [file for file in (card or {}).get("training_files") or [] if file.get("sha256")]
+    try:
+        conn = history.connect_readonly(config.history_path) if files else None
+    except history.HistoryError:
+        return {}
+    if conn is None:
+        return {}
+    seen = {}
+    with contextlib.closing(conn):
+        for file in files:
+            row = history.select_one(
+                conn,
+                "SELECT rows, first_seen_at FROM files WHERE folder = ? AND name = ? AND sha256 = ?"
+                " ORDER BY id LIMIT 1",
+                (file.get("folder"), file["name"], file["sha256"]),
+            )
+            if row:
+                seen[file["name"]] = row
+    return seen
 
 
 def package_status(item: dict) -> str:
@@ -113,8 +146,13 @@ def gather_report_data(config: Config) -> dict:
     card = registry.read_card(release)
     ranked, unscored = ranking.risk_table(finaldata, model, ranking.training_means(card, finaldata))
     page = page_facts(config, (ranked, unscored, release.name))
+    now = history.utc_now()
+    summary = report_summary(now, page)
+    previous = read_summary(config.output_model_path / artifacts.REPORT_SUMMARY_FILE)
     return {
-        "generated_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "generated_at": f"{charts.time_words(now)} UTC",
+        "summary_record": summary,
+        "changes": changes_since(previous, summary, page["audit"], page["runs"]),
         "release": release.name,
         "test_rows": len(testdata),
         "metrics": model_metrics(testdata[TARGET], y_pred),
@@ -126,13 +164,69 @@ def gather_report_data(config: Config) -> dict:
         "missing": diagnosis.missing_percentages(finaldata),
         "timings": diagnosis.execution_details(config),
         "outdated": diagnosis.outdated_packages_list(config),
-        "ingested": ingested_files_table(release, config.output_folder_path / INGESTION_METRICS_FILE),
+        "ingested": ingested_files_table(
+            release, config.output_folder_path / INGESTION_METRICS_FILE, files_seen(config, card)
+        ),
         "top_risk": page["top"],
         "ranked": ranked,
         "unscored": unscored,
         "page": page,
         "trend_png": charts.trend_png(page["trend"]),
     }
+
+
+def report_summary(now: str, page: dict) -> dict:
+    """What the next report compares itself with (reportsummary.json): when, the live release and model,
+    its health verdict and the clients to call."""
+    health = page["live"].get("health") or {}
+    return {
+        "generated_at": now,
+        "release": page["live"].get("release"),
+        "model_id": page["live"].get("model_id"),
+        "health": health.get("verdict"),
+        "to_call": [item["corporation"] for item in page["top"][:PAGE_ONE_CLIENTS]],
+    }
+
+
+def read_summary(path: Path) -> dict | None:
+    """The last report's summary, or None when there was none (or it cannot be read: then nothing is compared)."""
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    keys = {"generated_at", "release", "health", "to_call"}
+    return summary if isinstance(summary, dict) and keys <= summary.keys() else None
+
+
+def changes_since(previous: dict | None, current: dict, audit: list[dict], runs: list[dict]) -> list[str]:
+    """What changed since the last report, in sentences: the releases that went live (from the deployment
+    audit, newest first), the runs, the health verdict, and the clients to call who are new or gone."""
+    if previous is None:
+        return ["This is the first report here (no earlier one to compare with)."]
+    since = previous["generated_at"]
+    lines = [f"Since the last report, {charts.time_words(since)} UTC:"]
+    moves = [row for row in audit if row["at"] > since][::-1]
+    for row in moves:
+        when = charts.time_words(row["at"])
+        lines.append(f"{when} UTC: release {row['to_release']} went live ({row['reason']}, by {row['actor']}).")
+    if not moves:
+        lines.append(f"The same release is live ({current['release']}).")
+    done = [run for run in runs if (run.get("started_at") or "") > since and run.get("decision")]
+    if done:
+        lines.append(f"{len(done)} run(s) of the full process; the latest: {done[0]['decision']}.")
+    if previous["health"] != current["health"]:
+        lines.append(f"Health: {previous['health'] or 'not known'}, now {current['health'] or 'not known'}.")
+    else:
+        lines.append(f"Health unchanged: {current['health'] or 'not known'}.")
+    new = [code for code in current["to_call"] if code not in previous["to_call"]]
+    gone = [code for code in previous["to_call"] if code not in current["to_call"]]
+    if not new and not gone:
+        lines.append("The same clients to call.")
+    if new:
+        lines.append(f"New among the clients to call: {', '.join(new)}.")
+    if gone:
+        lines.append(f"No longer among them: {', '.join(gone)}.")
+    return lines
 
 
 def page_facts(config: Config, risk: tuple) -> dict:
@@ -171,46 +265,52 @@ def pdf_table(rows, widths=None, align_right_from=1, header=True):
     return grid
 
 
-def pdf_section(title, *flowables):
-    """A heading kept on one page with what follows it."""
+def pdf_section(title, *flowables, level="Heading2") -> list:
+    """A heading that starts a new page only when less than 3 cm are left; the rest flows (a long table
+    splits, its header repeated on the next page), so that no section leaves a page half empty."""
     from reportlab.lib.styles import getSampleStyleSheet
-    from reportlab.lib.units import cm
-    from reportlab.platypus import KeepTogether, Paragraph, Spacer
+    from reportlab.platypus import CondPageBreak, Paragraph
 
-    heading = Paragraph(title, getSampleStyleSheet()["Heading2"])
-    return KeepTogether([Spacer(1, 0.35 * cm), heading, *flowables])
+    heading = getSampleStyleSheet()[level].clone("section", spaceBefore=14)
+    return [CondPageBreak(3 * CM), Paragraph(title, heading), *flowables]
 
 
 def page_one(data: dict) -> list:
-    """Page 1, for the chief data scientist in one look: the live model and why, the newest verdicts in
-    numbers, the data-drift flags, the F1 trend and the ten clients most at risk with their reasons."""
+    """Page 1, for a manager: the health verdict in words, what changed since the last report, and the ten
+    clients to call with why (a reason most of them share said once, above the list)."""
     from reportlab.lib.styles import getSampleStyleSheet
-    from reportlab.lib.units import cm
-    from reportlab.platypus import Image, KeepInFrame, Paragraph, Spacer
+    from reportlab.platypus import KeepInFrame, Paragraph
 
     styles = getSampleStyleSheet()
-    small = styles["BodyText"].clone("small", fontSize=8.5, leading=10.5, spaceBefore=0, spaceAfter=1.5)
-    heading = styles["Heading3"].clone("h3", spaceBefore=5, spaceAfter=2)
+    small = styles["BodyText"].clone("small", fontSize=9, leading=11.5, spaceBefore=0, spaceAfter=2)
+    heading = styles["Heading3"].clone("h3", spaceBefore=8, spaceAfter=3)
     page = data["page"]
     flowables = [
         Paragraph("Client exit risk: model report", styles["Title"]),
         Paragraph(f"Generated {data['generated_at']} &middot; deployed release {data['release']}", styles["Normal"]),
+        health_box(page, styles["Normal"]),
+        Paragraph("What changed since the last report", heading),
+        *[Paragraph(escape(line), small) for line in data["changes"]],
+        Paragraph(f"The {PAGE_ONE_CLIENTS} clients to call", heading),
     ]
-    if page["note"]:
-        flowables.append(Paragraph(f"<b>{escape(page['note'])}</b>", small))
-    health = page["live"].get("health")
-    if health:
-        flowables.append(Paragraph(f"<b>{health['verdict'].upper()}.</b> {escape(health['words'])}", styles["Normal"]))
-    flowables += [Paragraph("Live model", heading), live_table(data, small)]
-    flowables += [Paragraph("Last verdict", heading), *verdict_paragraphs(page["judged_run"], small)]
-    flowables += [Paragraph("Data drift", heading), *drift_flowables(page, small)]
-    width = 12 * cm
-    flowables += [
-        Paragraph("The live model's F1 on new data over time", heading),
-        Image(io.BytesIO(data["trend_png"]), width=width, height=width * charts.FIGURE_SIZE[1] / charts.FIGURE_SIZE[0]),
-        Paragraph(f"The {PAGE_ONE_CLIENTS} clients most at risk", heading),
-        top_clients_table(page["top"][:PAGE_ONE_CLIENTS], small),
-    ]
+    top = page["top"][:PAGE_ONE_CLIENTS]
+    shared = ranking.shared_reason(top)
+    if shared:
+        flowables.append(
+            Paragraph(
+                f"{shared['count']} of these {shared['of']} are here mainly for one reason:"
+                f" <b>{escape(shared['words'])}</b>; their line gives just their number and what it adds.",
+                small,
+            )
+        )
+    flowables.append(top_clients_table(top, shared, small))
+    flowables.append(
+        Paragraph(
+            "Exit risk: the model's probability that the client leaves. Why: the feature that adds the most to it,"
+            " against the usual value (the median of all clients), in percentage points.",
+            small,
+        )
+    )
     if page["unscored"]:
         flowables.append(
             Paragraph(
@@ -219,15 +319,58 @@ def page_one(data: dict) -> list:
                 small,
             )
         )
-    flowables.append(Spacer(1, 0.1 * cm))
-    return [KeepInFrame(17 * cm, 25.4 * cm, flowables, mode="shrink")]
+    return [KeepInFrame(17 * CM, 25.4 * CM, flowables, mode="shrink")]
 
 
-def percent(probability: float) -> str:
-    """A probability for people: one decimal, and the ends as bounds (99.97 % is not 100 %)."""
-    if probability >= 0.9995:
-        return ">99.9%"
-    return "<0.1%" if probability < 0.0005 else f"{probability:.1%}"
+def health_box(page: dict, style):
+    """The live model's health verdict in a box coloured by it; without one, why not."""
+    from reportlab.lib import colors
+    from reportlab.platypus import Paragraph, Table, TableStyle
+
+    health = page["live"].get("health")
+    big = style.clone("health", fontSize=11, leading=14.5)
+    if health:
+        text = f"<b>Health: {health['verdict'].upper()}.</b> {escape(health['words'])}"
+        colour = HEALTH_COLOURS.get(health["verdict"], "#eef1f5")
+    else:
+        text = "<b>Health: NOT KNOWN.</b> " + escape(page["note"] or "The live model has no record in the history.")
+        colour = "#eef1f5"
+    box = Table([[Paragraph(text, big)]], colWidths=[17 * CM], hAlign="LEFT")
+    box.setStyle(
+        TableStyle(
+            [
+                ("BACKGROUND", (0, 0), (-1, -1), colors.HexColor(colour)),
+                ("BOX", (0, 0), (-1, -1), 0.5, colors.HexColor("#8a94a3")),
+                ("TOPPADDING", (0, 0), (-1, -1), 7),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 7),
+            ]
+        )
+    )
+    return box
+
+
+def page_two(data: dict) -> list:
+    """Page 2, for the data scientist: the live model, the last verdict in numbers, the data-drift flags
+    and the F1 trend across the page's width."""
+    from reportlab.lib.styles import getSampleStyleSheet
+    from reportlab.platypus import Image, Paragraph
+
+    styles = getSampleStyleSheet()
+    small = styles["BodyText"].clone("small", fontSize=8.5, leading=10.5, spaceBefore=0, spaceAfter=1.5)
+    heading = styles["Heading3"].clone("h3", spaceBefore=6, spaceAfter=2)
+    page = data["page"]
+    flowables = [Paragraph("The live model in detail", styles["Heading2"])]
+    if page["note"]:
+        flowables.append(Paragraph(f"<b>{escape(page['note'])}</b>", small))
+    flowables += [Paragraph("Live model", heading), live_table(data, small)]
+    flowables += [Paragraph("Last verdict", heading), *verdict_paragraphs(page["judged_run"], small)]
+    flowables += [Paragraph("Data drift", heading), *drift_flowables(page, small)]
+    width = 17 * CM
+    flowables += [
+        Paragraph("The live model's F1 on new data over time", heading),
+        Image(io.BytesIO(data["trend_png"]), width=width, height=width * charts.WIDE_SIZE[1] / charts.WIDE_SIZE[0]),
+    ]
+    return flowables
 
 
 def escape(text) -> str:
@@ -259,13 +402,14 @@ def live_table(data: dict, style):
             f1_words(live.get("validation_f1"), live.get("validation_low"), live.get("validation_high"))
             + (f" on {live['window']}" if live.get("window") else ""),
         ],
-        ["Test F1", f"{data['metrics']['F1']:.4f} on {data['test_rows']} test clients"],
+        ["Test F1", f"{data['metrics']['F1']:.4f} on {data['test_rows']} test clients, {TEST_CAVEAT}"],
     ]
     if reference:
         rows.append(
             [
                 "Expected on new data",
-                f"F1 {f1_words(reference['f1'])} ({reference['kind']}, {reference['rows'] or '?'} rows)",
+                f"F1 {f1_words(reference['f1'])} ({reference['kind']}, "
+                + (f"{reference['rows']:,} rows)" if reference["rows"] else "its row count not recorded)"),
             ]
         )
     if live.get("state"):
@@ -282,7 +426,7 @@ def verdict_paragraphs(run: dict | None, style) -> list:
         return [
             Paragraph("No verdict yet: the first run of fullprocess.py with new data judges the live model.", style)
         ]
-    decision = run["decision"] or ("in progress: this report is part of it" if run["state"] == "running" else "none")
+    decision = run["decision"] or "none recorded"
     lines = [
         f"Run {run['id']}, {charts.time_words(run['started_at'])} UTC ({run['trigger']}): <b>{escape(decision)}</b>"
     ]
@@ -323,75 +467,64 @@ def drift_flowables(page: dict, style) -> list:
     return flowables
 
 
-def top_clients_table(top: list[dict], style):
-    from reportlab.lib.units import cm
+def top_clients_table(top: list[dict], shared: dict | None, style):
+    """Rank, client, exit risk in words and why; a reason shared by most is given short."""
     from reportlab.platypus import Paragraph
 
-    rows = [["Rank", "Client", "Exit probability", "Why"]]
+    rows = [["Rank", "Client", "Exit risk", "Why"]]
     for item in top:
-        rows.append(
-            [
-                str(item["rank"]),
-                item["corporation"],
-                percent(item["probability"]),
-                Paragraph(escape(item["reason"]), style),
-            ]
-        )
-    return pdf_table(rows, widths=[1.3 * cm, 2 * cm, 2.9 * cm, 10.8 * cm], align_right_from=2)
+        why = item["reason_short"] if shared and item["reason_key"] == shared["key"] else item["reason"]
+        rows.append([str(item["rank"]), item["corporation"], item["risk"], Paragraph(escape(why), style)])
+    return pdf_table(rows, widths=[1.2 * CM, 1.8 * CM, 2.2 * CM, 11.8 * CM], align_right_from=2)
 
 
 def report_story(data: dict) -> list:
-    """The report's content, top to bottom, as reportlab flowables: page 1, then the sections."""
-    from reportlab.platypus import PageBreak
+    """The report's content, top to bottom, as reportlab flowables: page 1, page 2, then the appendix,
+    whose sections follow one another without a page break."""
+    from reportlab.lib.styles import getSampleStyleSheet
+    from reportlab.platypus import CondPageBreak, PageBreak, Paragraph
 
-    return [*page_one(data), PageBreak(), *model_sections(data), *data_sections(data)]
+    styles = getSampleStyleSheet()
+    appendix = [
+        CondPageBreak(10 * CM),  # with the test scores side by side with the confusion matrix
+        Paragraph("Appendix: the course's sections", styles["Heading1"].clone("appendix", spaceBefore=18)),
+        Paragraph("The deployed model on the fixed test set, the ingested data and the pipeline.", styles["Normal"]),
+    ]
+    return [*page_one(data), PageBreak(), *page_two(data), *appendix, *model_sections(data), *data_sections(data)]
 
 
 def model_sections(data: dict) -> list:
-    """The course's sections about the model: scores, confusion matrix, the clients most at risk."""
+    """The course's sections about the model: scores and confusion matrix on the test data, side by side."""
     from reportlab.lib.styles import getSampleStyleSheet
-    from reportlab.lib.units import cm
-    from reportlab.platypus import Image, Paragraph, Spacer
+    from reportlab.platypus import Image, Paragraph, Spacer, Table
 
     styles = getSampleStyleSheet()
     metrics = data["metrics"]
-    return [
-        pdf_section(
-            "Deployed model on the test data",
-            pdf_table(
-                [["Metric", "Value"]] + [[name, f"{value:.4f}"] for name, value in metrics.items()],
-                widths=[5 * cm, 3 * cm],
-            ),
-            Spacer(1, 0.2 * cm),
-            Paragraph(f"Scored on {data['test_rows']} test clients.", styles["Normal"]),
-        ),
-        pdf_section(
-            "Confusion matrix",
-            Image(io.BytesIO(data["confusion_png"]), width=10.4 * cm, height=8.8 * cm),
-            pdf_table(
-                [["Actual", "Predicted to stay", "Predicted to exit"]]
-                + [[name, str(row[0]), str(row[1])] for name, row in zip(CLASS_NAMES, data["confusion"], strict=True)],
-                widths=[4 * cm, 4 * cm, 4 * cm],
-            ),
-        ),
-        pdf_section(
-            f"The {len(data['top_risk'])} clients most at risk of exiting",
-            Paragraph(
-                "From each client's latest row in the ingested data, highest risk first.",
-                styles["Normal"],
-            ),
-            Spacer(1, 0.15 * cm),
-            pdf_table(
-                [["Rank", "Corporation", "Exit probability"]]
-                + [
-                    [str(rank), item["corporation"], percent(item["probability"])]
-                    for rank, item in enumerate(data["top_risk"], 1)
-                ],
-                widths=[1.5 * cm, 4 * cm, 4 * cm],
-                align_right_from=2,
-            ),
-        ),
+    scores = pdf_table(
+        [["Metric", "Value"]] + [[name, f"{value:.4f}"] for name, value in metrics.items()],
+        widths=[3 * CM, 2.5 * CM],
+    )
+    counts = pdf_table(
+        [["Actual", "Predicted to stay", "Predicted to exit"]]
+        + [[name, str(row[0]), str(row[1])] for name, row in zip(CLASS_NAMES, data["confusion"], strict=True)],
+        widths=[2.4 * CM, 2.9 * CM, 2.9 * CM],
+    )
+    caveat = styles["BodyText"].clone("caveat", fontSize=9, leading=11)
+    left = [
+        scores,
+        Spacer(1, 0.2 * CM),
+        Paragraph(f"Scored on {data['test_rows']} test clients, {TEST_CAVEAT}.", caveat),
+        Spacer(1, 0.3 * CM),
+        Paragraph("Confusion matrix", styles["Heading4"]),
+        counts,
     ]
+    side_by_side = Table(
+        [[left, Image(io.BytesIO(data["confusion_png"]), width=7.6 * CM, height=6.4 * CM)]],
+        colWidths=[9.2 * CM, 7.8 * CM],
+        hAlign="LEFT",
+    )
+    side_by_side.setStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (0, 0), 0)])
+    return pdf_section("Deployed model on the test data", side_by_side)
 
 
 def data_sections(data: dict) -> list:
@@ -401,7 +534,7 @@ def data_sections(data: dict) -> list:
     from reportlab.platypus import Paragraph
 
     cell = getSampleStyleSheet()["BodyText"].clone("cell", fontSize=9, leading=11)
-    return [
+    sections = [
         pdf_section(
             "Summary statistics of the ingested data",
             pdf_table(
@@ -459,11 +592,12 @@ def data_sections(data: dict) -> list:
             "Data the deployed model learned from",
             pdf_table(
                 [["File", "Rows", "First ingested (UTC)"]] + data["ingested"],
-                widths=[5 * cm, 2.5 * cm, 6 * cm],
+                widths=[5 * cm, 3 * cm, 5 * cm],
                 align_right_from=1,
             ),
         ),
     ]
+    return [flowable for section in sections for flowable in section]
 
 
 def build_pdf(data: dict) -> bytes:
@@ -494,7 +628,8 @@ def write_csv(path: Path, table) -> None:
 
 def report(config: Config) -> dict[str, Path]:
     """The deployed model's reports in output_model_path (confusionmatrix.png, trend.png, riskranking.csv,
-    riskunscored.csv, report.pdf, each written atomically); returns their paths by name."""
+    riskunscored.csv, report.pdf, each written atomically) and last the report's summary (reportsummary.json),
+    which the next report compares itself with; returns their paths by name."""
     started = time.perf_counter()
     logger.info("reporting started for %s", config.prod_deployment_path)
     data = gather_report_data(config)
@@ -504,12 +639,14 @@ def report(config: Config) -> dict[str, Path]:
         "ranking": config.output_model_path / artifacts.RANKING_FILE,
         "unscored": config.output_model_path / artifacts.UNSCORED_FILE,
         "report": config.output_model_path / REPORT_FILE,
+        "summary": config.output_model_path / artifacts.REPORT_SUMMARY_FILE,
     }
     atomic_write_bytes(paths["confusion_matrix"], data["confusion_png"])
     atomic_write_bytes(paths["trend"], data["trend_png"])
-    write_csv(paths["ranking"], data["ranked"])
+    write_csv(paths["ranking"], ranking.csv_table(data["ranked"]))
     write_csv(paths["unscored"], data["unscored"])
     atomic_write_bytes(paths["report"], build_pdf(data))
+    atomic_write_bytes(paths["summary"], (json.dumps(data["summary_record"], indent=2) + "\n").encode())
     logger.info(
         "reporting finished in %.2fs: %s",
         time.perf_counter() - started,

@@ -28,6 +28,7 @@ SCORE_FILE = "latestscore.txt"  # output_model_path, and each release
 MODEL_CARD_FILE = "modelcard.json"  # output_model_path, and each release trained since the registry
 CONFUSION_MATRIX_FILE = "confusionmatrix.png"  # output_model_path
 REPORT_FILE = "report.pdf"  # output_model_path
+REPORT_SUMMARY_FILE = "reportsummary.json"  # output_model_path: what the next report compares itself with
 TREND_FILE = "trend.png"  # output_model_path: the F1 trend chart of the report's page 1
 RANKING_FILE = "riskranking.csv"  # output_model_path: every scored client, highest risk first, with why
 UNSCORED_FILE = "riskunscored.csv"  # output_model_path: the clients that cannot be scored, with why

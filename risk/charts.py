@@ -15,6 +15,9 @@ import re
 from datetime import UTC, datetime
 
 FIGURE_SIZE = (5.6, 3.4)  # inches: an SVG viewBox of 403 x 245 points: text still ~10 px on a phone
+WIDE_SIZE = (10.0, 3.4)  # a laptop's content width (and the report's page width), text as large as on a phone
+LABEL_LEVELS = (1.17, 1.065)  # the heights (in F1 units, above the 1.0 line) where deployments are named
+CHAR_WIDTH = 0.62  # a label's width per character, in font sizes (DejaVu Sans, lower case)
 PNG_DPI = 150
 CROWDED = 8  # events closer than 1/8 of an even spacing are drawn in order, not to scale
 TEXT_CHECKS = 10  # the text alternative lists at most this many checks
@@ -134,16 +137,48 @@ def draw_checks(axes, checks: list[dict]) -> None:
         )
 
 
-def draw_moves(axes, moves: list[dict], xs: list[float]) -> None:
-    """A vertical line per deployment, named by its reason; names near the right end go to the left."""
+def label_levels(spans: list[tuple[float, float]], levels: int = len(LABEL_LEVELS), gap: float = 0.01) -> list:
+    """The level (0 the top one) of each label, given its span across the axes (from, to, in fractions of
+    the width), so that no two labels on a level overlap; None for a label that finds no free level (it is
+    thinned: its line stays, the text alternative names it)."""
+    taken: list[list[tuple[float, float]]] = [[] for _ in range(levels)]
+    placed = []
+    for start, end in spans:
+        free = [level for level in range(levels) if all(end + gap <= a or start >= b + gap for a, b in taken[level])]
+        if free:
+            taken[free[0]].append((start, end))
+        placed.append(free[0] if free else None)
+    return placed
+
+
+def label_spans(moves: list[dict], xs: list[float], figure_width: float, fontsize: float) -> list[tuple]:
+    """Where each deployment's name would lie across the axes (fractions of their width), and whether it
+    goes to the left of its line (near the right end)."""
     low, high = (min(xs), max(xs)) if xs else (0.0, 1.0)
-    for index, move in enumerate(moves):
+    axes_points = figure_width * 72 * 0.84  # the axes take about 84 % of the figure's width
+    spans = []
+    for move in moves:
+        at = (move["x"] - low) / (high - low) if high > low else 0.5
+        at = (0.07 + at) / 1.14  # the axes' 7 % margins either side
+        width = (len(move["reason"]) * CHAR_WIDTH * fontsize + 3) / axes_points
+        left = at > 0.8
+        spans.append((at - width, at, left) if left else (at, at + width, left))
+    return spans
+
+
+def draw_moves(axes, moves: list[dict], xs: list[float], figure_width: float) -> None:
+    """A vertical line per deployment, named by its reason on one of two levels so that no names overlap
+    (names near the right end go to the left; a name with no room left is thinned)."""
+    spans = label_spans(moves, xs, figure_width, fontsize=11)
+    levels = label_levels([(start, end) for start, end, _ in spans])
+    for move, (_, _, left), level in zip(moves, spans, levels, strict=True):
         color, style = REASON_STYLE.get(move["reason"], ("#6b7280", ":"))
         axes.axvline(move["x"], color=color, ls=style, lw=1.4, zorder=0)
-        left = high > low and (move["x"] - low) / (high - low) > 0.8
+        if level is None:
+            continue
         axes.annotate(
             move["reason"],
-            xy=(move["x"], 1.16 if index % 2 == 0 else 1.07),
+            xy=(move["x"], LABEL_LEVELS[level]),
             xytext=(-3 if left else 3, 0),
             textcoords="offset points",
             ha="right" if left else "left",
@@ -179,16 +214,16 @@ def format_axis(axes, checks: list[dict], moves: list[dict], scaled: bool) -> No
     axes.set_xlabel("runs in time order (UTC; spacing not to scale)")
 
 
-def trend_figure(trend: dict):
-    """The F1-over-time chart as a matplotlib Figure (no pyplot: safe in a server's threads)."""
+def trend_figure(trend: dict, size: tuple[float, float] = FIGURE_SIZE):
+    """The F1-over-time chart as a matplotlib Figure (no pyplot: safe in a server's threads), `size` inches."""
     from matplotlib.figure import Figure
 
     checks, moves = usable(trend)
     scaled = to_scale(checks, moves)
     place(checks, moves, scaled)
-    figure = Figure(figsize=FIGURE_SIZE, layout="constrained")
+    figure = Figure(figsize=size, layout="constrained")
     axes = figure.add_subplot()
-    draw_moves(axes, moves, [item["x"] for item in checks + moves])
+    draw_moves(axes, moves, [item["x"] for item in checks + moves], size[0])
     if checks:
         draw_checks(axes, checks)
         figure.legend(
@@ -218,36 +253,41 @@ def trend_figure(trend: dict):
     return figure
 
 
-def render(trend: dict, kind: str, **options) -> bytes:
+def render(trend: dict, kind: str, size: tuple[float, float] = FIGURE_SIZE, **options) -> bytes:
     import matplotlib
 
     buffer = io.BytesIO()
     with matplotlib.rc_context(RC):
-        trend_figure(trend).savefig(buffer, format=kind, **options)
+        trend_figure(trend, size).savefig(buffer, format=kind, **options)
     return buffer.getvalue()
 
 
 def trend_png(trend: dict) -> bytes:
-    """The chart as PNG bytes (150 dpi), for the PDF report and trend.png."""
-    return render(trend, "png", dpi=PNG_DPI, metadata={"Software": None})
+    """The chart as PNG bytes (150 dpi), wide, for the PDF report (the page's width) and trend.png."""
+    return render(trend, "png", WIDE_SIZE, dpi=PNG_DPI, metadata={"Software": None})
 
 
-def trend_svg(trend: dict, inline: bool = False) -> str:
-    """The chart as SVG text that scales to its container (viewBox, width 100%).
+def trend_svg(trend: dict, inline: bool = False, wide: bool = False) -> str:
+    """The chart as SVG text that scales to its container (viewBox, width 100%); `wide` for a laptop's
+    width (WIDE_SIZE), else for a phone's (FIGURE_SIZE).
 
     Standalone (the default, for /charts/trend.svg) it keeps the SVG namespace; `inline` is for
     pasting into an HTML page, where the namespace is implied: no URL at all is left in it.
     The same trend is drawn once (the dashboard asks on every view; drawing takes ~0.1 s).
     """
-    return svg_of(json.dumps(trend, sort_keys=True, default=str), inline)
+    return svg_of(json.dumps(trend, sort_keys=True, default=str), inline, wide)
 
 
 @functools.lru_cache(maxsize=8)
-def svg_of(trend_json: str, inline: bool) -> str:
-    svg = render(json.loads(trend_json), "svg", metadata={"Date": None, "Creator": None}).decode("utf-8")
+def svg_of(trend_json: str, inline: bool, wide: bool = False) -> str:
+    size = WIDE_SIZE if wide else FIGURE_SIZE
+    svg = render(json.loads(trend_json), "svg", size, metadata={"Date": None, "Creator": None}).decode("utf-8")
     svg = svg[svg.index("<svg") :]
     svg = re.sub(r"\s*<metadata>.*?</metadata>", "", svg, flags=re.S)
-    svg = re.sub(r'<svg([^>]*?) width="[^"]*" height="[^"]*"', r'<svg\1 width="100%" class="chart-svg" role="img"', svg)
+    shape = "wide" if wide else "narrow"
+    svg = re.sub(
+        r'<svg([^>]*?) width="[^"]*" height="[^"]*"', rf'<svg\1 width="100%" class="chart-svg {shape}" role="img"', svg
+    )
     svg = svg.replace("*{stroke-linejoin", ".chart-svg *{stroke-linejoin", 1)  # matplotlib's rule, kept to its SVG
     title = "<title>The live model's F1 on new data over time, with deployments and rollbacks</title>"
     svg = re.sub(r"(<svg[^>]*>)", r"\1" + title, svg, count=1)

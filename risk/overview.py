@@ -67,12 +67,24 @@ def clients_at_risk(risk, query: str) -> dict:
     """The clients most at risk, how many are ranked, those that cannot be scored, and the client searched
     for (its ranked row, or its row apart) from `risk`, (ranked, unscored, release) or None."""
     if risk is None:
-        return {"top": [], "clients": 0, "unscored": [], "query": query, "found": None, "found_apart": None}
+        return {
+            "top": [],
+            "shared": None,
+            "usual": {},
+            "clients": 0,
+            "unscored": [],
+            "query": query,
+            "found": None,
+            "found_apart": None,
+        }
     ranked, unscored, _ = risk
-    found = ranking.as_records(ranked[ranked["corporation"] == query]) if query else []
+    found = ranking.as_records(ranked[ranked["corporation"] == query], for_page=True) if query else []
     apart = unscored[unscored["corporation"] == query].to_dict("records") if query else []
+    top = ranking.as_records(ranked.head(TOP_CLIENTS), for_page=True)
     return {
-        "top": ranking.as_records(ranked.head(TOP_CLIENTS)),
+        "top": top,
+        "shared": ranking.shared_reason(top),
+        "usual": {feature: ranking.number_words(value) for feature, value in top[0]["usual"].items()} if top else {},
         "clients": len(ranked),
         "unscored": unscored.to_dict("records"),
         "query": query,
@@ -180,14 +192,32 @@ def last_run(conn, config: Config) -> dict | None:
 
 def judged_run(conn, config: Config) -> dict | None:
     """The newest run of this configuration with verdicts, finished or not: under the full process, the
-    run that writes the report."""
+    run that writes the report. A run still going has no decision recorded yet: it is said from what the
+    run has done (the release it deployed, or the live model kept), as its decision will say."""
     run = history.select_one(
         conn,
         "SELECT * FROM runs r WHERE config_path = ? AND EXISTS (SELECT 1 FROM verdicts v WHERE v.run_id = r.id)"
         " ORDER BY id DESC LIMIT 1",
         (str(config.config_path),),
     )
+    if run and run["state"] == "running" and not run["decision"]:
+        run["decision"] = decision_so_far(conn, run["id"])
     return with_verdicts(conn, run) if run else None
+
+
+def decision_so_far(conn, run_id: int) -> str:
+    """What a run still going has decided: 'drift: re-trained and re-deployed (release R)', or that the
+    live model stays."""
+    deployed = history.select_one(
+        conn,
+        "SELECT to_release, reason FROM deployments WHERE run_id = ? AND state = 'done' ORDER BY id DESC LIMIT 1",
+        (run_id,),
+    )
+    if deployed is None:
+        return "no better model: the live model stays"
+    if deployed["reason"] == "bootstrap":
+        return f"bootstrap (release {deployed['to_release']})"
+    return f"drift: re-trained and re-deployed (release {deployed['to_release']})"
 
 
 def with_verdicts(conn, run: dict) -> dict:

@@ -735,17 +735,27 @@ def test_the_pushes_are_coefficient_times_distance_from_the_training_mean_and_ad
     np.testing.assert_allclose([row["probability"] for row in rows], expected["probability"], atol=1e-6)
 
 
-def test_the_reason_names_the_strongest_upward_push_in_words(client, config):
-    card = json.loads((config.prod_deployment_path / "modelcard.json").read_text())
-    means = card["feature_means"]
+def test_the_reason_says_how_the_client_differs_from_the_median_in_its_units_and_the_points_it_adds(client, config):
     coef = dict(zip(FEATURES, deployed_model(config).coef_[0], strict=True))
     assert coef["lastmonth_activity"] < 0  # the toy data: quiet clients leave
-    # zzzz: last month 0 (0 / mean < 0.5: "far below usual"), the other two at their means (push 0).
-    year, employees = round(means["lastyear_activity"]), round(means["number_of_employees"])
     path = config.output_folder_path / "finaldata.csv"
-    path.write_text(path.read_text() + f"zzzz,0,{year},{employees},1\n")
-    reason = client.get("/clients/zzzz").get_json()["client"]["reason"]
-    assert reason == f"activity last month 0, far below usual ({means['lastmonth_activity']:,.0f}): raises risk most"
+    before = newest_rows_expected(config)
+    # zzzz: last month 0, the other two at the median (their push against the usual value is about 0).
+    year, employees = before["lastyear_activity"].median(), before["number_of_employees"].median()
+    path.write_text(path.read_text() + f"zzzz,0,{year:.0f},{employees:.0f},1\n")
+    usual = newest_rows_expected(config)[FEATURES].median()  # 701 clients: each median is one of them
+    row = pd.DataFrame([{"lastmonth_activity": 0, "lastyear_activity": year, "number_of_employees": employees}])
+    typical = row.assign(lastmonth_activity=usual["lastmonth_activity"])
+    probabilities = deployed_model(config).predict_proba(pd.concat([row, typical])[FEATURES].to_numpy(float))[:, 1]
+    points = 100 * (probabilities[0] - probabilities[1])
+    found = client.get("/clients/zzzz").get_json()["client"]
+    month = usual["lastmonth_activity"]
+    assert found["reason"] == (
+        f"activity last month 0, {month:,.0f} below the usual {month:,.0f}: adds {round(points)} percentage points"
+    )
+    assert found["points"]["lastmonth_activity"] == round(points, 1)
+    assert found["usual"] == {feature: float(usual[feature]) for feature in FEATURES}
+    assert found["risk"] == f"{probabilities[0] * 100:.0f} %" and found["probability"] == round(probabilities[0], 6)
 
 
 def test_a_client_without_a_feature_is_listed_apart_with_why(client, config):
@@ -797,6 +807,8 @@ def test_the_risk_list_downloads_as_csv_every_client_by_default(client, config):
         *FEATURES,
         *[f"push_{feature}" for feature in FEATURES],
         "reason",
+        "risk",
+        *[f"points_{feature}" for feature in FEATURES],
     ]
     expected = newest_rows_expected(config)
     assert downloaded["corporation"].tolist() == expected["corporation"].tolist()  # all 700, in order

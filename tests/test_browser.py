@@ -131,7 +131,7 @@ def test_the_dashboard_shows_the_banner_the_chart_and_the_risk_list(browser, ser
     status = browser.css("#status").text
     release = history_project.prod_deployment_path.resolve().name
     assert "HEALTHY" in status and release in status and "ON TIME" in status, browser.evidence(f"banner: {status!r}")
-    chart = browser.css("figure.chart svg")
+    chart = browser.css("figure.chart svg.wide")
     assert chart.is_displayed() and chart.size["width"] > 300, browser.evidence(f"chart size {chart.size}")
     top = ranked_by_model(history_project)["corporation"].iloc[0]
     first_row = browser.css("table.risk tbody tr").text.split()
@@ -183,18 +183,67 @@ def test_the_csv_link_downloads_the_ranked_list(browser, server, history_project
     browser.check_console()
 
 
+OVERFLOWING = """
+const width = document.documentElement.clientWidth;
+const clipped = (element) => {  // kept for screen readers only (a phone's table headers)
+  for (let e = element; e; e = e.parentElement) if (getComputedStyle(e).clip !== "auto") return true;
+  return false;
+};
+const out = [];
+for (const element of document.body.querySelectorAll("*")) {
+  const box = element.getBoundingClientRect();
+  if ((box.width === 0 && box.height === 0) || clipped(element)) continue;  // not shown
+  const name = `${element.tagName}.${element.className}`;
+  if (box.left < -0.5 || box.right > width + 0.5) out.push(`${name}: ${box.left}-${box.right}`);
+  if (element.scrollWidth > element.clientWidth + 1 && getComputedStyle(element).overflowX !== "visible")
+    out.push(`${name} scrolls: ${element.scrollWidth} > ${element.clientWidth}`);
+}
+return out;
+"""
+
+
+def show_at(browser, url: str, width: int) -> None:
+    """`url` as a laptop (1,280 px) or a phone (390 px) shows it."""
+    height, mobile = {1280: (800, False), 390: (844, True)}[width]
+    metrics = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile}
+    browser.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+    browser.driver.get(url)
+
+
 @pytest.mark.slow
-def test_on_a_phone_the_page_fits_its_width_and_tables_scroll_inside(browser, server):
-    browser.driver.execute_cdp_cmd(
-        "Emulation.setDeviceMetricsOverride", {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True}
-    )
-    browser.driver.get(server + "/")
+@pytest.mark.parametrize("width", [1280, 390])
+def test_nothing_overflows_the_page_and_the_health_verdict_shows_without_scrolling(browser, server, width):
+    show_at(browser, server + "/", width)
     page_width = browser.driver.execute_script("return document.documentElement.scrollWidth")
-    assert page_width <= 390, browser.evidence(f"the page is {page_width}px wide on a 390px phone")
-    table_box = browser.css("#clients .scroll")
-    inner = browser.driver.execute_script("return arguments[0].scrollWidth", table_box)
-    assert table_box.size["width"] <= 390 < inner, browser.evidence("the risk table does not scroll in its box")
-    assert browser.css("figure.chart svg").size["width"] > 300
+    assert page_width <= width, browser.evidence(f"the page is {page_width}px wide at {width}px")
+    overflowing = browser.driver.execute_script(OVERFLOWING)
+    assert overflowing == [], browser.evidence(f"elements beyond the page or scrolling sideways: {overflowing[:5]}")
+    health = browser.css("#health")
+    box = browser.driver.execute_script("return arguments[0].getBoundingClientRect().toJSON()", health)
+    viewport = browser.driver.execute_script("return window.innerHeight")
+    assert health.is_displayed() and 0 <= box["top"] and box["bottom"] <= viewport, browser.evidence(
+        f"the health verdict at {box} in a window {viewport}px high"
+    )
+    assert "HEALTHY" in health.text, browser.evidence(f"health: {health.text!r}")
+    chart = [svg for svg in browser.driver.find_elements("css selector", "figure.chart svg") if svg.is_displayed()]
+    content = browser.css("#quality").size["width"]
+    assert len(chart) == 1 and chart[0].size["width"] >= content - 2, browser.evidence("the chart is not as wide")
+    browser.check_console()
+
+
+@pytest.mark.slow
+def test_on_a_phone_every_risk_row_is_a_card_with_each_value_named(browser, server, history_project):
+    show_at(browser, server + "/", 390)
+    row = browser.css("table.risk tbody tr")
+    labels = browser.driver.execute_script(
+        "return [...arguments[0].querySelectorAll('td[data-label]')]"
+        ".map(td => [getComputedStyle(td).display, getComputedStyle(td, '::before').content])",
+        row,
+    )
+    expected = ["Why", "Activity last month", "Activity last year", "Employees"]
+    assert labels == [["block", f'"{label}: "'] for label in expected], browser.evidence(f"cells {labels}")
+    top = ranked_by_model(history_project)["corporation"].iloc[0]
+    assert row.size["width"] <= 390 and row.text.split()[:2] == ["1", top], browser.evidence(f"card {row.text!r}")
     browser.check_console()
 
 
@@ -230,7 +279,7 @@ def test_without_javascript_the_page_shows_everything_and_the_search_works(brows
     browser.driver.get(server + "/")
     status = browser.css("#status").text
     assert "HEALTHY" in status and "ON TIME" in status, browser.evidence(f"banner: {status!r}")
-    assert browser.css("figure.chart svg").size["width"] > 300, browser.evidence("no chart without JavaScript")
+    assert browser.css("figure.chart svg.wide").size["width"] > 300, browser.evidence("no chart without JavaScript")
     ranked = ranked_by_model(history_project)
     assert browser.css("table.risk tbody tr").text.split()[:2] == ["1", ranked["corporation"].iloc[0]]
     code = ranked["corporation"].iloc[6]

@@ -9,9 +9,11 @@ import json
 import re
 import sqlite3
 import xml.etree.ElementTree as ET
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from conftest import FEATURES, damage_history, ranked_by_model
 
@@ -39,10 +41,9 @@ def query(config, sql, params=()) -> list[dict]:
 
 
 def shown_percent(probability: float) -> str:
-    """How the page writes a probability: one decimal, and the ends said as bounds (HTML-escaped)."""
-    if probability >= 0.9995:
-        return "&gt; 99.9 %"
-    return "&lt; 0.1 %" if probability < 0.0005 else f"{probability * 100:.1f} %"
+    """How the page writes a probability: a whole percent (half up), the ends said as bounds."""
+    whole = int(probability * 100 + 0.5)
+    return "over 99 %" if whole >= 100 else ("under 1 %" if whole < 1 else f"{whole} %")
 
 
 def headings(page: str) -> list[str]:
@@ -53,8 +54,8 @@ def first_risk_row(page: str) -> tuple[str, str]:
     """(code, probability text) of the first row of the table of clients most at risk."""
     table = page[page.index('aria-labelledby="top-title"') :]
     match = re.search(
-        r"<tbody>\s*<tr>\s*<td class=\"n\">1</td>\s*<th scope=\"row\"><code>(\w+)</code></th>"
-        r"\s*<td class=\"n strong\">(.*?)</td>",
+        r"<tbody>\s*<tr>\s*<td class=\"n rank\">1</td>\s*<th scope=\"row\" class=\"client\"><code>(\w+)</code></th>"
+        r"\s*<td class=\"n strong risk\">(.*?)</td>",
         table,
     )
     assert match, table[:2000]
@@ -104,7 +105,9 @@ def test_the_status_banner_gives_the_last_runs_decision_and_verdict_in_numbers(p
 
 def test_the_chart_is_inline_svg_in_a_figure_with_its_text_alternative(page, history_project):
     figure = page[page.index('<figure class="chart">') : page.index("</figure>")]
-    assert '<svg width="100%" class="chart-svg" role="img" viewBox=' in figure
+    # twice: wide for a laptop, narrow for a phone (the stylesheet shows one)
+    assert '<svg width="100%" class="chart-svg wide" role="img" viewBox="0 0 720 ' in figure
+    assert '<svg width="100%" class="chart-svg narrow" role="img" viewBox="0 0 403.2 ' in figure
     checks = query(history_project, "SELECT value, reference FROM verdicts WHERE kind = 'performance' ORDER BY id")
     assert len(checks) == 2
     words = html.unescape(figure[figure.index("<figcaption>") :])
@@ -138,8 +141,41 @@ def test_the_top_client_is_the_one_the_model_ranks_first(page, history_project):
 def test_the_risk_table_lists_the_20_clients_the_model_ranks_highest_in_order(page, history_project):
     table = page[page.index('aria-labelledby="top-title"') :]
     table = table[: table.index("</tbody>")]
-    codes = re.findall(r'<th scope="row"><code>(\w+)</code></th>', table)
+    codes = re.findall(r'<th scope="row" class="client"><code>(\w+)</code></th>', table)
     assert codes == ranked_by_model(history_project)["corporation"].head(20).tolist()
+
+
+def expected_reasons(config, top: int = 20) -> list[tuple[str, str]]:
+    """(feature, side) of each top client's reason, from the pickle and pandas: the feature whose push
+    on the log-odds against the median of every ranked client is largest (and positive)."""
+    import pickle
+
+    finaldata = pd.read_csv(config.output_folder_path / "finaldata.csv", dtype={"corporation": str})
+    newest = finaldata.drop_duplicates("corporation", keep="last").dropna(subset=FEATURES).set_index("corporation")
+    with open(config.prod_deployment_path / "trainedmodel.pkl", "rb") as handle:
+        coef = pickle.load(handle).coef_[0]
+    medians = newest[FEATURES].median()
+    reasons = []
+    for code in ranked_by_model(config)["corporation"].head(top):
+        pushes = coef * (newest.loc[code, FEATURES].to_numpy(float) - medians.to_numpy())
+        feature = FEATURES[int(pushes.argmax())]
+        side = "above" if newest.loc[code, feature] > medians[feature] else "below"
+        reasons.append((feature, side) if pushes.max() > 0 else None)
+    return reasons
+
+
+def test_a_reason_most_of_the_top_clients_share_is_said_once_above_the_list(page, history_project):
+    reasons = expected_reasons(history_project)
+    (feature, side), count = Counter(reasons).most_common(1)[0]
+    assert count > 10  # the flipped rule: busy clients leave, most for last month's activity
+    section = " ".join(html.unescape(page[page.index('id="clients"') : page.index('id="runs"')]).split())
+    words = {"above": "more", "below": "less"}[side] + " activity last month than usual"
+    assert feature == "lastmonth_activity" and section.count(" clients are here mainly for one reason") == 1
+    assert f"{count} of these 20 clients are here mainly for one reason: <strong>{words} (" in section
+    cells = re.findall(r'<td class="reason" data-label="Why">(.*?)</td>', section)
+    assert len(cells) == 20 and sum("the usual" not in cell for cell in cells) == count
+    short = r"activity last month [\d,]+: adds (\d+|less than 1) percentage points?"
+    assert all(re.fullmatch(short, cell) for cell, why in zip(cells, reasons, strict=True) if why == (feature, side))
 
 
 def test_the_status_shows_three_cards_each_with_a_colour_and_a_word(page, history_project):
@@ -477,6 +513,40 @@ def test_deployments_and_rollbacks_are_labelled_on_the_chart_by_their_reason():
         "bootstrap",
         "rollback",
     ]
+
+
+@pytest.mark.parametrize(
+    "spans, levels",
+    [
+        ([(0.1, 0.2), (0.5, 0.6)], [0, 0]),  # apart: both on the top level
+        ([(0.1, 0.3), (0.25, 0.4)], [0, 1]),  # overlapping: the second below
+        ([(0.1, 0.3), (0.2, 0.4), (0.28, 0.45)], [0, 1, None]),  # no room left: thinned
+        ([(0.1, 0.3), (0.2, 0.4), (0.35, 0.5)], [0, 1, 0]),  # room again on the top level
+        ([(0.6, 0.8), (0.7, 0.9)], [0, 1]),
+    ],
+)
+def test_deployment_labels_take_the_first_level_where_they_overlap_no_other(spans, levels):
+    assert charts.label_levels(spans) == levels
+
+
+@pytest.mark.parametrize("size", [charts.FIGURE_SIZE, charts.WIDE_SIZE])
+def test_many_deployments_close_together_never_overlap_their_labels_and_the_words_name_them_all(size):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    trend = synthetic_trend(4, timedelta(days=1))
+    start = datetime(2026, 12, 1, tzinfo=UTC)
+    trend["deployments"] += [
+        {"at": (start + timedelta(minutes=i)).isoformat(), "reason": "rollback", "model_id": f"r{i}", "actor": "ann"}
+        for i in range(8)
+    ]
+    figure = charts.trend_figure(trend, size)
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    boxes = [text.get_window_extent(renderer) for text in figure.axes[0].texts if text.get_text() == "rollback"]
+    assert 2 <= len(boxes) < 8  # some drawn, the crowded ones thinned
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
+    assert charts.trend_text(trend).count(" rollback to model") == 8  # the words name every one
 
 
 def test_the_inline_svg_names_no_url_and_the_png_is_a_png():

@@ -355,6 +355,7 @@ def test_every_output_is_written_to_a_temporary_file_then_renamed_over_it(config
             "riskranking.csv",
             "riskunscored.csv",
             "report.pdf",
+            "reportsummary.json",
         ]
     )  # and no temporary file left beside them
     for path in written:

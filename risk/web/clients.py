@@ -32,7 +32,8 @@ def toprisk_csv():
     web = get_state()
     n = int_arg("n", None, MAX_TOPRISK)  # without n: every client
     ranked, _, release = risk_list(web.config, web.deployed, web.cache)
-    body = (ranked if n is None else ranked.head(n)).to_csv(index=False, lineterminator="\n", float_format="%.6f")
+    table = ranking.csv_table(ranked if n is None else ranked.head(n))
+    body = table.to_csv(index=False, lineterminator="\n", float_format="%.6f")
     headers = {"Content-Disposition": f"attachment; filename=riskranking-{release}.csv"}
     return Response(body, mimetype="text/csv", headers=headers)
 

@@ -38,9 +38,10 @@ def dashboard():
         problems["history"], status = history_problem(error, config), 503
         context = overview.page_context(None, config, risk, query=query)
     trend = context["trend"]
-    trend_svg = charts.trend_svg(trend, inline=True) if trend["checks"] or trend["deployments"] else None
+    drawn = trend["checks"] or trend["deployments"]
+    trend_svgs = [charts.trend_svg(trend, inline=True, wide=wide) for wide in (True, False)] if drawn else None
     page = render_template(
-        "dashboard.html", **context, trend_svg=trend_svg, problems=problems, logged_in=web.access.session_valid()
+        "dashboard.html", **context, trend_svgs=trend_svgs, problems=problems, logged_in=web.access.session_valid()
     )
     return page, status
 
