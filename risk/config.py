@@ -21,6 +21,9 @@ DEFAULT_CONFIG_PATH = os.path.join(PROJECT_DIR, "config.json")
 CONFIG_ENV_VAR = "RISK_CONFIG"
 API_URL_ENV_VAR = "RISK_API_BASE_URL"  # replaces api_base_url: `make run PORT=...` points every URL at its API
 
+MAX_SYSTEM_NAME = 60  # characters: an alert names the system first, and reads in five seconds
+CRON_ACTOR = "cron"  # who the cron line says it is (RISK_ACTOR=cron); any other actor is a person
+
 REQUIRED_PATH_KEYS = [
     "input_folder_path",
     "output_folder_path",
@@ -57,6 +60,10 @@ def _webhook_url(value) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
+def _name_or_null(value) -> bool:
+    return value is None or isinstance(value, str) and 0 < len(value) <= MAX_SYSTEM_NAME and value.isprintable()
+
+
 # Optional keys: default and the check a value must pass, with the words that explain the check.
 OPTIONAL_KEYS = {
     "log_path": ("logs/fullprocess.log", _non_empty_text, "a non-empty path"),
@@ -73,6 +80,7 @@ OPTIONAL_KEYS = {
     "degraded_confidence": (0.9, _fraction(0.5, 1.0), "a number between 0.5 and 1"),
     "alert_webhook_url": (None, _webhook_url, "an http(s) URL with a host (printable ASCII) or null"),
     "expected_interval_minutes": (10, _positive_int, "an integer >= 1"),
+    "system_name": (None, _name_or_null, f"a name of 1 to {MAX_SYSTEM_NAME} printable characters, or null"),
 }
 PATH_KEYS = [*REQUIRED_PATH_KEYS, "log_path", "history_path"]
 
@@ -106,6 +114,7 @@ class Config:
     degraded_confidence: float
     alert_webhook_url: str | None
     expected_interval_minutes: int
+    system_name: str  # how alerts name this system; default risk@<host> (<config file>)
 
 
 def config_path_from_env() -> Path:
@@ -132,8 +141,14 @@ def load_config(path=None) -> Config:
         values[key] = checked_value(config_path, key, raw.get(key, default), check, expected)
     for key in PATH_KEYS:
         values[key] = Path(os.path.abspath(config_path.parent / values[key]))
+    values["system_name"] = values["system_name"] or default_system_name(config_path)
     check_paths_apart(config_path, values)
     return Config(**values)
+
+
+def default_system_name(config_path: Path) -> str:
+    """risk@<host> (<config file's name>): which machine and which configuration an alert comes from."""
+    return f"risk@{socket.gethostname()} ({config_path.name})"[:MAX_SYSTEM_NAME]
 
 
 def check_paths_apart(config_path: Path, values: dict) -> None:

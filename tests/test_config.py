@@ -1,6 +1,7 @@
 import dataclasses
 import json
 import re
+import socket
 from pathlib import Path
 
 import pytest
@@ -53,7 +54,27 @@ def test_optional_keys_have_the_documented_defaults(tmp_path):
         "api_port": 8000,
         "api_base_url": "http://127.0.0.1:8000",
         "outdated_cache_seconds": 3600,
+        "system_name": f"risk@{socket.gethostname()} (config.json)",
     }
+
+
+@pytest.mark.parametrize(
+    "value, name",
+    [("risk-prod", "risk-prod"), (None, f"risk@{socket.gethostname()} (settings.json)"), ("x" * 60, "x" * 60)],
+)
+def test_alerts_name_the_system_by_system_name_or_the_host_and_the_config_files_name(tmp_path, value, name):
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({**VALID, "system_name": value}), encoding="utf-8")
+    assert load_config(path).system_name == name
+
+
+@pytest.mark.parametrize("value", ["", "x" * 61, "risk\nprod", 7])
+def test_a_system_name_empty_too_long_on_two_lines_or_not_text_is_refused(tmp_path, value):
+    path = write_config(tmp_path, {**VALID, "system_name": value})
+    with pytest.raises(
+        PipelineError, match=r"key 'system_name' must be a name of 1 to 60 printable characters, or null"
+    ):
+        load_config(path)
 
 
 def test_absolute_paths_are_kept(tmp_path):

@@ -3,6 +3,7 @@ target and dependency it names exists as it says; what its tables say is compare
 
 import json
 import re
+import socket
 
 import pytest
 from conftest import PROJECT_DIR
@@ -94,7 +95,7 @@ def test_the_config_table_gives_each_keys_default_as_the_loader_applies_it(tmp_p
         if needed == "yes":
             assert key in REQUIRED_PATH_KEYS and default.startswith("(`")  # an example, not a default
             continue
-        text = default.strip("`")
+        text = default.strip("`").replace("<host>", socket.gethostname()).replace("<config file>", "config.json")
         written = json.loads(text) if re.fullmatch(r"null|\d+(\.\d+)?", text) else text  # `null`, `0.05`; else a string
         if key.endswith("_path"):
             assert loaded[key] == tmp_path / written, key
