@@ -88,7 +88,7 @@ def run_once(config: Config) -> int:
         trigger, live, new_names = decide_trigger(conn, config)
         if trigger is None:
             count = len(artifacts.list_csv_names(config.input_folder_path))
-            history.beat(conn, str(config.config_path), "no new data")
+            history.beat(conn, str(config.config_path), "no new data", actor())
             logger.info("no new data: the %d file(s) in %s are judged", count, config.input_folder_path)
             code = EXIT_OK
         else:
@@ -285,7 +285,7 @@ def deliver_alerts(conn, config: Config) -> None:
 def beat_failure(conn, config: Config, outcome: str) -> None:
     """The heartbeat of a run that failed before any step; a history that fails too is one more line."""
     try:
-        history.beat(conn, str(config.config_path), outcome)
+        history.beat(conn, str(config.config_path), outcome, actor())
     except history.FAILURES as error:
         logger.error("%s", history.history_error(error, config.history_path))
 

@@ -16,6 +16,7 @@ import time
 import urllib.parse
 
 from risk import artifacts, history
+from risk.config import CRON_ACTOR
 from risk.logs import one_line
 
 EVENTS = ("drift", "deployment", "rollback", "no better model", "failed run", "late cron", "release refused")
@@ -375,11 +376,12 @@ def describe(result: dict) -> list[str]:
 def check_late(
     conn, config_path: str, expected_interval_minutes: int, now: float | None = None, alert: bool = True
 ) -> dict:
-    """The pipeline's state for /health, raising a 'late cron' alert when the heartbeat is overdue.
+    """The pipeline's state for /health, raising a 'late cron' alert when cron's heartbeat is overdue.
 
-    `now` is epoch seconds (time.time() when None). Late means no heartbeat within LATE_FACTOR x
-    `expected_interval_minutes` of `now`. With no heartbeat ever recorded, `late` is None (unknown): a
-    fresh install has nothing to be late from, and its first cron run writes one. One alert is raised per
+    `now` is epoch seconds (time.time() when None). Late means no heartbeat of cron's (actor `cron`) within
+    LATE_FACTOR x `expected_interval_minutes` of `now`: a run by hand is not cron's, and is given apart
+    (`by_hand`: the newest heartbeat of a person, with who). With no heartbeat of cron's, `late` is None
+    (unknown): a fresh install has nothing to be late from, and its first cron run writes one. One alert is raised per
     missed heartbeat (dedupe key `late:<config_path>:<checked_at>`), however often this is called;
     `alert_id` is the alert this call raised, else None; `alert=False` (no webhook configured) raises none.
     `conn` must be writable when the heartbeat may be late. Times in the database are parsed by SQLite.
@@ -388,8 +390,14 @@ def check_late(
     beat = history.select_one(
         conn,
         "SELECT checked_at, outcome, run_id, (julianday(checked_at) - 2440587.5) * 86400.0 AS epoch"
-        " FROM heartbeats WHERE config_path = ?",
-        (config_path,),
+        " FROM heartbeats WHERE config_path = ? AND actor = ?",
+        (config_path, CRON_ACTOR),
+    )
+    by_hand = history.select_one(
+        conn,
+        "SELECT actor, checked_at, outcome, run_id FROM heartbeats WHERE config_path = ? AND actor != ?"
+        " ORDER BY checked_at DESC LIMIT 1",
+        (config_path, CRON_ACTOR),
     )
     last_run = history.select_one(
         conn,
@@ -404,6 +412,7 @@ def check_late(
         "seconds_since_heartbeat": None,
         "late": None,
         "last_run": last_run,
+        "by_hand": by_hand,
         "alert_id": None,
     }
     if beat is None:

@@ -221,6 +221,55 @@ MIGRATIONS = [
     ALTER TABLE alerts_rebuilt RENAME TO alerts;
     CREATE INDEX alerts_by_delivery ON alerts (delivered_at, id);
     """,
+    # A heartbeat per configuration and actor: cron's (actor 'cron', which lateness is judged by) apart from a
+    # person's; one from before actors were recorded is its run's actor's, or cron's when it had no run (as it
+    # counted then). An event for the end of a late spell.
+    """
+    CREATE TABLE heartbeats_rebuilt (
+        config_path TEXT NOT NULL,
+        checked_at TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        run_id INTEGER REFERENCES runs (id),
+        actor TEXT NOT NULL,
+        PRIMARY KEY (config_path, actor)
+    );
+    INSERT INTO heartbeats_rebuilt (config_path, checked_at, outcome, run_id, actor)
+    SELECT h.config_path, h.checked_at, h.outcome, h.run_id, COALESCE(r.actor, 'cron')
+    FROM heartbeats h LEFT JOIN runs r ON r.id = h.run_id;
+    DROP TABLE heartbeats;
+    ALTER TABLE heartbeats_rebuilt RENAME TO heartbeats;
+    CREATE TABLE alerts_rebuilt (
+        id INTEGER PRIMARY KEY,
+        created_at TEXT NOT NULL,
+        event TEXT NOT NULL CHECK (
+            event IN (
+                'drift', 'deployment', 'rollback', 'no better model', 'failed run', 'late cron', 'cron recovered',
+                'release refused'
+            )
+        ),
+        severity TEXT NOT NULL CHECK (severity IN ('info', 'warning', 'critical')),
+        summary TEXT NOT NULL,
+        details TEXT NOT NULL DEFAULT '{}',
+        link TEXT,
+        run_id INTEGER REFERENCES runs (id),
+        dedupe_key TEXT UNIQUE,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        delivered_at TEXT,
+        last_error TEXT,
+        given_up_at TEXT
+    );
+    INSERT INTO alerts_rebuilt (
+        id, created_at, event, severity, summary, details, link, run_id, dedupe_key, attempts, delivered_at, last_error,
+        given_up_at
+    )
+    SELECT
+        id, created_at, event, severity, summary, details, link, run_id, dedupe_key, attempts, delivered_at, last_error,
+        given_up_at
+    FROM alerts;
+    DROP TABLE alerts;
+    ALTER TABLE alerts_rebuilt RENAME TO alerts;
+    CREATE INDEX alerts_by_delivery ON alerts (delivered_at, id);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 JSON_COLUMNS = {
@@ -542,11 +591,11 @@ def start_run(conn: sqlite3.Connection, config_path: str, actor: str, trigger: s
 
 
 def finish_run(conn: sqlite3.Connection, run_id: int, changes: dict) -> None:
-    """Close a run's record and leave the heartbeat, in one transaction."""
+    """Close a run's record and leave its actor's heartbeat, in one transaction."""
     with conn:
         update(conn, "runs", "id", run_id, {"finished_at": utc_now(), "state": "finished", **changes})
-        config_path = conn.execute("SELECT config_path FROM runs WHERE id = ?", (run_id,)).fetchone()[0]
-        beat(conn, config_path, changes.get("decision") or "finished", run_id)
+        config_path, actor = conn.execute("SELECT config_path, actor FROM runs WHERE id = ?", (run_id,)).fetchone()
+        beat(conn, config_path, changes.get("decision") or "finished", actor, run_id)
 
 
 def interrupt_stale_runs(conn: sqlite3.Connection) -> list[int]:
@@ -559,9 +608,10 @@ def interrupt_stale_runs(conn: sqlite3.Connection) -> list[int]:
     return stale
 
 
-def beat(conn: sqlite3.Connection, config_path: str, outcome: str, run_id: int | None = None) -> None:
-    """When the last check ran and what it found (one small write; the caller's transaction or its own)."""
-    row = {"config_path": config_path, "checked_at": utc_now(), "outcome": outcome, "run_id": run_id}
+def beat(conn: sqlite3.Connection, config_path: str, outcome: str, actor: str, run_id: int | None = None) -> None:
+    """When `actor` (cron, or a person) last checked and what it found (one small write; the caller's
+    transaction or its own). Cron's heartbeat is the one lateness is judged by."""
+    row = {"config_path": config_path, "checked_at": utc_now(), "outcome": outcome, "run_id": run_id, "actor": actor}
     if conn.in_transaction:
         insert(conn, "heartbeats", row, replace=True)
     else:

@@ -49,6 +49,7 @@ def page_context(conn, config: Config, risk, pipeline: dict | None = None, query
             "live": charts.ago(live.get("since")),
             "last_run": charts.ago((last or {}).get("finished_at")),
             "heartbeat": charts.ago(heartbeat.get("checked_at")),
+            "by_hand": charts.ago((pipeline.get("by_hand") or {}).get("checked_at")),
             "drift": charts.ago(drift.get("data_checked_at")),
         },
         "trend": trend,

@@ -329,7 +329,7 @@ def finished_run(conn) -> tuple[int, str]:
     """A finished run of CONFIG, with its heartbeat; its id and the heartbeat's time."""
     run_id = history.start_run(conn, CONFIG, "cron", "new data", None)
     history.finish_run(conn, run_id, {"decision": "no drift", "exit_code": 0})
-    return run_id, history.select_one(conn, "SELECT checked_at FROM heartbeats")["checked_at"]
+    return run_id, history.select_one(conn, "SELECT checked_at FROM heartbeats WHERE actor = 'cron'")["checked_at"]
 
 
 def late_alerts(conn) -> list[dict]:
@@ -347,6 +347,7 @@ def test_a_fresh_heartbeat_is_not_late(conn):
         "seconds_since_heartbeat": 1140.0,
         "late": False,
         "last_run": {"id": run_id, "decision": "no drift", "exit_code": 0, "finished_at": finished_at},
+        "by_hand": None,
         "alert_id": None,
     }
     assert late_alerts(conn) == []
@@ -372,7 +373,7 @@ def test_a_new_heartbeat_then_lateness_again_raises_a_second_alert(conn):
     _, first = finished_run(conn)
     alerts.check_late(conn, CONFIG, 10, now=epoch(first) + 3600)
     time.sleep(0.002)  # a later heartbeat: another checked_at
-    history.beat(conn, CONFIG, "no new data")
+    history.beat(conn, CONFIG, "no new data", "cron")
     second = history.select_one(conn, "SELECT checked_at FROM heartbeats")["checked_at"]
     assert alerts.check_late(conn, CONFIG, 10, now=epoch(second) + 60)["late"] is False
     for _ in range(3):
@@ -392,8 +393,20 @@ def test_without_any_heartbeat_lateness_is_unknown_and_no_alert_is_raised(conn):
 
 
 def test_another_configs_heartbeat_does_not_count(conn):
-    history.beat(conn, "/other/config.json", "no new data")
+    history.beat(conn, "/other/config.json", "no new data", "cron")
     assert alerts.check_late(conn, CONFIG, 10)["late"] is None
+
+
+def test_a_run_by_hand_is_not_crons_heartbeat_and_is_given_apart_with_who_ran_it(conn):
+    history.beat(conn, CONFIG, "no new data", "ann@box")
+    (by_hand,) = history.select(conn, "SELECT actor, checked_at, outcome, run_id FROM heartbeats")
+    state = alerts.check_late(conn, CONFIG, 10, now=epoch(by_hand["checked_at"]) + 60)
+    assert (state["heartbeat"], state["late"], state["by_hand"], state["alert_id"]) == (None, None, by_hand, None)
+    time.sleep(0.002)
+    _, checked_at = finished_run(conn)  # cron's run
+    history.beat(conn, CONFIG, "no new data", "bob@box")
+    state = alerts.check_late(conn, CONFIG, 10, now=epoch(checked_at) + 21 * 60)
+    assert (state["heartbeat"]["checked_at"], state["late"], state["by_hand"]["actor"]) == (checked_at, True, "bob@box")
 
 
 # --- the migration ---------------------------------------------------------------------------

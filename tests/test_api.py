@@ -384,12 +384,19 @@ def test_health_is_200_with_the_release_and_the_pipelines_state(client, config):
     assert response.status_code == 200
     body = response.get_json()
     assert (body["status"], body["release"]) == ("ok", config.prod_deployment_path.resolve().name)
-    # The manual deployment was a run: its end left the heartbeat, just now, so cron is not late.
+    # The manual deployment was a run by a person: its end left that person's heartbeat, not cron's, so
+    # whether cron is late is not known until cron itself runs.
     (run,) = query(config, "SELECT id, decision, exit_code, finished_at FROM runs")
-    (beat,) = query(config, "SELECT checked_at, outcome, run_id FROM heartbeats")
+    (beat,) = query(config, "SELECT actor, checked_at, outcome, run_id FROM heartbeats")
     pipeline = body["pipeline"]
-    assert (pipeline["heartbeat"], pipeline["last_run"], pipeline["late"]) == (beat, run, False)
-    assert beat["outcome"] == "deployed by hand" and 0 <= pipeline["seconds_since_heartbeat"] < 60
+    assert (pipeline["heartbeat"], pipeline["by_hand"], pipeline["last_run"], pipeline["late"]) == (
+        None,
+        beat,
+        run,
+        None,
+    )
+    assert beat["outcome"] == "deployed by hand" and beat["actor"] != "cron"
+    assert (body["late"], pipeline["seconds_since_heartbeat"]) == (None, None)
 
 
 @pytest.mark.parametrize(
@@ -663,7 +670,7 @@ class TestToken:
         response = client.get("/health")
         assert (response.status_code, response.get_json()) == (
             200,
-            {"status": "ok", "release": config.prod_deployment_path.resolve().name, "late": False},
+            {"status": "ok", "release": config.prod_deployment_path.resolve().name, "late": None},
         )
 
     @pytest.mark.parametrize("trouble", ["refused model", "damaged history"])
@@ -681,7 +688,7 @@ class TestToken:
 
     def test_health_with_the_token_gives_the_pipelines_state_without_a_server_path(self, client, config):
         body = client.get("/health", headers={"Authorization": "Bearer s3cret"}).get_json()
-        assert (body["status"], body["late"], body["pipeline"]["late"]) == ("ok", False, False)
+        assert (body["status"], body["late"], body["pipeline"]["late"]) == ("ok", None, None)
         assert body["pipeline"]["config_path"] == "config.json"
         assert body["pipeline"]["last_run"]["decision"] == "deployed by hand"
 
@@ -929,7 +936,7 @@ class TestOverARealHistory:
 def set_heartbeat(config, checked_at: str) -> None:
     with sqlite3.connect(config.history_path) as conn:
         conn.execute(
-            "INSERT OR REPLACE INTO heartbeats VALUES (?, ?, 'no new data', NULL)",
+            "INSERT OR REPLACE INTO heartbeats VALUES (?, ?, 'no new data', NULL, 'cron')",
             (str(config.config_path), checked_at),
         )
 

@@ -275,7 +275,7 @@ def test_with_nothing_deployed_and_no_history_the_page_says_so(config):
     for words in (
         "NOTHING DEPLOYED",
         "NO RUNS YET",
-        "NO CHECK YET",
+        "NO CRON RUN YET",
         "No F1 check and no deployment yet",
         "No drift check yet",
         "No risk list yet: no model is deployed yet",
@@ -306,7 +306,7 @@ def test_without_a_history_database_the_page_shows_the_live_release_and_says_the
     assert "No history yet: the history database is made by the first run of fullprocess.py" in re.sub(
         r"</?code>", "", page
     )
-    assert "NO RUNS YET" in page and "NO CHECK YET" in page
+    assert "NO RUNS YET" in page and "NO CRON RUN YET" in page
 
 
 def test_a_damaged_history_is_a_503_page_that_says_so_and_shows_what_the_release_says(trained_project, config):
@@ -563,12 +563,37 @@ def test_the_chart_route_serves_a_standalone_svg(page_client):
     assert ET.fromstring(response.get_data(as_text=True)).tag == "{http://www.w3.org/2000/svg}svg"
 
 
+def cron_card(page: str) -> str:
+    status = page[page.index('id="status"') : page.index('id="quality"')]
+    return re.sub(r"\s+", " ", status[status.index("<h3>Cron") :])
+
+
+def test_a_run_by_hand_is_not_crons_heartbeat_the_card_says_no_cron_run_yet_and_who_ran_it(
+    trained_project, config, monkeypatch
+):
+    import deployment
+
+    monkeypatch.setenv("RISK_ACTOR", "ann@box")
+    deployment.deploy(config)  # a run by hand: it leaves ann's heartbeat, not cron's
+    (beat,) = query(config, "SELECT checked_at FROM heartbeats WHERE actor = 'ann@box'")
+    card = cron_card(create_app(config).test_client().get("/").get_data(as_text=True))
+    assert card.startswith('<h3>Cron <strong class="badge unknown">NO CRON RUN YET</strong></h3>')
+    assert (
+        f'Last run by hand: ann@box, <time datetime="{beat["checked_at"]}">{beat["checked_at"][:16].replace("T", " ")}'
+        "</time> UTC (just now): deployed by hand." in card
+    )
+    with history.opened(config.history_path) as conn:
+        history.beat(conn, str(config.config_path), "no new data", "cron")
+    card = cron_card(create_app(config).test_client().get("/").get_data(as_text=True))
+    assert card.startswith('<h3>Cron <strong class="badge ok">ON TIME</strong></h3>') and "ann@box" not in card
+
+
 def test_a_late_cron_is_said_in_words_as_well_as_colour(config):
     from risk import history
 
     with history.opened(config.history_path) as conn, conn:
         conn.execute(
-            "INSERT INTO heartbeats (config_path, checked_at, outcome) VALUES (?, ?, ?)",
+            "INSERT INTO heartbeats (config_path, checked_at, outcome, actor) VALUES (?, ?, ?, 'cron')",
             (str(config.config_path), "2026-01-01T00:00:00.000Z", "no new data"),
         )
     page = create_app(config).test_client().get("/").get_data(as_text=True)

@@ -152,8 +152,13 @@ def test_no_new_data_stops_at_once_without_heavy_imports_and_leaves_a_heartbeat(
     assert "no new data: the 2 file(s)" in log_lines(config)[-1]
     assert release_of(config) == before and len(runs(config)) == 1
     (beat,) = query(config, "SELECT * FROM heartbeats")
-    assert (beat["config_path"], beat["outcome"]) == (str(config.config_path), "no new data")
+    assert (beat["config_path"], beat["outcome"], beat["actor"]) == (str(config.config_path), "no new data", "cron")
     assert beat["checked_at"] > runs(config)[0]["finished_at"]
+    assert fullprocess(config, env={"RISK_ACTOR": "ann@box"}).returncode == 0  # a run by hand: not cron's heartbeat
+    assert query(config, "SELECT actor, checked_at FROM heartbeats ORDER BY actor") == [
+        {"actor": "ann@box", "checked_at": query(config, "SELECT max(checked_at) AS t FROM heartbeats")[0]["t"]},
+        {"actor": "cron", "checked_at": beat["checked_at"]},
+    ]
 
 
 @pytest.mark.slow

@@ -28,7 +28,7 @@ README_TABLES = {
     "model_references": ["model_id", "kind", "f1"],
     "releases": ["name", "model_id", "files"],
     "deployments": ["at", "from_release", "to_release", "model_id", "reason", "actor"],
-    "heartbeats": ["config_path", "checked_at", "outcome"],
+    "heartbeats": ["config_path", "checked_at", "outcome", "actor"],
     "step_runs": ["step", "started_at", "seconds"],
     "alerts": [
         "event",
@@ -50,7 +50,7 @@ def test_migrations_build_the_readmes_tables_in_wal_mode_from_an_empty_file(tmp_
     path.parent.mkdir()
     path.write_bytes(b"")  # an empty file is an empty database
     with history.opened(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4  # four numbered steps so far
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 5  # five numbered steps so far
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         columns = {table: {row[1] for row in conn.execute(f"PRAGMA table_info({table})")} for table in README_TABLES}
@@ -127,9 +127,47 @@ def test_rows_round_trip_with_json_columns(tmp_path):
 def test_a_failing_transaction_writes_nothing(tmp_path):
     with history.opened(tmp_path / "history.db") as conn:
         with pytest.raises(sqlite3.IntegrityError), conn:
-            history.insert(conn, "heartbeats", {"config_path": "/c", "checked_at": "t", "outcome": "x"})
-            history.insert(conn, "heartbeats", {"config_path": "/c", "checked_at": "t", "outcome": "y"})
+            history.insert(
+                conn, "heartbeats", {"config_path": "/c", "checked_at": "t", "outcome": "x", "actor": "cron"}
+            )
+            history.insert(
+                conn, "heartbeats", {"config_path": "/c", "checked_at": "t", "outcome": "y", "actor": "cron"}
+            )
         assert conn.execute("SELECT COUNT(*) FROM heartbeats").fetchone()[0] == 0
+
+
+def test_a_version_4_database_keeps_its_heartbeats_each_under_its_runs_actor_or_crons(tmp_path):
+    path = tmp_path / "history.db"
+    old = sqlite3.connect(path)
+    for step in history.MIGRATIONS[:4]:
+        old.executescript(step)
+    old.execute("PRAGMA user_version = 4")
+    for actor in ("cron", "ann@box"):
+        old.execute(
+            "INSERT INTO runs (started_at, config_path, actor, trigger) VALUES ('t', ?, ?, 'new data')",
+            (f"/{actor}", actor),
+        )
+    old.executemany("INSERT INTO heartbeats VALUES (?, 't', 'x', ?)", [("/cron", 1), ("/ann@box", 2), ("/idle", None)])
+    old.execute(
+        "INSERT INTO alerts (created_at, event, severity, summary) VALUES ('t', 'late cron', 'warning', 'late')"
+    )
+    old.commit()
+    old.close()
+    with history.opened(path) as conn:
+        assert history.select(conn, "SELECT config_path, actor, run_id FROM heartbeats ORDER BY config_path") == [
+            {"config_path": "/ann@box", "actor": "ann@box", "run_id": 2},
+            {"config_path": "/cron", "actor": "cron", "run_id": 1},
+            {"config_path": "/idle", "actor": "cron", "run_id": None},  # it counted as cron's then
+        ]
+        assert history.select(conn, "SELECT id, event, summary FROM alerts") == [
+            {"id": 1, "event": "late cron", "summary": "late"}
+        ]
+        history.beat(conn, "/cron", "no new data", "bob@box")  # a person's heartbeat beside cron's
+        assert conn.execute("SELECT COUNT(*) FROM heartbeats WHERE config_path = '/cron'").fetchone()[0] == 2
+        with conn:
+            conn.execute(
+                "INSERT INTO alerts (created_at, event, severity, summary) VALUES ('t', 'cron recovered', 'info', 'x')"
+            )
 
 
 def test_stale_running_runs_are_marked_interrupted(tmp_path):
@@ -147,8 +185,9 @@ from risk import history
 with history.opened({path!r}) as conn:
     for i in range(400):
         with conn:
-            history.insert(conn, "heartbeats", {{"config_path": f"/c{{i}}", "checked_at": "t", "outcome": "x"}})
-            history.insert(conn, "heartbeats", {{"config_path": f"/d{{i}}", "checked_at": "t", "outcome": "x"}})
+            row = {{"checked_at": "t", "outcome": "x", "actor": "cron"}}
+            history.insert(conn, "heartbeats", {{**row, "config_path": f"/c{{i}}"}})
+            history.insert(conn, "heartbeats", {{**row, "config_path": f"/d{{i}}"}})
 """
 
 
@@ -174,5 +213,5 @@ def test_readers_are_read_only_and_absent_without_a_database(tmp_path):
     history.connect(tmp_path / "history.db").close()
     reader = history.connect_readonly(tmp_path / "history.db")
     with pytest.raises(sqlite3.OperationalError, match="readonly"):
-        reader.execute("INSERT INTO heartbeats VALUES ('/c', 't', 'x', NULL)")
+        reader.execute("INSERT INTO heartbeats VALUES ('/c', 't', 'x', NULL, 'cron')")
     reader.close()
