@@ -31,6 +31,7 @@ EXIT_FAILED = 1  # bad config, every new file rejected, or a failing step; produ
 EXIT_API_UNREACHABLE = 2  # deployed and reports written, but apicalls.py could not reach the API
 EXIT_NO_BETTER_MODEL = 3  # the live model is degraded and no challenger beat it: it stays
 EXIT_BUSY = 75  # another run holds the lock, or another process the history database; try again later
+FAILURE_CHARS = 150  # of a failure's reason in the run's alert (the run's record has all of it)
 
 
 @dataclass
@@ -43,7 +44,7 @@ class Run:
     decision: str
     steps: dict[str, float] = field(default_factory=dict)  # step -> seconds, in the order they ran
     release_after: str | None = None
-    drift: list[str] = field(default_factory=list)  # the verdicts a drift alert quotes (only when drift is new)
+    drift: list[dict] = field(default_factory=list)  # the drift verdicts its alert quotes (only when drift is new)
     newly_degraded: bool = False
 
 
@@ -222,7 +223,7 @@ def note_check(check, run: Run) -> bool:
         logger.info("%s", line)
     run.decision = check.decision
     if check.newly_degraded or check.newly_flagged:
-        run.drift = [v.detail for v in check.verdicts if v.outcome == "drift" and v.kind != "course"]
+        run.drift = [v.row() for v in check.verdicts if v.outcome == "drift" and v.kind != "course"]
     return check.challenge
 
 
@@ -251,22 +252,74 @@ def note_kept(check, run: Run) -> int:
     return EXIT_NO_BETTER_MODEL
 
 
+ALERT_SEVERITY = {"failed run": "critical", "no better model": "warning", "drift": "warning", "deployment": "info"}
+
+
 def raise_alerts(conn, config: Config, run: Run, code: int) -> None:
-    """Tell people what this run did that matters: drift, a deployment, no better model, a failure
-    (recorded in the history, sent by deliver_alerts; only with a webhook configured)."""
-    link, details = config.api_base_url.rstrip("/") + "/", {"run_id": run.id, "decision": run.decision}
-    raised = []
-    if run.drift:
-        raised.append(("drift", "warning", f"drift: {run.drift[0]}", {**details, "verdicts": run.drift}))
+    """Tell people what this run did that matters, in one message: what it found, what it did, what is live
+    now and the live model's health in words (recorded in the history, sent by deliver_alerts; only with a
+    webhook configured). Its event is the weightiest: a failure, "no better model" (once, when the model
+    turns degraded), drift, a deployment; a run that found and changed nothing says nothing."""
+    event = alert_event(run, code)
+    if event is None:
+        return
+    # overview imports the risk list's modules (pandas): loaded already, since this run did work (work())
+    from risk import overview
+
+    live = overview.live_state(conn, config)
+    text = f"{run_words(run, code)} {live_words(live)}"
+    details = {
+        "run_id": run.id,
+        "decision": run.decision,
+        "exit_code": code,
+        "verdicts": [verdict["detail"] for verdict in run.drift],
+        "release": live["release"],
+        "health": live.get("health"),
+    }
+    alerts.announce(conn, config, event, ALERT_SEVERITY[event], text, details, run_id=run.id)
+
+
+def alert_event(run: Run, code: int) -> str | None:
+    """The event a run's one alert is about, None when there is nothing to tell."""
     if code == EXIT_FAILED:
-        raised.append(("failed run", "critical", f"run {run.id} {run.decision}", details))
-    elif code == EXIT_NO_BETTER_MODEL and run.newly_degraded:  # once, when the model turns degraded
-        raised.append(("no better model", "warning", f"run {run.id}: {run.decision}", details))
-    elif "deployment" in run.steps:
-        summary = f"release {run.release_after} is live ({run.decision})"
-        raised.append(("deployment", "info", summary, {**details, "release": run.release_after}))
-    for event, severity, summary, extra in raised:
-        alerts.raise_alert(conn, event, severity, summary, extra, link, run_id=run.id)
+        return "failed run"
+    if code == EXIT_NO_BETTER_MODEL and run.newly_degraded:
+        return "no better model"
+    if run.drift:
+        return "drift"
+    return "deployment" if "deployment" in run.steps else None
+
+
+def run_words(run: Run, code: int) -> str:
+    """What a run found and did, in a sentence."""
+    found = alerts.found_words(run.drift)
+    if code == EXIT_FAILED:
+        done = "deployed a new model, then failed" if "deployment" in run.steps else "failed"
+        return f"Run {run.id} {done}: {failure_words(run)}."
+    if "deployment" in run.steps:
+        if found:
+            return f"Run {run.id} found drift ({found}) and deployed a better model."
+        return f"Run {run.id} deployed {'a first' if run.trigger == 'bootstrap' else 'a better'} model."
+    if found:
+        return f"Run {run.id} found drift ({found}); no better model was found, so the live model stays."
+    return f"Run {run.id}: {run.decision}."
+
+
+def failure_words(run: Run) -> str:
+    """Why a run failed, short: the files it rejected by name (their reasons are on the dashboard), or the
+    failure's first words."""
+    if run.decision.startswith("rejected: "):
+        names = run.new_files[:3] + ([f"{len(run.new_files) - 3} more"] if len(run.new_files) > 3 else [])
+        return f"every new file was rejected ({', '.join(names)})"
+    return alerts.clip(run.decision.removeprefix("failed: "), FAILURE_CHARS)
+
+
+def live_words(live: dict) -> str:
+    """What is live now and its health verdict in words (overview.live_state's)."""
+    if live["release"] is None:
+        return "Nothing is live yet."
+    health = live.get("health")
+    return f"Live now: release {live['release']}." + (f" {health['words']}" if health else "")
 
 
 def deliver_alerts(conn, config: Config) -> None:

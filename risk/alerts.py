@@ -16,10 +16,19 @@ import time
 import urllib.parse
 
 from risk import artifacts, history
-from risk.config import CRON_ACTOR
-from risk.logs import one_line
+from risk.config import CRON_ACTOR, Config
+from risk.logs import log_text, one_line
 
-EVENTS = ("drift", "deployment", "rollback", "no better model", "failed run", "late cron", "release refused")
+EVENTS = (
+    "drift",
+    "deployment",
+    "rollback",
+    "no better model",
+    "failed run",
+    "late cron",
+    "cron recovered",
+    "release refused",
+)
 SEVERITIES = ("info", "warning", "critical")
 MIN_ATTEMPT_SECONDS = 0.1  # an attempt with less time than this left would only record a spurious timeout
 MAX_ATTEMPTS = 24  # tries in all (about an hour of cron runs against a webhook that is down); then given up
@@ -28,17 +37,20 @@ MAX_INTERIM_ANSWERS = 5  # 1xx answers skipped before the final one
 MAX_INTERIM_HEADERS = 50
 LATE_FACTOR = 2  # late: no heartbeat within LATE_FACTOR expected intervals
 USER_AGENT = "dynamic-risk-assessment-alerts"
+MAX_TEXT = 400  # characters of an alert's text, its link included: read in five seconds; `details` holds the rest
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 def message(alert: dict) -> dict:
     """The JSON body POSTed for an alert (a row of the alerts table, `details` decoded).
 
     Slack and Teams incoming webhooks show the top-level `text` and ignore the other keys, which
-    carry the alert for any other receiver; `id` lets a receiver drop a repeated delivery.
+    carry the alert for any other receiver; `id` lets a receiver drop a repeated delivery. The text is
+    at most MAX_TEXT characters, its link whole: a longer summary is cut short (`details` has the rest).
     """
-    text = f"[{alert['severity'].upper()}] {' '.join(alert['summary'].split())}"
-    if alert["link"]:
-        text += f" — {alert['link']}"
+    head = f"[{alert['severity'].upper()}] "
+    tail = f" — {alert['link']}" if alert["link"] else ""
+    text = head + clip(" ".join(alert["summary"].split()), MAX_TEXT - len(head) - len(tail)) + tail
     return {
         "text": text,
         "id": alert["id"],
@@ -51,6 +63,70 @@ def message(alert: dict) -> dict:
     }
 
 
+def clip(text: str, limit: int) -> str:
+    """`text`, or its first `limit` - 1 characters and an ellipsis when it is longer."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def when_words(stamp: str) -> str:
+    """A time of the history (`2026-12-02T04:41:07.123Z`, UTC) for people: `2 Dec 2026 04:41 UTC`."""
+    day, hour = stamp[:10], stamp[11:16]
+    year, month, date = (int(part) for part in day.split("-"))
+    return f"{date} {MONTHS[month - 1]} {year} {hour} UTC"
+
+
+def duration_words(seconds: float) -> str:
+    """How long, for people: `40 s`, `25 min`, `3 h 20 min`, `2 days 3 h`."""
+    minutes = int(seconds // 60)
+    if minutes < 1:
+        return f"{max(0, int(seconds))} s"
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h" + (f" {minutes} min" if minutes else "")
+    days, hours = divmod(hours, 24)
+    return f"{days} day{'s' if days > 1 else ''}" + (f" {hours} h" if hours else "")
+
+
+def found_words(verdicts: list[dict]) -> str:
+    """What drift verdicts (rows of the verdicts table) found, in a few words: `F1 0.39 on 10,000 rows vs
+    0.79 expected; lastmonth_activity shifted; exit rate 39 % vs 23 %`. Their sentences go in `details`."""
+    parts = [
+        f"F1 {v['value']:.2f} on {v['n']:,} rows vs {v['reference']:.2f} expected"
+        for v in verdicts
+        if v["kind"] == "performance"
+    ]
+    features = sorted({v["feature"] for v in verdicts if v["kind"] == "data drift" and v["feature"]})
+    if features:
+        parts.append(f"{', '.join(features)} shifted")
+    parts += [f"exit rate {v['value']:.0%} vs {v['reference']:.0%}" for v in verdicts if v["kind"] == "exit rate"]
+    return "; ".join(parts)
+
+
+def dashboard_link(config: Config) -> str:
+    """Where an alert's details are: the dashboard."""
+    return config.api_base_url.rstrip("/") + "/"
+
+
+def announce(
+    conn,
+    config: Config,
+    event: str,
+    severity: str,
+    text: str,
+    details: dict | None = None,
+    run_id: int | None = None,
+    dedupe_key: str | None = None,
+    unless_key: str | None = None,
+) -> int | None:
+    """Record an alert for people (raise_alert): the system's name and the time in UTC first, then `text` (a
+    few sentences, written as one line with files relative to the config's folder), linking to the dashboard."""
+    summary = f"{config.system_name}, {when_words(history.utc_now())}: {text}"
+    summary = log_text(summary, config.config_path.parent)
+    return raise_alert(conn, event, severity, summary, details, dashboard_link(config), run_id, dedupe_key, unless_key)
+
+
 def raise_alert(
     conn,
     event: str,
@@ -60,8 +136,11 @@ def raise_alert(
     link: str | None = None,
     run_id: int | None = None,
     dedupe_key: str | None = None,
+    unless_key: str | None = None,
 ) -> int | None:
-    """Record an alert (one transaction) and return its id; None when `dedupe_key` was already recorded.
+    """Record an alert (one transaction) and return its id; None when `dedupe_key` was already recorded, or
+    an alert with the dedupe key `unless_key` was (checked in the same statement, so no other process can
+    record that one in between).
 
     Raises ValueError for an event or severity the table does not allow. Nothing is sent: see deliver_pending.
     """
@@ -83,11 +162,11 @@ def raise_alert(
     )
     # ON CONFLICT names the one constraint to forgive; INSERT OR IGNORE would also skip CHECK failures.
     sql = (
-        f"INSERT INTO alerts ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})"
-        " ON CONFLICT (dedupe_key) DO NOTHING"
+        f"INSERT INTO alerts ({', '.join(row)}) SELECT {', '.join('?' for _ in row)}"
+        " WHERE NOT EXISTS (SELECT 1 FROM alerts WHERE dedupe_key = ?) ON CONFLICT (dedupe_key) DO NOTHING"
     )
     with conn:
-        cursor = conn.execute(sql, list(row.values()))
+        cursor = conn.execute(sql, [*row.values(), unless_key])
     return cursor.lastrowid if cursor.rowcount == 1 else None
 
 
