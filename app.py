@@ -5,7 +5,8 @@ blueprints of risk/web/: api (/prediction /scoring /summarystats /diagnostics /h
 /releases /drift), clients (/toprisk /toprisk.csv /clients/<code>) and pages (/ /login /logout
 /charts/trend.svg). Config keys: prod_deployment_path (the model, reloaded when production points
 elsewhere), the data folders (input, output, test: the only places a `filepath` may point into),
-history_path, expected_interval_minutes, api_host, api_port. `python app.py` serves it on api_host:api_port;
+history_path, expected_interval_minutes (the cron watchdog looks once a minute and alerts a late cron
+through alert_webhook_url, risk/web/watcher.py), api_host, api_port. `python app.py` serves it on api_host:api_port;
 `make serve` with gunicorn (wsgi:app, settings in gunicorn.conf.py). When API_TOKEN is set, every
 endpoint but /health needs `Authorization: Bearer <token>` or the session of a login at /login (the
 session key and generation beside the history database, risk/access.py); /health then says only whether
@@ -29,8 +30,9 @@ from risk.web.state import init_state
 BLUEPRINTS = [api.bp, history.bp, clients.bp, pages.bp]
 
 
-def create_app(config: Config | None = None) -> Flask:
-    """Build the API and the dashboard for `config` (default: RISK_CONFIG or config.json)."""
+def create_app(config: Config | None = None, watch: bool = False) -> Flask:
+    """Build the API and the dashboard for `config` (default: RISK_CONFIG or config.json); `watch` starts
+    the cron watchdog's thread (the served app's: wsgi.py and main(); a test's app looks only when told)."""
     config = config if config is not None else load_config()
     app = Flask(__name__)
     app.request_class = BoundedRequest
@@ -39,17 +41,19 @@ def create_app(config: Config | None = None) -> Flask:
     app.config["MAX_FORM_PARTS"] = MAX_FORM_PARTS
     app.config["MAX_FORM_MEMORY_SIZE"] = MAX_FORM_FIELD_BYTES
     access_state = Access(os.environ.get("API_TOKEN"), config)
-    init_state(app, config, access_state)
+    state = init_state(app, config, access_state)
     register_error_handlers(app, config)
     register_access(app, access_state)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
+    if watch:
+        state.watchdog.start()
     return app
 
 
 def main(config_path=None) -> None:
     config = load_config(config_path)
-    create_app(config).run(host=config.api_host, port=config.api_port, debug=False)
+    create_app(config, watch=True).run(host=config.api_host, port=config.api_port, debug=False)
 
 
 if __name__ == "__main__":

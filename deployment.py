@@ -15,13 +15,14 @@ import os
 import time
 from pathlib import Path
 
-from risk import alerts, artifacts, history, registry
+from risk import alerts, artifacts, history, overview, registry
 from risk.config import Config, PipelineError, actor
 from risk.logs import log_text, script_config
 
 logger = logging.getLogger("deployment")  # its name when run as a script, too
 
 EXIT_BUSY = 75
+REFUSAL_CHARS = 150  # of why a release was refused, in its alert (the log has all of it)
 
 
 def deploy(config: Config, reason: str = "manual", run_id: int | None = None) -> Path:
@@ -53,7 +54,7 @@ def deploy(config: Config, reason: str = "manual", run_id: int | None = None) ->
             history.finish_run(
                 conn, run_id, {"decision": "deployed by hand", "release_after": release.name, "exit_code": 0}
             )
-            tell(conn, config, "deployment", "info", f"release {release.name} deployed by hand by {actor()}")
+            tell(conn, config, "deployment", "info", f"{actor()} deployed release {release.name} by hand.")
     logger.info(
         "deployment finished in %.2fs: %s now serves release %s",
         time.perf_counter() - started,
@@ -133,10 +134,16 @@ def rollback(config: Config, target: str | None = None) -> tuple[str, str]:
             try:
                 before, after = registry.rollback(conn, config, actor(), target)
             except registry.ReleaseRefused as error:
-                tell(conn, config, "release refused", "critical", f"rollback by {actor()} refused: {error}")
+                refusal = alerts.clip(str(error), REFUSAL_CHARS)
+                tell(
+                    conn,
+                    config,
+                    "release refused",
+                    "critical",
+                    f"{actor()}'s move of production was refused: {refusal}.",
+                )
                 raise registry.ReleaseRefused(f"{error}; production left as it was") from None
-            summary = f"production rolled back to release {after} (was {before}) by {actor()}"
-            tell(conn, config, "rollback", "warning", summary)
+            tell(conn, config, "rollback", "warning", f"{actor()} moved production to release {after} (was {before}).")
     except history.HistoryError as error:
         before, after = rollback_without_history(config, target, live, error)
     logger.info("rolled back: production now serves release %s (was %s)", after, before)
@@ -175,15 +182,17 @@ def rollback_without_history(config: Config, target: str | None, live: str | Non
     return before, after
 
 
-def tell(conn, config: Config, event: str, severity: str, summary: str) -> None:
-    """An alert about a move made by hand, sent at once when a webhook is configured (bounded: seconds).
-    An alert that cannot be recorded is a warning: it never changes what was done."""
+def tell(conn, config: Config, event: str, severity: str, text: str) -> None:
+    """An alert about a move made by hand, with what is live now and its health verdict in words (after a
+    rollback to a model measured poor, that it is to be treated with care: one alert per move), sent at once
+    when a webhook is configured (bounded: seconds). An alert that cannot be recorded is a warning: it never
+    changes what was done."""
     if not config.alert_webhook_url:
         return
-    summary = log_text(summary, config.config_path.parent)
-    link = config.api_base_url.rstrip("/") + "/"
     try:
-        alerts.raise_alert(conn, event, severity, summary, {"actor": actor()}, link)
+        live = overview.live_state(conn, config)
+        details = {"actor": actor(), "release": live["release"], "health": live.get("health")}
+        alerts.announce(conn, config, event, severity, f"{text} {alerts.live_words(live)}", details)
         result = alerts.deliver_pending(conn, config.alert_webhook_url)
     except (history.HistoryError, history.sqlite3.Error) as error:
         logger.warning("the alert could not be recorded: %s", history.history_error(error, config.history_path))

@@ -19,8 +19,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from risk import alerts, artifacts, history, registry
-from risk.config import Config, PipelineError, actor, config_path_from_env, load_config
+from risk import alerts, artifacts, history, registry, watchdog
+from risk.config import CRON_ACTOR, Config, PipelineError, actor, config_path_from_env, load_config
 from risk.logs import log_text, setup_logging
 from risk.runs import StepFailed, run_step, timed
 
@@ -83,6 +83,8 @@ def run_once(config: Config) -> int:
     try:
         for run_id in history.interrupt_stale_runs(conn):
             logger.warning("run %s was stopped before it finished; marked interrupted", run_id)
+        if config.alert_webhook_url and actor() == CRON_ACTOR:  # before its heartbeat: was cron silent?
+            watchdog.note_cron_start(conn, config)
         if needs_reconciling(conn, config, artifacts.live_release_name(config.prod_deployment_path)):
             for line in registry.reconcile(conn, config, actor()):
                 logger.warning("%s", line)
@@ -267,7 +269,7 @@ def raise_alerts(conn, config: Config, run: Run, code: int) -> None:
     from risk import overview
 
     live = overview.live_state(conn, config)
-    text = f"{run_words(run, code)} {live_words(live)}"
+    text = f"{run_words(run, code)} {alerts.live_words(live)}"
     details = {
         "run_id": run.id,
         "decision": run.decision,
@@ -312,14 +314,6 @@ def failure_words(run: Run) -> str:
         names = run.new_files[:3] + ([f"{len(run.new_files) - 3} more"] if len(run.new_files) > 3 else [])
         return f"every new file was rejected ({', '.join(names)})"
     return alerts.clip(run.decision.removeprefix("failed: "), FAILURE_CHARS)
-
-
-def live_words(live: dict) -> str:
-    """What is live now and its health verdict in words (overview.live_state's)."""
-    if live["release"] is None:
-        return "Nothing is live yet."
-    health = live.get("health")
-    return f"Live now: release {live['release']}." + (f" {health['words']}" if health else "")
 
 
 def deliver_alerts(conn, config: Config) -> None:

@@ -1,5 +1,6 @@
-"""gunicorn entry point: `gunicorn wsgi:app` serves the API built from RISK_CONFIG or config.json; a bad or
-missing config is one line on stderr (and gunicorn's own that the worker failed to boot), not a traceback."""
+"""gunicorn entry point: `gunicorn wsgi:app` serves the API built from RISK_CONFIG or config.json, with the
+cron watchdog looking once a minute in each worker; a bad or missing config is one line on stderr (and
+gunicorn's own that the worker failed to boot), not a traceback."""
 
 import sys
 
@@ -13,4 +14,4 @@ except PipelineError as error:
     sys.stderr.write(f"wsgi: {error}\n")
     raise SystemExit(3) from None  # gunicorn's "worker failed to boot": it stops instead of starting another
 setup_logging(config.config_path.parent)
-app = create_app(config)
+app = create_app(config, watch=True)  # each worker's watchdog; the alerts' keys make one per spell

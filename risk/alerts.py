@@ -3,7 +3,7 @@
 Undelivered alerts (no URL, webhook down, slow or a 5xx) stay pending for the next deliver_pending,
 oldest first, at least once, up to MAX_ATTEMPTS tries; one the webhook refuses for good (a redirect,
 a 4xx) is given up at once. Every delivery has one deadline in all, whatever the webhook does.
-check_late gives /health the heartbeat's age and raises one 'late cron' alert per missed heartbeat.
+check_late gives /health and the dashboard cron's heartbeat and its age (risk.watchdog alerts a late spell).
 Standard library only.
 """
 
@@ -91,7 +91,7 @@ def duration_words(seconds: float) -> str:
 
 def found_words(verdicts: list[dict]) -> str:
     """What drift verdicts (rows of the verdicts table) found, in a few words: `F1 0.39 on 10,000 rows vs
-    0.79 expected; lastmonth_activity shifted; exit rate 39 % vs 23 %`. Their sentences go in `details`."""
+    0.79 expected; lastmonth_activity shifted; exit rate 39% vs 23%`. Their sentences go in `details`."""
     parts = [
         f"F1 {v['value']:.2f} on {v['n']:,} rows vs {v['reference']:.2f} expected"
         for v in verdicts
@@ -102,6 +102,14 @@ def found_words(verdicts: list[dict]) -> str:
         parts.append(f"{', '.join(features)} shifted")
     parts += [f"exit rate {v['value']:.0%} vs {v['reference']:.0%}" for v in verdicts if v["kind"] == "exit rate"]
     return "; ".join(parts)
+
+
+def live_words(live: dict) -> str:
+    """What is live now and its health verdict in words (from overview.live_state)."""
+    if live["release"] is None:
+        return "Nothing is live yet."
+    health = live.get("health")
+    return f"Live now: release {live['release']}." + (f" {health['words']}" if health else "")
 
 
 def dashboard_link(config: Config) -> str:
@@ -122,9 +130,10 @@ def announce(
 ) -> int | None:
     """Record an alert for people (raise_alert): the system's name and the time in UTC first, then `text` (a
     few sentences, written as one line with files relative to the config's folder), linking to the dashboard."""
-    summary = f"{config.system_name}, {when_words(history.utc_now())}: {text}"
-    summary = log_text(summary, config.config_path.parent)
-    return raise_alert(conn, event, severity, summary, details, dashboard_link(config), run_id, dedupe_key, unless_key)
+    created_at = history.utc_now()
+    summary = log_text(f"{config.system_name}, {when_words(created_at)}: {text}", config.config_path.parent)
+    link = dashboard_link(config)
+    return raise_alert(conn, event, severity, summary, details, link, run_id, dedupe_key, unless_key, created_at)
 
 
 def raise_alert(
@@ -137,10 +146,11 @@ def raise_alert(
     run_id: int | None = None,
     dedupe_key: str | None = None,
     unless_key: str | None = None,
+    created_at: str | None = None,
 ) -> int | None:
-    """Record an alert (one transaction) and return its id; None when `dedupe_key` was already recorded, or
-    an alert with the dedupe key `unless_key` was (checked in the same statement, so no other process can
-    record that one in between).
+    """Record an alert (one transaction; `created_at` default now) and return its id; None when `dedupe_key`
+    was already recorded, or an alert with the dedupe key `unless_key` was (checked in the same statement, so
+    no other process can record that one in between).
 
     Raises ValueError for an event or severity the table does not allow. Nothing is sent: see deliver_pending.
     """
@@ -150,7 +160,7 @@ def raise_alert(
         raise ValueError(f"alert severity must be one of {', '.join(SEVERITIES)}, got {severity!r}")
     row = history.encode(
         {
-            "created_at": history.utc_now(),
+            "created_at": created_at or history.utc_now(),
             "event": event,
             "severity": severity,
             "summary": summary,
@@ -452,18 +462,15 @@ def describe(result: dict) -> list[str]:
     return lines
 
 
-def check_late(
-    conn, config_path: str, expected_interval_minutes: int, now: float | None = None, alert: bool = True
-) -> dict:
-    """The pipeline's state for /health, raising a 'late cron' alert when cron's heartbeat is overdue.
+def check_late(conn, config_path: str, expected_interval_minutes: int, now: float | None = None) -> dict:
+    """The pipeline's state for /health and the dashboard: cron's last heartbeat, its age, whether it is late,
+    the last finished run, and the newest run by hand (risk.watchdog raises the alerts of a late spell).
 
     `now` is epoch seconds (time.time() when None). Late means no heartbeat of cron's (actor `cron`) within
     LATE_FACTOR x `expected_interval_minutes` of `now`: a run by hand is not cron's, and is given apart
     (`by_hand`: the newest heartbeat of a person, with who). With no heartbeat of cron's, `late` is None
-    (unknown): a fresh install has nothing to be late from, and its first cron run writes one. One alert is raised per
-    missed heartbeat (dedupe key `late:<config_path>:<checked_at>`), however often this is called;
-    `alert_id` is the alert this call raised, else None; `alert=False` (no webhook configured) raises none.
-    `conn` must be writable when the heartbeat may be late. Times in the database are parsed by SQLite.
+    (unknown): a fresh install has nothing to be late from, and its first cron run writes one. Times in the
+    database are parsed by SQLite.
     """
     now = time.time() if now is None else float(now)
     beat = history.select_one(
@@ -492,23 +499,10 @@ def check_late(
         "late": None,
         "last_run": last_run,
         "by_hand": by_hand,
-        "alert_id": None,
     }
     if beat is None:
         return state
     epoch = beat.pop("epoch")
     age = round(now - epoch, 3)
-    late = age > LATE_FACTOR * expected_interval_minutes * 60
-    state.update(heartbeat=beat, seconds_since_heartbeat=age, late=late)
-    if late and alert:
-        state["alert_id"] = raise_alert(
-            conn,
-            "late cron",
-            "warning",
-            f"no cron heartbeat for {os.path.basename(config_path)} since {beat['checked_at']} ({age / 60:.0f} min;"
-            f" expected every {expected_interval_minutes} min)",
-            details={key: state[key] for key in ("heartbeat", "seconds_since_heartbeat", "last_run")},
-            run_id=beat["run_id"],
-            dedupe_key=f"late:{config_path}:{beat['checked_at']}",
-        )
+    state.update(heartbeat=beat, seconds_since_heartbeat=age, late=age > LATE_FACTOR * expected_interval_minutes * 60)
     return state

@@ -321,9 +321,9 @@ def history_error(error: Exception, path, waited: float | None = None) -> Histor
     return HistoryError(f"history database {path} cannot be used: {text}")
 
 
-def utc_now() -> str:
-    """Now, in UTC, to the millisecond: 2026-11-27T18:30:01.123Z."""
-    now = time.time()
+def utc_now(now: float | None = None) -> str:
+    """Now (or `now`, epoch seconds), in UTC, to the millisecond: 2026-11-27T18:30:01.123Z."""
+    now = time.time() if now is None else now
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
 
 

@@ -7,7 +7,6 @@ import json
 import os
 import sqlite3
 import time
-from types import SimpleNamespace
 
 import pytest
 from conftest import hang, run_script, set_config, trickle
@@ -332,10 +331,6 @@ def finished_run(conn) -> tuple[int, str]:
     return run_id, history.select_one(conn, "SELECT checked_at FROM heartbeats WHERE actor = 'cron'")["checked_at"]
 
 
-def late_alerts(conn) -> list[dict]:
-    return history.select(conn, "SELECT dedupe_key, run_id FROM alerts WHERE event = 'late cron' ORDER BY id")
-
-
 def test_a_fresh_heartbeat_is_not_late(conn):
     run_id, checked_at = finished_run(conn)
     state = alerts.check_late(conn, CONFIG, 10, now=epoch(checked_at) + 19 * 60)
@@ -348,19 +343,7 @@ def test_a_fresh_heartbeat_is_not_late(conn):
         "late": False,
         "last_run": {"id": run_id, "decision": "no drift", "exit_code": 0, "finished_at": finished_at},
         "by_hand": None,
-        "alert_id": None,
     }
-    assert late_alerts(conn) == []
-
-
-def test_a_late_heartbeat_raises_one_alert_however_often_it_is_checked(conn):
-    run_id, checked_at = finished_run(conn)
-    states = [alerts.check_late(conn, CONFIG, 10, now=epoch(checked_at) + 21 * 60 + call) for call in range(5)]
-    assert [(state["late"], state["alert_id"]) for state in states] == [(True, 1)] + [(True, None)] * 4
-    assert states[0]["seconds_since_heartbeat"] == 1260.0
-    assert late_alerts(conn) == [{"dedupe_key": f"late:{CONFIG}:{checked_at}", "run_id": run_id}]
-    summary = history.select_one(conn, "SELECT summary FROM alerts")["summary"]
-    assert summary == f"no cron heartbeat for config.json since {checked_at} (21 min; expected every 10 min)"
 
 
 @pytest.mark.parametrize("seconds, late", [(1200.0, False), (1200.001, True)])
@@ -369,19 +352,7 @@ def test_late_means_no_heartbeat_within_twice_the_expected_interval(conn, second
     assert alerts.check_late(conn, CONFIG, 10, now=epoch(checked_at) + seconds)["late"] is late  # 2 x 10 min
 
 
-def test_a_new_heartbeat_then_lateness_again_raises_a_second_alert(conn):
-    _, first = finished_run(conn)
-    alerts.check_late(conn, CONFIG, 10, now=epoch(first) + 3600)
-    time.sleep(0.002)  # a later heartbeat: another checked_at
-    history.beat(conn, CONFIG, "no new data", "cron")
-    second = history.select_one(conn, "SELECT checked_at FROM heartbeats")["checked_at"]
-    assert alerts.check_late(conn, CONFIG, 10, now=epoch(second) + 60)["late"] is False
-    for _ in range(3):
-        alerts.check_late(conn, CONFIG, 10, now=epoch(second) + 3600)
-    assert [row["dedupe_key"] for row in late_alerts(conn)] == [f"late:{CONFIG}:{first}", f"late:{CONFIG}:{second}"]
-
-
-def test_without_any_heartbeat_lateness_is_unknown_and_no_alert_is_raised(conn):
+def test_without_any_heartbeat_lateness_is_unknown(conn):
     state = alerts.check_late(conn, CONFIG, 10, now=time.time() + 86400)
     assert (state["late"], state["heartbeat"], state["seconds_since_heartbeat"], state["last_run"]) == (
         None,
@@ -389,7 +360,6 @@ def test_without_any_heartbeat_lateness_is_unknown_and_no_alert_is_raised(conn):
         None,
         None,
     )
-    assert late_alerts(conn) == []
 
 
 def test_another_configs_heartbeat_does_not_count(conn):
@@ -401,7 +371,7 @@ def test_a_run_by_hand_is_not_crons_heartbeat_and_is_given_apart_with_who_ran_it
     history.beat(conn, CONFIG, "no new data", "ann@box")
     (by_hand,) = history.select(conn, "SELECT actor, checked_at, outcome, run_id FROM heartbeats")
     state = alerts.check_late(conn, CONFIG, 10, now=epoch(by_hand["checked_at"]) + 60)
-    assert (state["heartbeat"], state["late"], state["by_hand"], state["alert_id"]) == (None, None, by_hand, None)
+    assert (state["heartbeat"], state["late"], state["by_hand"]) == (None, None, by_hand)
     time.sleep(0.002)
     _, checked_at = finished_run(conn)  # cron's run
     history.beat(conn, CONFIG, "no new data", "bob@box")
@@ -427,7 +397,8 @@ def test_a_version_1_database_migrates_to_the_alerts_table_and_keeps_its_rows(tm
     with history.opened(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == history.SCHEMA_VERSION
         assert history.select(conn, "SELECT id, config_path FROM runs") == [{"id": 1, "config_path": CONFIG}]
-        assert alerts.check_late(conn, CONFIG, 10, now=epoch("2026-01-01T00:00:01.000Z") + 3600)["alert_id"] == 1
+        assert alerts.check_late(conn, CONFIG, 10, now=epoch("2026-01-01T00:00:01.000Z") + 3600)["late"] is True
+        assert alerts.raise_alert(conn, "cron recovered", "info", "cron runs again") == 1
         migrated = conn.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall()
     with history.opened(tmp_path / "fresh.db") as conn:
         assert conn.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall() == migrated
@@ -443,60 +414,131 @@ def raised(conn) -> list[tuple]:
     ]
 
 
-RUN_CONFIG = SimpleNamespace(api_base_url="http://127.0.0.1:8000", alert_webhook_url="http://127.0.0.1:9/hook")
+def head(config, conn, alert_id: int = 1) -> str:
+    """How an alert's summary begins: the system's name and when, for people."""
+    created_at = history.select_one(conn, "SELECT created_at FROM alerts WHERE id = ?", (alert_id,))["created_at"]
+    return f"{config.system_name}, {alerts.when_words(created_at)}: "
+
+
+@pytest.mark.parametrize(
+    "stamp, words",
+    [("2026-12-02T05:10:59.999Z", "2 Dec 2026 05:10 UTC"), ("2027-01-31T23:00:00.000Z", "31 Jan 2027 23:00 UTC")],
+)
+def test_times_are_written_for_people_in_utc(stamp, words):
+    assert alerts.when_words(stamp) == words
+
+
+@pytest.mark.parametrize(
+    "seconds, words",
+    [
+        (40.9, "40 s"),
+        (25 * 60 + 59, "25 min"),
+        (3 * 3600 + 20 * 60, "3 h 20 min"),
+        (7200, "2 h"),
+        (51 * 3600, "2 days 3 h"),
+    ],
+)
+def test_durations_are_written_for_people(seconds, words):
+    assert alerts.duration_words(seconds) == words
+
+
+def test_a_long_summary_is_cut_to_400_characters_keeping_its_link_whole():
+    alert = {"id": 1, "event": "drift", "severity": "warning", "summary": "word " * 200, "details": {}}
+    alert.update(link="http://127.0.0.1:8000/", created_at="2026-12-02T05:10:00.000Z")
+    text = alerts.message(alert)["text"]
+    assert len(text) == alerts.MAX_TEXT
+    assert text.startswith("[WARNING] word word") and text.endswith("word… — http://127.0.0.1:8000/")
+
+
+SHIFT = {"kind": "data drift", "feature": "lastmonth_activity", "detail": "lastmonth_activity: KS 0.41 -> drift"}
+DROP = {"kind": "performance", "feature": None, "value": 0.39, "reference": 0.79, "n": 10000, "detail": "F1 0.39"}
+EXITS = {"kind": "exit rate", "feature": None, "value": 0.39, "reference": 0.23, "n": 10000, "detail": "exit rate"}
+
+
+def test_what_drift_found_is_said_in_a_few_words_each_feature_once():
+    found = alerts.found_words([DROP, SHIFT, {**SHIFT, "detail": "another test"}, EXITS])
+    assert found == "F1 0.39 on 10,000 rows vs 0.79 expected; lastmonth_activity shifted; exit rate 39% vs 23%"
+
+
+HEALTH = (
+    "The risk list comes from a model that scored F1 0.39 on the latest data (10,000 clients), below its"
+    " expected 0.79: treat it with care."
+)
 
 
 @pytest.mark.parametrize(
     "run, code, expected",
     [
-        (
-            {
-                "decision": "drift: re-trained and re-deployed",
-                "drift": ["F1 0.00 -> drift"],
-                "steps": {"deployment": 1},
-            },
+        (  # drift fixed in the same run: one message
+            {"decision": "drift: re-trained and re-deployed", "drift": [DROP, SHIFT], "steps": {"deployment": 1}},
             0,
-            [
-                ("drift", "warning", "drift: F1 0.00 -> drift"),
-                ("deployment", "info", "release r2 is live (drift: re-trained and re-deployed)"),
-            ],
+            (
+                "drift",
+                "warning",
+                "Run 1 found drift (F1 0.39 on 10,000 rows vs 0.79 expected; lastmonth_activity shifted) and"
+                " deployed a better model.",
+            ),
         ),
         (
             {
                 "decision": "drift, no better model: the live model stays (degraded)",
-                "drift": ["F1 0.30 -> drift"],
+                "drift": [DROP],
                 "newly_degraded": True,
                 "steps": {},
             },
             3,
-            [
-                ("drift", "warning", "drift: F1 0.30 -> drift"),
-                ("no better model", "warning", "run 1: drift, no better model: the live model stays (degraded)"),
-            ],
+            (
+                "no better model",
+                "warning",
+                "Run 1 found drift (F1 0.39 on 10,000 rows vs 0.79 expected); no better model was found, so the"
+                " live model stays.",
+            ),
         ),
         (  # still degraded: the search goes on, people were told when it began
             {"decision": "drift, no better model: the live model stays (degraded)", "steps": {}},
             3,
-            [],
+            None,
         ),
         (
             {"decision": "failed: step scoring failed: no model", "steps": {"ingestion": 1}},
             1,
-            [("failed run", "critical", "run 1 failed: step scoring failed: no model")],
+            ("failed run", "critical", "Run 1 failed: step scoring failed: no model."),
+        ),
+        (  # two bad files: their names, not their reasons (the dashboard has them)
+            {
+                "decision": "rejected: a.csv lacks columns corporation, lastmonth_activity, lastyear_activity,"
+                " number_of_employees, exited; b.csv lacks columns corporation, lastmonth_activity,"
+                " lastyear_activity, number_of_employees, exited",
+                "new_files": ["a.csv", "b.csv"],
+                "steps": {"ingestion": 1},
+            },
+            1,
+            ("failed run", "critical", "Run 1 failed: every new file was rejected (a.csv, b.csv)."),
         ),
         (
             {"decision": "bootstrap", "steps": {"deployment": 1}},
             2,
-            [("deployment", "info", "release r2 is live (bootstrap)")],
+            ("deployment", "info", "Run 1 deployed a better model."),
         ),
-        ({"decision": "no drift: the live model stays", "steps": {"ingestion": 1}}, 0, []),
+        ({"decision": "no drift: the live model stays", "steps": {"ingestion": 1}}, 0, None),
     ],
 )
-def test_the_full_process_raises_one_alert_per_event_linking_the_dashboard(conn, run, code, expected):
+def test_the_full_process_raises_one_alert_per_run_saying_what_is_live_and_its_health(
+    conn, config, monkeypatch, run, code, expected
+):
+    from risk import overview
+
+    monkeypatch.setattr(overview, "live_state", lambda conn, config: {"release": "r2", "health": {"words": HEALTH}})
     run_id = history.start_run(conn, CONFIG, "cron", "new data", "r1")
-    record = fullprocess.Run(run_id, "new data", [], release_after="r2", **run)
-    fullprocess.raise_alerts(conn, RUN_CONFIG, record, code)
-    assert raised(conn) == [(*alert, "http://127.0.0.1:8000/", run_id) for alert in expected]
+    record = fullprocess.Run(run_id, "new data", run.pop("new_files", []), release_after="r2", **run)
+    fullprocess.raise_alerts(conn, config, record, code)
+    if expected is None:
+        assert raised(conn) == []
+        return
+    event, severity, text = expected
+    summary = f"{head(config, conn)}{text} Live now: release r2. {HEALTH}"
+    assert raised(conn) == [(event, severity, summary, "http://127.0.0.1:8000/", run_id)]
+    assert len(alerts.message(history.select_one(conn, "SELECT * FROM alerts"))["text"]) <= alerts.MAX_TEXT
 
 
 def retrain_and_deploy(config) -> str:
@@ -512,7 +554,9 @@ def retrain_and_deploy(config) -> str:
     return deployment.deploy(config).name
 
 
-def test_a_rollback_by_hand_is_alerted_at_once(trained_project, config, webhook, monkeypatch):
+def test_a_rollback_by_hand_is_alerted_at_once_with_the_health_of_the_model_now_live(
+    trained_project, config, webhook, monkeypatch
+):
     import deployment
 
     webhook.start()
@@ -521,11 +565,14 @@ def test_a_rollback_by_hand_is_alerted_at_once(trained_project, config, webhook,
     config = set_config(config, alert_webhook_url=webhook.url)
     second = retrain_and_deploy(config)
     deployment.rollback(config)
-    assert [(body["event"], body["severity"], body["summary"]) for body in webhook.bodies][-1] == (
-        "rollback",
-        "warning",
-        f"production rolled back to release {first} (was {second}) by ann@box",
+    body = webhook.bodies[-1]
+    expected = (
+        f"ann@box moved production to release {first} (was {second}). Live now: release {first}. The risk list"
+        " comes from a model not measured on new data yet (its validation promises F1 "
     )
+    assert (body["event"], body["severity"]) == ("rollback", "warning")
+    assert body["summary"].startswith(f"{config.system_name}, {alerts.when_words(body['created_at'])}: {expected}")
+    assert body["details"]["health"]["verdict"] == "unproven" and body["link"] == "http://127.0.0.1:8000/"
 
 
 def test_a_deployment_by_hand_is_alerted(trained_project, config, webhook, monkeypatch):
@@ -533,9 +580,12 @@ def test_a_deployment_by_hand_is_alerted(trained_project, config, webhook, monke
     config = set_config(config, alert_webhook_url=webhook.url)
     monkeypatch.setenv("RISK_ACTOR", "ann@box")
     release = retrain_and_deploy(config)
-    assert [(body["event"], body["severity"], body["summary"]) for body in webhook.bodies] == [
-        ("deployment", "info", f"release {release} deployed by hand by ann@box")
-    ]
+    (body,) = webhook.bodies
+    assert (body["event"], body["severity"]) == ("deployment", "info")
+    assert body["summary"].startswith(
+        f"{config.system_name}, {alerts.when_words(body['created_at'])}: ann@box deployed release {release} by hand."
+        f" Live now: release {release}. The risk list comes from a model not measured on new data yet"
+    )
 
 
 @pytest.mark.slow
@@ -545,12 +595,12 @@ def test_a_failed_runs_record_and_alert_name_files_never_where_the_server_keeps_
     (config.test_data_path / "testdata.csv").unlink()  # the bootstrap fails at scoring, naming the file
     result = run_script("fullprocess.py", config.config_path)
     assert result.returncode == 1
-    expected = (
-        "failed: step scoring failed: test data file testdata/testdata.csv does not exist (config key test_data_path)"
-    )
+    failure = "step scoring failed: test data file testdata/testdata.csv does not exist (config key test_data_path)"
     with history.opened(config.history_path) as conn:
-        assert history.recent_runs(conn, 1)[0]["decision"] == expected
-    assert [body["summary"] for body in webhook.bodies] == [f"run 1 {expected}"]
+        assert history.recent_runs(conn, 1)[0]["decision"] == f"failed: {failure}"
+    (body,) = webhook.bodies
+    when = alerts.when_words(body["created_at"])
+    assert body["summary"] == f"{config.system_name}, {when}: Run 1 failed: {failure}. Nothing is live yet."
     assert str(config.config_path.parent) not in config.log_path.read_text() + json.dumps(webhook.bodies)
 
 

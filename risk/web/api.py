@@ -152,14 +152,14 @@ def health():
     authorized = web.access.authorized()
     try:
         _, release = web.deployed.get()
-        state = pipeline_state(web.config, web.late_alerts)
+        state = pipeline_state(web.config)
     except (PipelineError, sqlite3.Error):
         if authorized:
             raise
         return {"status": "not ready", "release": artifacts.live_release_name(web.config.prod_deployment_path)}, 503
     answer = {"status": "ok", "release": release, "late": state["late"]}
     if authorized:
-        answer["pipeline"] = public_data({key: value for key, value in state.items() if key != "alert_id"}, web.config)
+        answer["pipeline"] = public_data(state, web.config)
         with reading(web.config) as conn:
             live = overview.live_state(conn, web.config) if conn else {}
         answer["health"] = live.get("health")

@@ -1,6 +1,7 @@
 """The history API (blueprint `history`), the history database over HTTP with server paths made relative:
-GET /history (the newest runs with their verdicts), /releases (the registry, the live release marked) and
-/drift (the newest performance verdict and data-drift checks); empty answers before the first run."""
+GET /history (the newest runs with their verdicts), /releases (the registry, the live release marked, each
+release's model with its health verdict) and /drift (the newest performance verdict and data-drift checks);
+empty answers before the first run."""
 
 from flask import Blueprint
 
@@ -26,7 +27,10 @@ def runs():
 def releases():
     config = get_state().config
     with reading(config) as conn:
-        return {"releases": public_data(registry.list_releases(conn, config), config)}
+        releases = registry.list_releases(conn, config)
+        for release in releases:  # each model's one health verdict (the live one's is the dashboard's)
+            release["health"] = overview.health(conn, release["model_id"]) if conn and release["model_id"] else None
+        return {"releases": public_data(releases, config)}
 
 
 @bp.get("/drift")

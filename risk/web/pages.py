@@ -33,7 +33,7 @@ def dashboard():
         risk, problems["risk"] = None, public(str(error), config)
     try:
         with reading(config) as conn:
-            context = overview.page_context(conn, config, risk, pipeline_state(config, web.late_alerts), query)
+            context = overview.page_context(conn, config, risk, pipeline_state(config), query)
     except FAILURES as error:
         problems["history"], status = history_problem(error, config), 503
         context = overview.page_context(None, config, risk, query=query)

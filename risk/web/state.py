@@ -1,6 +1,6 @@
 """What the blueprints share, made once per app by the factory (app.create_app) and kept on the app in
 app.extensions["risk"]: the configuration, the deployed model, the file cache, who may read what, and
-the late-cron watcher. Views reach it through get_state(), as the Flask tutorial's reach get_db()."""
+the cron watchdog. Views reach it through get_state(), as the Flask tutorial's reach get_db()."""
 
 from dataclasses import dataclass
 
@@ -10,7 +10,7 @@ from risk.config import Config
 from risk.web.auth import Access
 from risk.web.deployed import DeployedModel
 from risk.web.filecache import FileCache
-from risk.web.watcher import LateAlerts
+from risk.web.watcher import Watchdog
 
 EXTENSION = "risk"
 
@@ -21,12 +21,12 @@ class WebState:
     deployed: DeployedModel
     cache: FileCache
     access: Access
-    late_alerts: LateAlerts
+    watchdog: Watchdog
 
 
 def init_state(app: Flask, config: Config, access_state: Access) -> WebState:
     """The app's shared state for `config`, kept in app.extensions; nothing is loaded until a request needs it."""
-    state = WebState(config, DeployedModel(config), FileCache(), access_state, LateAlerts(config))
+    state = WebState(config, DeployedModel(config), FileCache(), access_state, Watchdog(config))
     app.extensions[EXTENSION] = state
     return state
 

@@ -1,54 +1,65 @@
-"""The late-cron watcher: the cron's last check and run, read for a request, and the one alert a late cron
-raises, recorded and sent by a background thread (the cron that would send it is the one that is late)."""
+"""The service's cron watchdog: a thread of each worker that looks at cron's heartbeat once a minute, with
+nobody calling the service, and raises and sends the alerts of a late spell (risk.watchdog: one of each per
+spell across every worker); and the cron's last check and run, read for a request."""
 
 import contextlib
 import logging
 import threading
+import time
 
-from risk import alerts, history, overview
+from risk import alerts, history, overview, watchdog
 from risk.config import Config
 from risk.web.readers import FAILURES, HISTORY_TIMEOUT_SECONDS, history_problem, reading
 
 logger = logging.getLogger(__name__)
 
 
-class LateAlerts:
-    """The late-cron alert the API raises: recorded and delivered by a background thread, one per missed
-    heartbeat, so that no request writes to the history or waits for the webhook."""
+class Watchdog:
+    """Looks at cron's heartbeat every `period` seconds in a daemon thread once start()ed (wsgi.py and app.py
+    start it; an app made for a test does not, unless the test does). `clock` gives epoch seconds (a test
+    passes its own). Without a webhook it does nothing: there is nobody to tell."""
 
-    def __init__(self, config: Config):
-        self.config = config
-        self.lock = threading.Lock()
-        self.raised_for = None  # the heartbeat (its time) an alert was raised for
+    def __init__(self, config: Config, period: float = watchdog.WATCH_SECONDS, clock=time.time):
+        self.config, self.period, self.clock = config, period, clock
+        self.stopped = threading.Event()
+        self.thread = None
 
-    def raise_once(self, heartbeat_at: str) -> None:
-        with self.lock:
-            if self.raised_for == heartbeat_at:  # raised already, or being raised
+    def start(self) -> None:
+        if self.config.alert_webhook_url and self.thread is None:
+            self.thread = threading.Thread(target=self.run, name="cron-watchdog", daemon=True)
+            self.thread.start()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        if self.thread is not None:
+            self.thread.join()
+
+    def run(self) -> None:
+        while True:
+            self.look()
+            if self.stopped.wait(self.period):
                 return
-            self.raised_for = heartbeat_at
-        threading.Thread(target=self.record_and_send, args=(heartbeat_at,), daemon=True).start()
 
-    def record_and_send(self, heartbeat_at: str) -> None:
+    def look(self) -> list[int]:
+        """One look: the alerts raised (and sent), or none; a history that cannot be used is a warning, and
+        the next look tries again."""
         config = self.config
+        if not config.history_path.exists():  # no run yet: nothing to be late from, and no database to make
+            return []
         try:
             with contextlib.closing(history.connect(config.history_path, timeout=HISTORY_TIMEOUT_SECONDS)) as conn:
-                state = alerts.check_late(conn, str(config.config_path), config.expected_interval_minutes)
-                if state.get("alert_id"):
+                raised = watchdog.watch(conn, config, self.clock())
+                if raised:
                     alerts.deliver_pending(conn, config.alert_webhook_url)
+                return raised
         except FAILURES as error:
-            logger.warning("cannot record the late-cron alert: %s", history_problem(error, config))
-            with self.lock:
-                if self.raised_for == heartbeat_at:
-                    self.raised_for = None  # the next request tries again
+            logger.warning("cannot look at cron's heartbeat: %s", history_problem(error, config))
+            return []
 
 
-def pipeline_state(config: Config, late_alerts: LateAlerts) -> dict:
-    """The cron's last check and run and whether it is late, read from the history. A late cron raises one
-    alert, recorded and sent in the background."""
+def pipeline_state(config: Config) -> dict:
+    """The cron's last check and run and whether it is late, read from the history (the watchdog tells)."""
     with reading(config) as conn:
         if conn is None:
             return overview.NO_PIPELINE_STATE
-        state = alerts.check_late(conn, str(config.config_path), config.expected_interval_minutes, alert=False)
-    if state["late"] and config.alert_webhook_url:
-        late_alerts.raise_once(state["heartbeat"]["checked_at"])
-    return state
+        return alerts.check_late(conn, str(config.config_path), config.expected_interval_minutes)
