@@ -525,18 +525,33 @@ def test_a_drift_run_alerts_and_an_unreachable_webhook_fails_nothing(bootstrappe
     assert fullprocess(config).returncode == 2  # the webhook is down: the run still deploys
     assert time.monotonic() - started < 60
     pending = query(config, "SELECT event, delivered_at, attempts FROM alerts ORDER BY id")
-    assert [(row["event"], row["delivered_at"]) for row in pending] == [("drift", None), ("deployment", None)]
+    assert [(row["event"], row["delivered_at"]) for row in pending] == [("drift", None)]  # one message a run
     assert pending[0]["attempts"] >= 1 and "alert(s) wait for the webhook" in config.log_path.read_text()
     webhook.start()
     assert fullprocess(config).returncode == 0  # nothing new: the idle run sends what waited
-    assert [body["event"] for body in webhook.bodies] == ["drift", "deployment"]
-    assert webhook.bodies[0]["text"].startswith("[WARNING] drift: F1 ")
-    assert webhook.bodies[1]["severity"] == "info" and webhook.bodies[1]["link"].endswith("/")
+    (drift,) = webhook.bodies
+    found = re.fullmatch(
+        r"(.+), (\d+ \w{3} \d{4} \d\d:\d\d UTC): Run 2 found drift"
+        r" \(F1 (0\.\d\d) on 2,000 rows vs (0\.\d\d) expected.*\) and deployed a better model\."
+        r" Live now: release (\S+)\. The risk list comes from a model not measured on"
+        r" new data yet \(its validation promises F1 0\.\d\d\)\.",
+        drift["summary"],
+    )
+    assert found and found[1] == config.system_name and found[5] == release_of(config), drift["summary"]
+    assert drift["text"].startswith("[WARNING] ") and drift["text"].endswith(f" — {config.api_base_url}/")
+    assert len(drift["text"]) <= 400 and drift["details"]["decision"] == "drift: re-trained and re-deployed"
     assert query(config, "SELECT COUNT(*) AS n FROM alerts WHERE delivered_at IS NULL") == [{"n": 0}]
     import deployment
 
-    deployment.rollback(config)
-    assert webhook.bodies[-1]["event"] == "rollback" and "rolled back to release" in webhook.bodies[-1]["summary"]
+    deployment.rollback(config)  # back to the model this run measured poor: the alert says so, once
+    (rollback,) = webhook.bodies[1:]
+    assert rollback["event"] == "rollback"
+    assert rollback["summary"].endswith(
+        f"Live now: release {release_of(config)}. The risk list comes from a model that scored F1 {found[3]} on the"
+        f" latest data (2,000 clients), below its expected {found[4]}: treat it with care."
+    )
+    assert fullprocess(config).returncode in (0, 2)  # the next run reports on the model now live: no alert
+    assert len(webhook.bodies) == 2
 
 
 @pytest.mark.slow
