@@ -22,7 +22,6 @@ from risk.logs import log_text, script_config
 logger = logging.getLogger("deployment")  # its name when run as a script, too
 
 EXIT_BUSY = 75
-REFUSAL_CHARS = 150  # of why a release was refused, in its alert (the log has all of it)
 
 
 def deploy(config: Config, reason: str = "manual", run_id: int | None = None) -> Path:
@@ -134,14 +133,8 @@ def rollback(config: Config, target: str | None = None) -> tuple[str, str]:
             try:
                 before, after = registry.rollback(conn, config, actor(), target)
             except registry.ReleaseRefused as error:
-                refusal = alerts.clip(str(error), REFUSAL_CHARS)
-                tell(
-                    conn,
-                    config,
-                    "release refused",
-                    "critical",
-                    f"{actor()}'s move of production was refused: {refusal}.",
-                )
+                text = f"{actor()} tried to move production: {alerts.short_reason(str(error))}. It stays as it was."
+                tell(conn, config, "release refused", "critical", text)
                 raise registry.ReleaseRefused(f"{error}; production left as it was") from None
             tell(conn, config, "rollback", "warning", f"{actor()} moved production to release {after} (was {before}).")
     except history.HistoryError as error:

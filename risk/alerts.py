@@ -68,6 +68,11 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
+def short_reason(reason: str, limit: int = 200) -> str:
+    """A reason for an alert: without its parenthesis of detail (the log has it), cut to `limit` characters."""
+    return clip(reason.split(" (", 1)[0], limit)
+
+
 def when_words(stamp: str) -> str:
     """A time of the history (`2026-12-02T04:41:07.123Z`, UTC) for people: `2 Dec 2026 04:41 UTC`."""
     day, hour = stamp[:10], stamp[11:16]

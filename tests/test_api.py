@@ -494,6 +494,10 @@ def test_a_replaced_model_is_refused_with_a_503_and_one_alert_and_is_never_unpic
     while not webhook.bodies and time.monotonic() < deadline:
         time.sleep(0.05)
     assert [(body["event"], body["severity"]) for body in webhook.bodies] == [("release refused", "critical")]
+    assert webhook.bodies[0]["summary"].endswith(
+        f": The API serves no model: release {release} is refused: its trainedmodel.pkl is not the model {model_id}"
+        " the history records for it. It answers 503 until then."
+    )
     model_path.write_bytes(original)  # put back: served again
     assert api.post("/prediction", json={"records": [RECORD]}).status_code == 200
 

@@ -72,15 +72,9 @@ def alert_refusal(config: Config, release: str, reason: str, key: tuple) -> None
 def record_refusal(config: Config, release: str, reason: str, key: tuple) -> None:
     try:
         with contextlib.closing(history.connect(config.history_path, timeout=HISTORY_TIMEOUT_SECONDS)) as conn:
-            alerts.raise_alert(
-                conn,
-                "release refused",
-                "critical",
-                f"the API refused to load {public(reason, config)}",
-                {"release": release},
-                config.api_base_url.rstrip("/") + "/",
-                dedupe_key=f"refused:{release}:{key[1]}:{key[2]}",
-            )
+            text = f"The API serves no model: {alerts.short_reason(public(reason, config))}. It answers 503 until then."
+            dedupe_key = f"refused:{release}:{key[1]}:{key[2]}"
+            alerts.announce(conn, config, "release refused", "critical", text, {"release": release}, None, dedupe_key)
             alerts.deliver_pending(conn, config.alert_webhook_url)
     except FAILURES as error:
         logger.error("the refusal could not be recorded as an alert: %s", history_problem(error, config))

@@ -36,7 +36,10 @@ class Watchdog:
 
     def run(self) -> None:
         while True:
-            self.look()
+            try:
+                self.look()
+            except Exception:  # a bug: in the log with its traceback, and the watchdog keeps looking
+                logger.exception("the cron watchdog's look failed; it looks again in %g s", self.period)
             if self.stopped.wait(self.period):
                 return
 
