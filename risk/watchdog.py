@@ -37,8 +37,8 @@ def watch(conn, config: Config, now: float | None = None) -> list[int]:
         raised = raise_late(conn, config, state)
         return [raised] if raised else []
     spell = open_spell(conn, config_path)
-    if spell is None or state["heartbeat"] is None:
-        return []
+    if spell is None or state["heartbeat"] is None or state["heartbeat"]["checked_at"] <= spell:
+        return []  # no spell told, or cron has not run since (a clock set back)
     silent = epoch(state["heartbeat"]["checked_at"]) - epoch(spell)
     raised = raise_recovered(conn, config, spell, state["heartbeat"]["checked_at"], silent)
     return [raised] if raised else []

@@ -19,9 +19,9 @@ def conn(config):
         yield conn
 
 
-def beat(conn, config, seconds_ago: float = 0.0, actor: str = "cron") -> str:
-    """Cron's (or a person's) heartbeat `seconds_ago`; its time."""
-    checked_at = history.utc_now(time.time() - seconds_ago)
+def beat(conn, config, seconds_ago: float = 0.0, actor: str = "cron", at: float | None = None) -> str:
+    """Cron's (or a person's) heartbeat `seconds_ago`, or `at` (epoch seconds); its time."""
+    checked_at = history.utc_now(time.time() - seconds_ago if at is None else at)
     with conn:
         conn.execute(
             "INSERT OR REPLACE INTO heartbeats VALUES (?, ?, 'no new data', NULL, ?)",
@@ -99,6 +99,13 @@ def test_the_next_cron_run_tells_a_silence_nobody_watched_and_no_late_alert_foll
     assert watchdog.note_cron_start(conn, config, now=resumed) is None  # told once
 
 
+def test_a_clock_set_back_is_no_recovery(conn, config):
+    last = beat(conn, config)
+    assert watchdog.watch(conn, config, now=watchdog.epoch(last) + LIMIT + 1) == [1]
+    assert watchdog.watch(conn, config, now=watchdog.epoch(last) + 60) == []  # not late, but cron has not run
+    assert [event for event, *_ in told(conn)] == ["late cron"]
+
+
 def test_a_cron_run_on_time_or_the_first_one_tells_nothing(conn, config):
     assert watchdog.note_cron_start(conn, config) is None  # no heartbeat of cron's yet
     beat(conn, config, seconds_ago=LIMIT - 60)
@@ -140,8 +147,8 @@ def test_two_workers_with_nobody_calling_tell_a_stopped_cron_once_and_its_return
         wait_for(lambda: webhook.bodies)
         time.sleep(0.3)  # fifteen more looks by each worker
         assert [body["event"] for body in webhook.bodies] == ["late cron"]
-        resumed = watchdog.epoch(beat(conn, config))  # cron runs again
-        clock.now = resumed + 60
+        beat(conn, config, at=clock.now)  # cron runs again, at the watchdogs' time
+        clock.now += 60
         wait_for(lambda: len(webhook.bodies) > 1)
         time.sleep(0.3)
     finally:
