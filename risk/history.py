@@ -223,7 +223,8 @@ MIGRATIONS = [
     """,
     # A heartbeat per configuration and actor: cron's (actor 'cron', which lateness is judged by) apart from a
     # person's; one from before actors were recorded is its run's actor's, or cron's when it had no run (as it
-    # counted then). An event for the end of a late spell.
+    # counted then). An event for the end of a late spell; a late alert told before spells had an end keeps its
+    # key under another prefix, so that no recovery of a spell long over is told now.
     """
     CREATE TABLE heartbeats_rebuilt (
         config_path TEXT NOT NULL,
@@ -269,6 +270,7 @@ MIGRATIONS = [
     DROP TABLE alerts;
     ALTER TABLE alerts_rebuilt RENAME TO alerts;
     CREATE INDEX alerts_by_delivery ON alerts (delivered_at, id);
+    UPDATE alerts SET dedupe_key = 'told before step 5:' || dedupe_key WHERE event = 'late cron';
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -149,7 +149,8 @@ def test_a_version_4_database_keeps_its_heartbeats_each_under_its_runs_actor_or_
         )
     old.executemany("INSERT INTO heartbeats VALUES (?, 't', 'x', ?)", [("/cron", 1), ("/ann@box", 2), ("/idle", None)])
     old.execute(
-        "INSERT INTO alerts (created_at, event, severity, summary) VALUES ('t', 'late cron', 'warning', 'late')"
+        "INSERT INTO alerts (created_at, event, severity, summary, dedupe_key)"
+        " VALUES ('t', 'late cron', 'warning', 'late', 'late:/cron:t')"
     )
     old.commit()
     old.close()
@@ -159,9 +160,9 @@ def test_a_version_4_database_keeps_its_heartbeats_each_under_its_runs_actor_or_
             {"config_path": "/cron", "actor": "cron", "run_id": 1},
             {"config_path": "/idle", "actor": "cron", "run_id": None},  # it counted as cron's then
         ]
-        assert history.select(conn, "SELECT id, event, summary FROM alerts") == [
-            {"id": 1, "event": "late cron", "summary": "late"}
-        ]
+        assert history.select(conn, "SELECT id, event, summary, dedupe_key FROM alerts") == [
+            {"id": 1, "event": "late cron", "summary": "late", "dedupe_key": "told before step 5:late:/cron:t"}
+        ]  # a spell told before spells had an end: no recovery of it is told now
         history.beat(conn, "/cron", "no new data", "bob@box")  # a person's heartbeat beside cron's
         assert conn.execute("SELECT COUNT(*) FROM heartbeats WHERE config_path = '/cron'").fetchone()[0] == 2
         with conn:
