@@ -27,10 +27,7 @@ def runs():
 def releases():
     config = get_state().config
     with reading(config) as conn:
-        releases = registry.list_releases(conn, config)
-        for release in releases:  # each model's one health verdict (the live one's is the dashboard's)
-            release["health"] = overview.health(conn, release["model_id"]) if conn and release["model_id"] else None
-        return {"releases": public_data(releases, config)}
+        return {"releases": public_data(registry.list_releases(conn, config), config)}
 
 
 @bp.get("/drift")
