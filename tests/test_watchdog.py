@@ -73,8 +73,8 @@ def test_a_cron_heartbeat_after_a_told_spell_raises_one_recovered_alert_saying_h
 
 
 def test_each_late_spell_is_told_and_each_is_followed_by_its_recovery(conn, config):
-    for _ in range(2):
-        beat(conn, config, seconds_ago=LIMIT + 60)
+    for spell in range(2):
+        beat(conn, config, seconds_ago=LIMIT + 60 * (spell + 1))  # each spell from its own last heartbeat
         watchdog.watch(conn, config)
         beat(conn, config)
         watchdog.watch(conn, config)
