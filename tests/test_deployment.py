@@ -223,7 +223,7 @@ def test_the_cli_refuses_to_roll_back_while_a_run_holds_the_lock(trained_project
         fcntl.flock(lock, fcntl.LOCK_EX)
         result = run_script("deployment.py", config.config_path, "--rollback")
     assert result.returncode == 75
-    assert "a full-process run holds the lock" in result.stderr and "production left unchanged" in result.stderr
+    assert "a full-process run holds the lock (logs/fullprocess.lock); deployment.py did nothing" in result.stderr
     assert live(config) == before
     result = run_script("deployment.py", config.config_path, "--rollback")
     assert result.returncode == 0, result.stderr
