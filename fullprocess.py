@@ -199,7 +199,7 @@ def work(conn, config: Config, run: Run) -> int:
         run_step("apicalls", run.steps, apicalls.call_api, config)
     except StepFailed as error:
         logger.error(
-            "apicalls could not reach the API: %s; the reports are written", error.reason, exc_info=error.__cause__
+            "apicalls could not use the API: %s; the reports are written", error.reason, exc_info=error.__cause__
         )
         return EXIT_API_UNREACHABLE
     return EXIT_OK
