@@ -29,7 +29,8 @@ def deploy(config: Config, reason: str = "manual", run_id: int | None = None) ->
     started = time.perf_counter()
     logger.info("deployment started: %s", ", ".join(map(str, artifacts.deployable_files(config))))
     with history.opened(config.history_path) as conn:
-        registry.reconcile(conn, config, actor())
+        for line in registry.reconcile(conn, config, actor()):
+            logger.warning("%s", line)
         own_run = run_id is None
         if own_run:
             run_id = history.start_run(
