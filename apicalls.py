@@ -68,6 +68,12 @@ def call_endpoint(session: requests.Session, method: str, url: str, **kwargs) ->
         body = response.json()
     except ValueError:
         body = {"error": response.text[:200]}
+    if response.status_code == 401:
+        given = "a token that is not the server's" if "Authorization" in session.headers else "no token"
+        raise PipelineError(
+            f"{method} {url} answered 401: this process sent {given}; give it the API_TOKEN the server has (for"
+            " cron: an API_TOKEN= line above the job in the crontab, see docs/operations.md)"
+        )
     if response.status_code != 200:
         raise PipelineError(f"{method} {url} answered {response.status_code}: {body.get('error', body)}")
     return body

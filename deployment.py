@@ -11,7 +11,6 @@ a release folder in `<prod_deployment_path>.releases/`, made live by one atomic 
 
 import argparse
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -20,8 +19,6 @@ from risk.config import Config, PipelineError, actor
 from risk.logs import log_text, script_config
 
 logger = logging.getLogger("deployment")  # its name when run as a script, too
-
-EXIT_BUSY = 75
 
 
 def deploy(config: Config, reason: str = "manual", run_id: int | None = None) -> Path:
@@ -32,7 +29,8 @@ def deploy(config: Config, reason: str = "manual", run_id: int | None = None) ->
     started = time.perf_counter()
     logger.info("deployment started: %s", ", ".join(map(str, artifacts.deployable_files(config))))
     with history.opened(config.history_path) as conn:
-        registry.reconcile(conn, config, actor())
+        for line in registry.reconcile(conn, config, actor()):
+            logger.warning("%s", line)
         own_run = run_id is None
         if own_run:
             run_id = history.start_run(
@@ -194,22 +192,6 @@ def tell(conn, config: Config, event: str, severity: str, text: str) -> None:
         logger.warning("%s", line)
 
 
-def with_lock(config: Config, action):
-    """Run `action` holding the full process's lock; refuse at once while a run holds it."""
-    lock = artifacts.lock_path(config)
-    fd = artifacts.acquire_lock(lock)
-    if fd is None:
-        logging.getLogger("deployment").error(
-            "a full-process run holds the lock (%s); production left unchanged: try again when it finishes",
-            lock,
-        )
-        raise SystemExit(EXIT_BUSY)
-    try:
-        return action()
-    finally:
-        os.close(fd)
-
-
 def main(argv=None):
     """`python deployment.py [--list | --rollback | --to RELEASE]` with the config RISK_CONFIG names (or
     config.json): deploy (reason manual), print the releases, or move production; a failure is one line and
@@ -226,9 +208,11 @@ def main(argv=None):
         if args.list:
             print(format_releases(list_releases(config)))
         elif args.rollback or args.to:
-            return with_lock(config, lambda: rollback(config, args.to))
+            with artifacts.run_lock(config, "deployment.py"):
+                return rollback(config, args.to)
         else:
-            return with_lock(config, lambda: deploy(config))
+            with artifacts.run_lock(config, "deployment.py"):
+                return deploy(config)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ EXIT_OK = 0  # nothing new; no drift; too few new rows (they wait); or deployed 
 EXIT_FAILED = 1  # bad config, every new file rejected, or a failing step; production as it was
 EXIT_API_UNREACHABLE = 2  # deployed and reports written, but apicalls.py could not reach the API
 EXIT_NO_BETTER_MODEL = 3  # the live model is degraded and no challenger beat it: it stays
-EXIT_BUSY = 75  # another run holds the lock, or another process the history database; try again later
+EXIT_BUSY = artifacts.EXIT_BUSY  # another run holds the lock, or another process the history database
 FAILURE_CHARS = 150  # of a failure's reason in the run's alert (the run's record has all of it)
 
 
@@ -202,7 +202,7 @@ def work(conn, config: Config, run: Run) -> int:
         run_step("apicalls", run.steps, apicalls.call_api, config)
     except StepFailed as error:
         logger.error(
-            "apicalls could not reach the API: %s; the reports are written", error.reason, exc_info=error.__cause__
+            "apicalls could not use the API: %s; the reports are written", error.reason, exc_info=error.__cause__
         )
         return EXIT_API_UNREACHABLE
     return EXIT_OK

@@ -201,7 +201,7 @@ def main(argv=None) -> IngestionResult:
     """`python ingestion.py`: ingest with the config RISK_CONFIG names (or config.json); a failure is one line
     and exit code 1."""
     argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)
-    with script_config() as config:
+    with script_config() as config, artifacts.run_lock(config, "ingestion.py"):
         return ingest(config)
 
 

@@ -659,7 +659,7 @@ def main(argv=None) -> dict[str, Path]:
     """`python reporting.py`: the reports with the config RISK_CONFIG names (or config.json); a failure is one
     line and exit code 1."""
     argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)
-    with script_config() as config:
+    with script_config() as config, artifacts.run_lock(config, "reporting.py"):
         return report(config)
 
 

@@ -72,7 +72,7 @@ def main(argv=None) -> float:
     parser = argparse.ArgumentParser(description="Score a model's F1 on the test data.")
     parser.add_argument("--model", type=Path, help="model file (default: output_model_path/trainedmodel.pkl)")
     args = parser.parse_args(argv)
-    with script_config() as config:
+    with script_config() as config, artifacts.run_lock(config, "scoring.py"):
         return score(config, args.model)
 
 

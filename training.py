@@ -105,7 +105,7 @@ def main(argv=None) -> LogisticRegression:
     """`python training.py`: train with the config RISK_CONFIG names (or config.json); a failure is one line
     and exit code 1."""
     argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)
-    with script_config() as config:
+    with script_config() as config, artifacts.run_lock(config, "training.py"):
         return train(config)
 
 

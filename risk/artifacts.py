@@ -6,7 +6,9 @@ one complete release. The history database (history.py) records why each release
 module knows the files. Standard library only: the idle cron run imports it.
 """
 
+import contextlib
 import fcntl
+import logging
 import os
 import secrets
 import shutil
@@ -17,6 +19,8 @@ from pathlib import Path
 
 from risk.config import Config, PipelineError, fsync_dir
 from risk.logs import one_line
+
+EXIT_BUSY = 75  # another run holds the lock, or another process the history database; try again later
 
 # Inputs and outputs of the steps, by folder (config key) and name.
 FINALDATA_FILE = "finaldata.csv"  # output_folder_path
@@ -300,6 +304,24 @@ def discard_release(release: Path) -> None:
     trash = release.parent / f"{TMP_PREFIX}discarded-{release.name}"
     os.rename(release, trash)
     shutil.rmtree(trash, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def run_lock(config: Config, what: str):
+    """`with run_lock(config, "ingestion.py"):` a step run by hand holds the full process's lock while it
+    writes what a cron run reads and writes; while a run holds it, one line and exit code 75 (EXIT_BUSY), at
+    once, with nothing written."""
+    path = lock_path(config)
+    fd = acquire_lock(path)
+    if fd is None:
+        logging.getLogger(what.removesuffix(".py")).error(
+            "a full-process run holds the lock (%s); %s did nothing: try again when it finishes", path, what
+        )
+        raise SystemExit(EXIT_BUSY)
+    try:
+        yield
+    finally:
+        os.close(fd)
 
 
 def acquire_lock(path) -> int | None:

@@ -550,7 +550,8 @@ def kept_release(config: Config, name: str, live: str | None) -> Path:
 
 def rollback(conn: sqlite3.Connection, config: Config, actor: str, target: str | None = None) -> tuple[str, str]:
     """Move production to `target` (default: the release live before); return (from, to)."""
-    reconcile(conn, config, actor)
+    for line in reconcile(conn, config, actor):
+        logger.warning("%s", line)
     live = artifacts.live_release_name(config.prod_deployment_path)
     name = target or rollback_target(conn, config)
     release = kept_release(config, name, live)
@@ -566,8 +567,14 @@ def rollback(conn: sqlite3.Connection, config: Config, actor: str, target: str |
 
 
 def reconcile(conn: sqlite3.Connection, config: Config, actor: str) -> list[str]:
-    """Make the history agree with production; return what was done, one line each."""
+    """Make the history agree with production; return what was done, one line each. A plain production
+    folder (the course's layout) is first moved into the releases and linked, so that it is recorded under
+    the name it keeps, and a rollback can come back to it."""
     done = []
+    moved = artifacts.adopt_plain_folder(config.prod_deployment_path)
+    if moved:
+        artifacts.switch_to(moved, config.prod_deployment_path)
+        done.append(f"moved the plain folder {config.prod_deployment_path} to {moved}; production links to it")
     live = artifacts.live_release(config.prod_deployment_path)
     last = history.last_deployment(conn)
     with conn:

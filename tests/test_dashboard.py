@@ -690,3 +690,14 @@ def test_a_model_measured_poor_is_degraded_in_words_even_after_a_rollback_brough
         "The risk list comes from a model that scored F1 0.39 on the latest data (10,000 clients), below its"
         " expected 0.79: treat it with care."
     )
+
+
+def test_a_refused_live_model_is_said_first_and_the_page_is_a_503(trained_project, config):
+    model = config.prod_deployment_path / "trainedmodel.pkl"
+    model.write_bytes(model.read_bytes() + b"\n")  # unpickles the same, but is not the recorded file
+    response = create_app(config).test_client().get("/")
+    page = html.unescape(response.get_data(as_text=True))
+    banner = re.sub(r"<[^>]+>", "", page[page.index('id="health"') :].split("</p>")[0]).split(">", 1)[1].strip()
+    release = config.prod_deployment_path.resolve().name
+    assert response.status_code == 503 and banner.startswith(f"REFUSED There is no risk list: release {release} is")
+    assert banner.endswith("Deploy a good model, or roll back to a release that is kept whole.")

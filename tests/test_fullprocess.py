@@ -106,7 +106,7 @@ def test_a_fresh_checkout_bootstraps_and_records_why(bootstrapped):
     assert not (config.output_model_path / "apireturns.txt").exists()
     text = config.log_path.read_text()
     assert "nothing is deployed at" in text and "bootstrapping" in text
-    assert "apicalls could not reach the API" in text and "the reports are written" in text
+    assert "apicalls could not use the API" in text and "the reports are written" in text
     (run,) = runs(config)
     assert (run["trigger"], run["decision"], run["exit_code"], run["state"], run["actor"]) == (
         "bootstrap",

@@ -3,6 +3,7 @@ folders, one-line errors, what each main() returns, atomic writes, the package's
 make targets the README names (read with `make -n`, run nowhere)."""
 
 import ast
+import fcntl
 import json
 import os
 import pickle
@@ -602,3 +603,18 @@ def test_deployment_keeps_the_20_newest_releases_the_live_one_and_the_rollback_t
     with sqlite3.connect(config.history_path) as conn:
         pruned = sorted(row[0] for row in conn.execute("SELECT name FROM releases WHERE pruned_at IS NOT NULL"))
     assert pruned == sorted(names[:4])  # each deletion recorded
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", ["ingestion.py", "training.py", "scoring.py", "reporting.py"])
+def test_a_step_run_by_hand_waits_for_no_one_and_writes_nothing_while_a_run_holds_the_lock(
+    trained_project, config, script
+):
+    outputs = [*config.output_folder_path.iterdir(), *config.output_model_path.iterdir()]
+    before = {path: path.read_bytes() for path in outputs if path.is_file()}
+    with open(config.log_path.parent / "fullprocess.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        result = run_script(script, config.config_path)
+    assert result.returncode == 75
+    assert f"a full-process run holds the lock (logs/fullprocess.lock); {script} did nothing" in result.stderr
+    assert {path: path.read_bytes() for path in outputs if path.is_file()} == before

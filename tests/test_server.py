@@ -262,6 +262,37 @@ def test_apicalls_sends_api_token_to_every_endpoint_and_keeps_the_four_answers(
     assert apicalls.read_answers(config.output_model_path / "apireturns.txt") == expected
 
 
+@pytest.mark.parametrize("token, given", [(None, "no token"), ("wrong", "a token that is not the server's")])
+def test_apicalls_refused_by_the_token_says_what_to_give_it(config, monkeypatch, token, given):
+    class Refusing(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.send_response(401)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b'{"error": "missing or wrong token"}')
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Refusing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.delenv("API_TOKEN", raising=False)
+    if token:
+        monkeypatch.setenv("API_TOKEN", token)
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        with pytest.raises(PipelineError) as refused:
+            apicalls.call_api(config, url)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert str(refused.value) == (
+        f"POST {url}/prediction answered 401: this process sent {given}; give it the API_TOKEN the server has"
+        " (for cron: an API_TOKEN= line above the job in the crontab, see docs/operations.md)"
+    )
+    assert not (config.output_model_path / "apireturns.txt").exists()
+
+
 def test_apireturns_starts_with_a_one_screen_summary_and_keeps_the_full_answers_below():
     answers = {
         "prediction": {"source": "testdata/testdata.csv", "rows": 4, "release": "r2", "predictions": [0, 1, 1, 0]},

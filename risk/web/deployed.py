@@ -44,7 +44,7 @@ class DeployedModel:
             if key != self.key:
                 self.load(Path(path), key)
             if self.refused:
-                raise PipelineError(self.refused)
+                raise registry.ReleaseRefused(self.refused)
             return self.model, self.release
 
     def load(self, release: Path, key: tuple) -> None:

@@ -8,6 +8,7 @@ from flask import Blueprint, Response, redirect, render_template, request, url_f
 
 from risk import access, charts, overview
 from risk.config import PipelineError
+from risk.registry import ReleaseRefused
 from risk.web.answers import public
 from risk.web.deployed import risk_list
 from risk.web.readers import FAILURES, history_problem, reading
@@ -29,6 +30,8 @@ def dashboard():
     problems, status = {}, 200
     try:
         risk = risk_list(config, web.deployed, web.cache)
+    except ReleaseRefused as error:  # the live model cannot be trusted: said first, and the page is a 503
+        risk, problems["risk"], status = None, public(str(error), config), 503
     except PipelineError as error:  # nothing deployed or no data yet: the page says so, and shows the rest
         risk, problems["risk"] = None, public(str(error), config)
     try:
@@ -37,6 +40,8 @@ def dashboard():
     except FAILURES as error:
         problems["history"], status = history_problem(error, config), 503
         context = overview.page_context(None, config, risk, query=query)
+    if status == 503 and "risk" in problems and context["live"].get("release"):
+        context["live"]["health"] = refused_health(problems["risk"])
     trend = context["trend"]
     drawn = trend["checks"] or trend["deployments"]
     trend_svgs = [charts.trend_svg(trend, inline=True, wide=wide) for wide in (True, False)] if drawn else None
@@ -44,6 +49,13 @@ def dashboard():
         "dashboard.html", **context, trend_svgs=trend_svgs, problems=problems, logged_in=web.access.session_valid()
     )
     return page, status
+
+
+def refused_health(problem: str) -> dict:
+    """The health verdict shown first when the live release's model is refused (changed after it was
+    recorded, or unverifiable): whatever its checks said, nothing it would rank can be trusted."""
+    words = f"There is no risk list: {problem}. Deploy a good model, or roll back to a release that is kept whole."
+    return {"verdict": "refused", "words": words}
 
 
 @bp.get("/charts/trend.svg")
