@@ -265,6 +265,9 @@ def raise_alerts(conn, config: Config, run: Run, code: int) -> None:
     event = alert_event(run, code)
     if event is None:
         return
+    if event == "failed run" and (earlier := same_failure_before(conn, run)):
+        logger.info("the same failure as run %d before it: told when it began, not alerted again", earlier)
+        return
     # overview imports the risk list's modules (pandas): loaded already, since this run did work (work())
     from risk import overview
 
@@ -279,6 +282,17 @@ def raise_alerts(conn, config: Config, run: Run, code: int) -> None:
         "health": live.get("health"),
     }
     alerts.announce(conn, config, event, ALERT_SEVERITY[event], text, details, run_id=run.id)
+
+
+def same_failure_before(conn, run: Run) -> int | None:
+    """The id of the run before this one when it failed the same way (a failure that persists is told once,
+    at its first run, not every 10 minutes); None otherwise."""
+    before = history.select_one(
+        conn, "SELECT id, decision, exit_code FROM runs WHERE id < ? AND state = 'finished' ORDER BY id DESC", (run.id,)
+    )
+    if before and before["exit_code"] == EXIT_FAILED and before["decision"] == run.decision:
+        return before["id"]
+    return None
 
 
 def alert_event(run: Run, code: int) -> str | None:

@@ -437,6 +437,10 @@ def test_a_live_model_replaced_on_disk_is_refused_by_the_next_run_that_would_loa
     assert refusal in log_lines(config)[-3] and " ERROR " in log_lines(config)[-3]
     assert refusal in runs(config)[-1]["decision"]
     assert [(body["event"], refusal in body["summary"]) for body in webhook.bodies] == [("failed run", True)]
+    assert [fullprocess(config).returncode for _ in range(2)] == [1, 1]  # the same failure, every 10 minutes
+    assert (
+        len(webhook.bodies) == 1 and "the same failure as run 3 before it: told when it began" in log_lines(config)[-1]
+    )
 
 
 @pytest.mark.slow
