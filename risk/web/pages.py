@@ -23,15 +23,16 @@ bp = Blueprint("pages", __name__)
 @bp.get("/")
 def dashboard():
     """The page; what cannot be read is said in its section: nothing deployed yet, no history yet, or a
-    history that cannot be read (then the status is 503 and the rest of the page is still shown)."""
+    history that cannot be read (then the status is 503 and the rest of the page is still shown). A live
+    model the history refuses is said first, in the health banner, and the status is 503 too."""
     web = get_state()
     config = web.config
     query = request.args.get("client", "").strip().lower()[:20]
-    problems, status = {}, 200
+    problems, status, refused = {}, 200, False
     try:
         risk = risk_list(config, web.deployed, web.cache)
-    except ReleaseRefused as error:  # the live model cannot be trusted: said first, and the page is a 503
-        risk, problems["risk"], status = None, public(str(error), config), 503
+    except ReleaseRefused as error:  # the live model cannot be trusted: said first (below), unless no history yet
+        risk, problems["risk"], refused = None, public(str(error), config), True
     except PipelineError as error:  # nothing deployed or no data yet: the page says so, and shows the rest
         risk, problems["risk"] = None, public(str(error), config)
     try:
@@ -40,8 +41,8 @@ def dashboard():
     except FAILURES as error:
         problems["history"], status = history_problem(error, config), 503
         context = overview.page_context(None, config, risk, query=query)
-    if status == 503 and "risk" in problems and context["live"].get("release"):
-        context["live"]["health"] = refused_health(problems["risk"])
+    if refused and context["has_history"]:  # with no history yet, the page says that instead (a first run adopts)
+        context["live"]["health"], status = refused_health(problems["risk"]), 503
     trend = context["trend"]
     drawn = trend["checks"] or trend["deployments"]
     trend_svgs = [charts.trend_svg(trend, inline=True, wide=wide) for wide in (True, False)] if drawn else None
