@@ -7,6 +7,7 @@ never from the functions the page calls.
 import html
 import json
 import re
+import shutil
 import sqlite3
 import xml.etree.ElementTree as ET
 from collections import Counter
@@ -17,8 +18,10 @@ import pandas as pd
 import pytest
 from conftest import FEATURES, damage_history, ranked_by_model
 
+import deployment
 from app import create_app
 from risk import charts, history, overview
+from risk.config import load_config
 from risk.web.answers import MAX_FORM_FIELD_BYTES, TOO_LARGE
 
 SECTIONS = [
@@ -701,3 +704,22 @@ def test_a_refused_live_model_is_said_first_and_the_page_is_a_503(trained_projec
     release = config.prod_deployment_path.resolve().name
     assert response.status_code == 503 and banner.startswith(f"REFUSED There is no risk list: release {release} is")
     assert banner.endswith("Deploy a good model, or roll back to a release that is kept whole.")
+
+
+def test_after_a_rollback_the_last_run_card_says_its_release_is_no_longer_live_and_is_not_green(
+    history_project, tmp_path
+):
+    root = tmp_path / "copy"
+    shutil.copytree(history_project.config_path.parent, root, symlinks=True)
+    config = load_config(root / "config.json")
+    with sqlite3.connect(config.history_path) as conn:  # the runs of this copy's config, as they were of the original
+        conn.execute("UPDATE runs SET config_path = ?", (str(config.config_path),))
+        conn.execute("UPDATE heartbeats SET config_path = ?", (str(config.config_path),))
+    left = config.prod_deployment_path.resolve().name
+    deployment.rollback(config)
+    page = html.unescape(create_app(config).test_client().get("/").get_data(as_text=True))
+    card = page[page.index("<h3>Last run") : page.index("<h3>Cron")]
+    card_class = page[: page.index("<h3>Last run")].rsplit("<article class=\"card ", 1)[1].split("\"")[0]
+    text = re.sub(r"<[^>]+>", "", card)
+    assert card_class == "unknown" and "NO LONGER LIVE" in text and f"the release it left, {left}, is not" in text
+    assert 'class="badge ok">BETTER' not in card  # no green gate verdict for a release that is not live
