@@ -649,7 +649,8 @@ def prune(conn: sqlite3.Connection, config: Config) -> None:
 
 
 def list_releases(conn: sqlite3.Connection | None, config: Config) -> list[dict]:
-    """The kept releases, newest first: live or not, model and its health verdict (overview.health), validation
+    """The kept releases, newest first: live or not, model and its health verdict (overview.health; its words
+    for the live release only, since they say what the risk list comes from), validation
     and test F1, its first deployment (when, why, by whom) and every later move that made it live again.
     Without a history (`conn` None), what the folders say."""
     live = artifacts.live_release_name(config.prod_deployment_path)
@@ -659,12 +660,15 @@ def list_releases(conn: sqlite3.Connection | None, config: Config) -> list[dict]
         model = history.get_model(conn, record["model_id"]) if record else None
         moves = history.release_moves(conn, release.name) if conn else []
         first = moves[0] if moves else None
+        health = model_health(conn, record["model_id"]) if record else None
+        if health and release.name != live:
+            health["words"] = None  # its words say what the risk list comes from: only the live release's
         rows.append(
             {
                 "release": release.name,
                 "live": release.name == live,
                 "model_id": record["model_id"] if record else None,
-                "health": model_health(conn, record["model_id"]) if record else None,
+                "health": health,
                 "validation_f1": model["validation_f1"] if model else None,
                 "validation_low": model["validation_low"] if model else None,
                 "validation_high": model["validation_high"] if model else None,

@@ -916,7 +916,8 @@ class TestOverARealHistory:
         latest = "SELECT state FROM monitoring WHERE model_id = ? ORDER BY id DESC LIMIT 1"
         expected = [query(history_project, latest, (row["model_id"],))[0]["state"] for row in body]
         assert [row["health"]["verdict"] for row in body] == expected == ["healthy", "degraded"]
-        assert body[1]["health"]["words"].endswith("treat it with care.")
+        assert body[0]["health"]["words"].endswith("it can be trusted.")  # the live one: what the risk list comes from
+        assert body[1]["health"]["words"] is None and body[1]["health"]["f1"] is not None  # not live: the numbers only
 
     @pytest.mark.parametrize("path", SERVER_PATH_ROUTES)
     def test_no_answer_shows_an_absolute_server_path(self, history_client, history_project, path):
