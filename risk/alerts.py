@@ -81,10 +81,10 @@ def when_words(stamp: str) -> str:
 
 
 def duration_words(seconds: float) -> str:
-    """How long, for people: `40 s`, `25 min`, `3 h 20 min`, `2 days 3 h`."""
-    minutes = int(seconds // 60)
-    if minutes < 1:
-        return f"{max(0, int(seconds))} s"
+    """How long, for people, to the nearest unit shown: `40 s`, `26 min`, `3 h 20 min`, `2 days 3 h`."""
+    if seconds < 59.5:
+        return f"{max(0, round(seconds))} s"
+    minutes = round(seconds / 60)
     if minutes < 60:
         return f"{minutes} min"
     hours, minutes = divmod(minutes, 60)

@@ -431,8 +431,9 @@ def test_times_are_written_for_people_in_utc(stamp, words):
 @pytest.mark.parametrize(
     "seconds, words",
     [
-        (40.9, "40 s"),
-        (25 * 60 + 59, "25 min"),
+        (40.9, "41 s"),
+        (25 * 60 + 59, "26 min"),
+        (176.4, "3 min"),  # rounded, not cut: 2 min 56 s is 3 min
         (3 * 3600 + 20 * 60, "3 h 20 min"),
         (7200, "2 h"),
         (51 * 3600, "2 days 3 h"),
