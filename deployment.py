@@ -135,9 +135,14 @@ def rollback(config: Config, target: str | None = None) -> tuple[str, str]:
                 tell(conn, config, "release refused", "critical", text)
                 raise registry.ReleaseRefused(f"{error}; production left as it was") from None
             tell(conn, config, "rollback", "warning", f"{actor()} moved production to release {after} (was {before}).")
+            health = overview.live_state(conn, config).get("health")
     except history.HistoryError as error:
         before, after = rollback_without_history(config, target, live, error)
+        health = None
     logger.info("rolled back: production now serves release %s (was %s)", after, before)
+    if health:  # the person who moved production is told what the risk list now comes from, as the pages say
+        log = logger.warning if health["verdict"] == "degraded" else logger.info
+        log("%s: %s", health["verdict"].upper(), health["words"])
     return before, after
 
 

@@ -242,6 +242,7 @@ def test_make_rollback_moves_production_back(trained_project, config):
     )
     assert result.returncode == 0, result.stderr
     assert live(config) == first
+    assert "UNPROVEN: The risk list comes from a model not measured on new data yet" in result.stderr  # told, too
 
 
 def test_a_release_the_database_does_not_know_is_adopted_from_its_card(trained_project, config):
