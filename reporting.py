@@ -296,9 +296,10 @@ def page_one(data: dict) -> list:
     top = page["top"][:PAGE_ONE_CLIENTS]
     shared = ranking.shared_reason(top)
     if shared:
+        who = f"All {shared['of']}" if shared["count"] == shared["of"] else f"{shared['count']} of these {shared['of']}"
         flowables.append(
             Paragraph(
-                f"{shared['count']} of these {shared['of']} are here mainly for one reason:"
+                f"{who} are here mainly for one reason:"
                 f" <b>{escape(shared['words'])}</b>; their line gives just their number and what it adds.",
                 small,
             )

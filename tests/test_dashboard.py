@@ -174,7 +174,8 @@ def test_a_reason_most_of_the_top_clients_share_is_said_once_above_the_list(page
     section = " ".join(html.unescape(page[page.index('id="clients"') : page.index('id="runs"')]).split())
     words = {"above": "more", "below": "less"}[side] + " activity last month than usual"
     assert feature == "lastmonth_activity" and section.count(" clients are here mainly for one reason") == 1
-    assert f"{count} of these 20 clients are here mainly for one reason: <strong>{words} (" in section
+    who = "All 20" if count == 20 else f"{count} of these 20"
+    assert f"{who} clients are here mainly for one reason: <strong>{words} (" in section
     cells = re.findall(r'<td class="reason" data-label="Why">(.*?)</td>', section)
     assert len(cells) == 20 and sum("the usual" not in cell for cell in cells) == count
     short = r"activity last month [\d,]+: adds (\d+|less than 1) percentage points?"
@@ -719,7 +720,7 @@ def test_after_a_rollback_the_last_run_card_says_its_release_is_no_longer_live_a
     deployment.rollback(config)
     page = html.unescape(create_app(config).test_client().get("/").get_data(as_text=True))
     card = page[page.index("<h3>Last run") : page.index("<h3>Cron")]
-    card_class = page[: page.index("<h3>Last run")].rsplit("<article class=\"card ", 1)[1].split("\"")[0]
+    card_class = page[: page.index("<h3>Last run")].rsplit('<article class="card ', 1)[1].split('"')[0]
     text = re.sub(r"<[^>]+>", "", card)
     assert card_class == "unknown" and "NO LONGER LIVE" in text and f"the release it left, {left}, is not" in text
     assert 'class="badge ok">BETTER' not in card  # no green gate verdict for a release that is not live
