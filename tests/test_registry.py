@@ -223,7 +223,7 @@ def test_the_list_gives_every_kept_release_newest_first_with_its_first_deploymen
             "release": name,
             "live": live,
             "model_id": model_id_of(releases / name) if known else None,
-            "health": health[name] if known else None,
+            "health": {**health[name], "words": health[name]["words"] if live else None} if known else None,
             "validation_f1": card["validation_f1"] if card else None,
             "validation_low": card["validation_low"] if card else None,
             "validation_high": card["validation_high"] if card else None,
