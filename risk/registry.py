@@ -99,8 +99,8 @@ def verified_model_bytes(conn: sqlite3.Connection, release: Path, record: bool =
             " (the next full-process run, or deployment.py, adopts a live release and records its hash)"
         )
     check_digest(model, digest, release.name)
-    if known and (problems := release_problems(conn, release)):
-        raise ReleaseRefused(f"release {release.name} is refused: {'; '.join(problems)}")  # a card read beside it
+    if known:
+        check_release(conn, release)  # its card is read beside the model
     if record and model.get("sha256") is None:
         with conn:
             history.update(conn, "models", "id", model["id"], {"sha256": digest})
@@ -120,11 +120,13 @@ def load_recorded_model(conn: sqlite3.Connection, model_path: Path):
     (trained by training.py or the full process, its full SHA-256 the same); ReleaseRefused otherwise."""
     from risk.model import model_from_bytes  # scikit-learn and pandas: only a loader needs them
 
-    return model_from_bytes(recorded_model_bytes(conn, model_path), model_path)
+    data, _ = recorded_model(conn, model_path)
+    return model_from_bytes(data, model_path)
 
 
-def recorded_model_bytes(conn: sqlite3.Connection, model_path: Path) -> bytes:
-    """The bytes of the model file `model_path` when the history recorded that model; ReleaseRefused otherwise."""
+def recorded_model(conn: sqlite3.Connection, model_path: Path) -> tuple[bytes, dict]:
+    """(the bytes of the model file `model_path`, the history's record of that model) when the history
+    recorded it; ReleaseRefused otherwise."""
     data = artifacts.read_model_file(model_path)
     digest = hashlib.sha256(data).hexdigest()
     model = history.get_model(conn, digest[:12])
@@ -134,7 +136,7 @@ def recorded_model_bytes(conn: sqlite3.Connection, model_path: Path) -> bytes:
             " it was not loaded: a pickle is code"
         )
     check_digest(model, digest, Path(model_path).name)
-    return data
+    return data, model
 
 
 def load_live_model(config: Config):
@@ -475,8 +477,7 @@ def check_deployable(conn: sqlite3.Connection, sources: dict[str, Path]) -> None
     """Refuse outputs that do not belong together, before a release is built from them: a model the history
     never recorded, or a latestscore.txt that is not the test F1 recorded for that model (`scoring.py --model
     OTHER` wrote another model's score there; a model never scored is not checked)."""
-    data = recorded_model_bytes(conn, sources[artifacts.MODEL_FILE])
-    model = history.get_model(conn, hashlib.sha256(data).hexdigest()[:12])
+    _, model = recorded_model(conn, sources[artifacts.MODEL_FILE])
     score_path = sources[artifacts.SCORE_FILE]
     score = read_score(score_path)
     if model["test_f1"] is not None and score != model["test_f1"]:
@@ -560,8 +561,7 @@ def rollback(conn: sqlite3.Connection, config: Config, actor: str, target: str |
             f"release {name} is refused: the history does not know it, so its model cannot be verified (a pickle"
             " is code); production left as it was"
         )
-    load_release_model(conn, release, record=True)  # verified, and loadable, before production moves
-    check_release(conn, release)
+    load_release_model(conn, release, record=True)  # verified with its files, and loadable, before production moves
     switch_recorded(conn, config, release, "rollback", actor, None, decide=False)
     return live, name
 
