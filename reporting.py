@@ -18,6 +18,21 @@ import logging
 import time
 from pathlib import Path
 
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import getSampleStyleSheet
+from reportlab.lib.units import cm
+from reportlab.platypus import (
+    CondPageBreak,
+    Image,
+    KeepInFrame,
+    PageBreak,
+    Paragraph,
+    SimpleDocTemplate,
+    Spacer,
+    Table,
+    TableStyle,
+)
 from sklearn.metrics import confusion_matrix, f1_score, precision_score, recall_score
 
 from risk import artifacts, charts, diagnosis, history, overview, ranking, registry
@@ -34,7 +49,6 @@ from risk.model import complete_rows, predict
 
 logger = logging.getLogger(__name__)
 
-CM = 72 / 2.54  # reportlab's unit is the point; reportlab.lib.units.cm, without importing reportlab at import time
 
 CLASS_NAMES = ["stays (0)", "exits (1)"]
 PAGE_ONE_CLIENTS = 10
@@ -244,8 +258,6 @@ def page_facts(config: Config, risk: tuple) -> dict:
 
 def pdf_table(rows, widths=None, align_right_from=1, header=True):
     """A report table: bold shaded header, banded rows, numbers right-aligned from a column on."""
-    from reportlab.lib import colors
-    from reportlab.platypus import Table, TableStyle
 
     grid = Table(rows, colWidths=widths, hAlign="LEFT", repeatRows=1 if header else 0)
     first = 1 if header else 0
@@ -268,18 +280,14 @@ def pdf_table(rows, widths=None, align_right_from=1, header=True):
 def pdf_section(title, *flowables, level="Heading2") -> list:
     """A heading that starts a new page only when less than 3 cm are left; the rest flows (a long table
     splits, its header repeated on the next page), so that no section leaves a page half empty."""
-    from reportlab.lib.styles import getSampleStyleSheet
-    from reportlab.platypus import CondPageBreak, Paragraph
 
     heading = getSampleStyleSheet()[level].clone("section", spaceBefore=14)
-    return [CondPageBreak(3 * CM), Paragraph(title, heading), *flowables]
+    return [CondPageBreak(3 * cm), Paragraph(title, heading), *flowables]
 
 
 def page_one(data: dict) -> list:
     """Page 1, for a manager: the health verdict in words, what changed since the last report, and the ten
     clients to call with why (a reason most of them share said once, above the list)."""
-    from reportlab.lib.styles import getSampleStyleSheet
-    from reportlab.platypus import KeepInFrame, Paragraph
 
     styles = getSampleStyleSheet()
     small = styles["BodyText"].clone("small", fontSize=9, leading=11.5, spaceBefore=0, spaceAfter=2)
@@ -320,13 +328,11 @@ def page_one(data: dict) -> list:
                 small,
             )
         )
-    return [KeepInFrame(17 * CM, 25.4 * CM, flowables, mode="shrink")]
+    return [KeepInFrame(17 * cm, 25.4 * cm, flowables, mode="shrink")]
 
 
 def health_box(page: dict, style):
     """The live model's health verdict in a box coloured by it; without one, why not."""
-    from reportlab.lib import colors
-    from reportlab.platypus import Paragraph, Table, TableStyle
 
     health = page["live"].get("health")
     big = style.clone("health", fontSize=11, leading=14.5)
@@ -336,7 +342,7 @@ def health_box(page: dict, style):
     else:
         text = "<b>Health: NOT KNOWN.</b> " + escape(page["note"] or "The live model has no record in the history.")
         colour = "#eef1f5"
-    box = Table([[Paragraph(text, big)]], colWidths=[17 * CM], hAlign="LEFT")
+    box = Table([[Paragraph(text, big)]], colWidths=[17 * cm], hAlign="LEFT")
     box.setStyle(
         TableStyle(
             [
@@ -353,8 +359,6 @@ def health_box(page: dict, style):
 def page_two(data: dict) -> list:
     """Page 2, for the data scientist: the live model, the last verdict in numbers, the data-drift flags
     and the F1 trend across the page's width."""
-    from reportlab.lib.styles import getSampleStyleSheet
-    from reportlab.platypus import Image, Paragraph
 
     styles = getSampleStyleSheet()
     small = styles["BodyText"].clone("small", fontSize=8.5, leading=10.5, spaceBefore=0, spaceAfter=1.5)
@@ -366,7 +370,7 @@ def page_two(data: dict) -> list:
     flowables += [Paragraph("Live model", heading), live_table(data, small)]
     flowables += [Paragraph("Last verdict", heading), *verdict_paragraphs(page["judged_run"], small)]
     flowables += [Paragraph("Data drift", heading), *drift_flowables(page, small)]
-    width = 17 * CM
+    width = 17 * cm
     flowables += [
         Paragraph("The live model's F1 on new data over time", heading),
         Image(io.BytesIO(data["trend_png"]), width=width, height=width * charts.WIDE_SIZE[1] / charts.WIDE_SIZE[0]),
@@ -386,8 +390,6 @@ def f1_words(value, low=None, high=None) -> str:
 
 
 def live_table(data: dict, style):
-    from reportlab.lib.units import cm
-    from reportlab.platypus import Paragraph
 
     live = data["page"]["live"]
     since = "not recorded in the history"
@@ -421,7 +423,6 @@ def live_table(data: dict, style):
 
 
 def verdict_paragraphs(run: dict | None, style) -> list:
-    from reportlab.platypus import Paragraph
 
     if run is None:
         return [
@@ -438,8 +439,6 @@ def verdict_paragraphs(run: dict | None, style) -> list:
 
 
 def drift_flowables(page: dict, style) -> list:
-    from reportlab.lib.units import cm
-    from reportlab.platypus import Paragraph
 
     features = [entry for entry in page["data_drift"] if "ks" in entry["checks"] or "psi" in entry["checks"]]
     if not features:
@@ -470,24 +469,21 @@ def drift_flowables(page: dict, style) -> list:
 
 def top_clients_table(top: list[dict], shared: dict | None, style):
     """Rank, client, exit risk in words and why; a reason shared by most is given short."""
-    from reportlab.platypus import Paragraph
 
     rows = [["Rank", "Client", "Exit risk", "Why"]]
     for item in top:
         why = item["reason_short"] if shared and item["reason_key"] == shared["key"] else item["reason"]
         rows.append([str(item["rank"]), item["corporation"], item["risk"], Paragraph(escape(why), style)])
-    return pdf_table(rows, widths=[1.2 * CM, 1.8 * CM, 2.2 * CM, 11.8 * CM], align_right_from=2)
+    return pdf_table(rows, widths=[1.2 * cm, 1.8 * cm, 2.2 * cm, 11.8 * cm], align_right_from=2)
 
 
 def report_story(data: dict) -> list:
     """The report's content, top to bottom, as reportlab flowables: page 1, page 2, then the appendix,
     whose sections follow one another without a page break."""
-    from reportlab.lib.styles import getSampleStyleSheet
-    from reportlab.platypus import CondPageBreak, PageBreak, Paragraph
 
     styles = getSampleStyleSheet()
     appendix = [
-        CondPageBreak(10 * CM),  # with the test scores side by side with the confusion matrix
+        CondPageBreak(10 * cm),  # with the test scores side by side with the confusion matrix
         Paragraph("Appendix: the course's sections", styles["Heading1"].clone("appendix", spaceBefore=18)),
         Paragraph("The deployed model on the fixed test set, the ingested data and the pipeline.", styles["Normal"]),
     ]
@@ -496,32 +492,30 @@ def report_story(data: dict) -> list:
 
 def model_sections(data: dict) -> list:
     """The course's sections about the model: scores and confusion matrix on the test data, side by side."""
-    from reportlab.lib.styles import getSampleStyleSheet
-    from reportlab.platypus import Image, Paragraph, Spacer, Table
 
     styles = getSampleStyleSheet()
     metrics = data["metrics"]
     scores = pdf_table(
         [["Metric", "Value"]] + [[name, f"{value:.4f}"] for name, value in metrics.items()],
-        widths=[3 * CM, 2.5 * CM],
+        widths=[3 * cm, 2.5 * cm],
     )
     counts = pdf_table(
         [["Actual", "Predicted to stay", "Predicted to exit"]]
         + [[name, str(row[0]), str(row[1])] for name, row in zip(CLASS_NAMES, data["confusion"], strict=True)],
-        widths=[2.4 * CM, 2.9 * CM, 2.9 * CM],
+        widths=[2.4 * cm, 2.9 * cm, 2.9 * cm],
     )
     caveat = styles["BodyText"].clone("caveat", fontSize=9, leading=11)
     left = [
         scores,
-        Spacer(1, 0.2 * CM),
+        Spacer(1, 0.2 * cm),
         Paragraph(f"Scored on {data['test_rows']} test clients, {TEST_CAVEAT}.", caveat),
-        Spacer(1, 0.3 * CM),
+        Spacer(1, 0.3 * cm),
         Paragraph("Confusion matrix", styles["Heading4"]),
         counts,
     ]
     side_by_side = Table(
-        [[left, Image(io.BytesIO(data["confusion_png"]), width=7.6 * CM, height=6.4 * CM)]],
-        colWidths=[9.2 * CM, 7.8 * CM],
+        [[left, Image(io.BytesIO(data["confusion_png"]), width=7.6 * cm, height=6.4 * cm)]],
+        colWidths=[9.2 * cm, 7.8 * cm],
         hAlign="LEFT",
     )
     side_by_side.setStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (0, 0), 0)])
@@ -530,9 +524,6 @@ def model_sections(data: dict) -> list:
 
 def data_sections(data: dict) -> list:
     """The course's sections about the data and the pipeline: statistics, timings, dependencies, files."""
-    from reportlab.lib.styles import getSampleStyleSheet
-    from reportlab.lib.units import cm
-    from reportlab.platypus import Paragraph
 
     cell = getSampleStyleSheet()["BodyText"].clone("cell", fontSize=9, leading=11)
     sections = [
@@ -603,9 +594,6 @@ def data_sections(data: dict) -> list:
 
 def build_pdf(data: dict) -> bytes:
     """The report as PDF bytes (reportlab)."""
-    from reportlab.lib.pagesizes import A4
-    from reportlab.lib.units import cm
-    from reportlab.platypus import SimpleDocTemplate
 
     story = report_story(data)
     buffer = io.BytesIO()
