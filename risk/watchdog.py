@@ -8,8 +8,8 @@ raises one of each, and no 'late cron' follows its own 'cron recovered'. Config 
 system_name, api_base_url (the link), log_path (named in the late alert). Standard library only.
 """
 
-import calendar
 import time
+from datetime import datetime
 
 from risk import alerts, history
 from risk.config import Config
@@ -24,7 +24,7 @@ def spell_keys(config_path: str, heartbeat_at: str) -> tuple[str, str]:
 
 def epoch(stamp: str) -> float:
     """A time of the history (`2026-12-02T04:41:07.123Z`, UTC) as epoch seconds."""
-    return calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")) + float(f"0{stamp[19:23]}")
+    return datetime.fromisoformat(stamp).timestamp()
 
 
 def watch(conn, config: Config, now: float | None = None) -> list[int]:
